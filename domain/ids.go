@@ -1,0 +1,42 @@
+package domain
+
+import "time"
+
+// Identifiers are distinct types so that a task id cannot be passed where
+// an organization id is expected.
+type (
+	OrgID  int64
+	UserID int64
+	TaskID int64
+)
+
+// Actor is the authenticated caller: taken from the token once at the edge,
+// refreshed from the store (so the role is the current one), and passed
+// down to every use case. OrgID is the tenant scope of every query.
+type Actor struct {
+	OrgID  OrgID
+	UserID UserID
+	Role   Role
+}
+
+// IsAdmin reports whether the actor may administer its organization.
+func (a Actor) IsAdmin() bool { return a.Role == RoleAdmin }
+
+// Organization is a tenant.
+type Organization struct {
+	ID        OrgID
+	Name      string
+	CreatedAt time.Time
+}
+
+// NewOrganization validates the name (1 to 200 characters after trimming).
+func NewOrganization(name string, now time.Time) (*Organization, error) {
+	n, err := trimmedLength("name", name, 1, MaxNameLen)
+	if err != nil {
+		return nil, err
+	}
+	return &Organization{Name: n, CreatedAt: now.UTC()}, nil
+}
+
+// MaxNameLen bounds organization names and task titles, in characters.
+const MaxNameLen = 200

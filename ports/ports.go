@@ -1,0 +1,157 @@
+// Package ports declares the outbound interfaces the application core needs
+// from the outside world: stores, the list cache, the password hasher, the
+// token issuer and verifier, the clock and the random code generator.
+// (Inbound adapters, such as the HTTP handlers, call the application
+// directly and have no port here.) It imports only the domain and the
+// standard library; adapters implement these interfaces.
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/taskflow/taskflow/domain"
+)
+
+// OrgStore persists organizations.
+type OrgStore interface {
+	// Create inserts org and sets its ID.
+	Create(ctx context.Context, org *domain.Organization) error
+	Get(ctx context.Context, id domain.OrgID) (*domain.Organization, error)
+}
+
+// UserStore persists users. Every method but the login lookup is scoped by
+// organization; a user of another organization is domain.ErrUserNotFound.
+type UserStore interface {
+	// Create inserts u and sets its ID; a taken email (any case, any
+	// organization) is domain.ErrEmailTaken.
+	Create(ctx context.Context, u *domain.User) error
+	// ByEmail finds a user by normalized email across all organizations.
+	// It serves login only, before any tenant is known.
+	ByEmail(ctx context.Context, email string) (*domain.User, error)
+	Get(ctx context.Context, org domain.OrgID, id domain.UserID) (*domain.User, error)
+	// List returns the organization's members, oldest first.
+	List(ctx context.Context, org domain.OrgID) ([]domain.User, error)
+	// SetRole changes a member's role. Demoting the last ADMIN is
+	// domain.ErrLastAdmin; the check and the write are atomic.
+	SetRole(ctx context.Context, org domain.OrgID, id domain.UserID, role domain.Role) (*domain.User, error)
+	// Delete removes a member. Removing the last ADMIN is
+	// domain.ErrLastAdmin; the check and the write are atomic. Tasks
+	// assigned to the member become unassigned.
+	Delete(ctx context.Context, org domain.OrgID, id domain.UserID) error
+}
+
+// InviteStore persists invites, found by the hash of their code.
+type InviteStore interface {
+	// Create inserts inv and sets its ID.
+	Create(ctx context.Context, inv *domain.Invite) error
+	// ByCodeHash finds an invite by code hash, used or not; absent is
+	// domain.ErrInviteNotFound.
+	ByCodeHash(ctx context.Context, codeHash string) (*domain.Invite, error)
+	// MarkUsed marks an unused invite used at the given time. An invite
+	// already used (by a racing sign-up) is domain.ErrInviteInvalid.
+	MarkUsed(ctx context.Context, org domain.OrgID, id int64, at time.Time) error
+}
+
+// TaskFilter selects a page of an organization's tasks, newest first.
+type TaskFilter struct {
+	Status   *domain.Status
+	Assignee *domain.UserID
+	Limit    int
+	Offset   int
+	// Before, when set, is the keyset cursor: only tasks with a smaller id.
+	Before *domain.TaskID
+}
+
+// TaskPage is one page of tasks and whether more follow it.
+type TaskPage struct {
+	Tasks   []domain.Task
+	HasMore bool
+}
+
+// TaskStore persists tasks. Every method is scoped by organization; a task
+// of another organization is domain.ErrTaskNotFound.
+type TaskStore interface {
+	// Create inserts t and sets its ID. An assignee that is not a member
+	// of t's organization is a domain.KindInvalid error.
+	Create(ctx context.Context, t *domain.Task) error
+	Get(ctx context.Context, org domain.OrgID, id domain.TaskID) (*domain.Task, error)
+	List(ctx context.Context, org domain.OrgID, f TaskFilter) (TaskPage, error)
+	// Update loads the task, locked against concurrent writers, lets fn
+	// change it, and writes it back with its version incremented, all in
+	// one transaction. An error from fn aborts the update and is returned.
+	Update(ctx context.Context, org domain.OrgID, id domain.TaskID, fn func(*domain.Task) error) (*domain.Task, error)
+	// Delete removes the task. With expectVersion > 0 a task at another
+	// version is domain.ErrVersionMismatch and stays.
+	Delete(ctx context.Context, org domain.OrgID, id domain.TaskID, expectVersion int64) error
+}
+
+// Stores groups the stores that a transaction spans.
+type Stores struct {
+	Orgs    OrgStore
+	Users   UserStore
+	Invites InviteStore
+	Tasks   TaskStore
+}
+
+// Transactor runs fn with stores bound to one transaction: committed when
+// fn returns nil, rolled back otherwise. A failed commit is returned.
+type Transactor interface {
+	InTx(ctx context.Context, fn func(Stores) error) error
+}
+
+// Pinger reports whether a dependency answers, for readiness checks.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// ListCache caches serialized task lists per organization and per query
+// key. Invalidation is per organization and O(1): a generation counter is
+// part of every entry's key, and Invalidate moves the counter on, so every
+// entry written under an older generation is never read again.
+//
+// Get returns the value (nil on a miss) and the generation it looked in; a
+// loader passes that generation to Set, so a list loaded before a write
+// that invalidated it is stored under a dead generation and never served.
+type ListCache interface {
+	Get(ctx context.Context, org domain.OrgID, key string) (value []byte, gen uint64, err error)
+	Set(ctx context.Context, org domain.OrgID, gen uint64, key string, value []byte) error
+	Invalidate(ctx context.Context, org domain.OrgID) error
+}
+
+// PasswordHasher hashes and checks passwords.
+type PasswordHasher interface {
+	Hash(password string) (string, error)
+	// Compare returns nil when password matches hash.
+	Compare(hash, password string) error
+}
+
+// TokenClaims is what an access token asserts about its holder.
+type TokenClaims struct {
+	UserID    domain.UserID
+	OrgID     domain.OrgID
+	Role      domain.Role
+	ExpiresAt time.Time
+}
+
+// TokenIssuer signs access tokens.
+type TokenIssuer interface {
+	Issue(c TokenClaims) (token string, err error)
+	TTL() time.Duration
+}
+
+// TokenVerifier checks an access token's signature, algorithm, issuer and
+// expiry, and returns its claims.
+type TokenVerifier interface {
+	Verify(token string) (TokenClaims, error)
+}
+
+// Clock tells the time; tests pass a fixed one.
+type Clock interface {
+	Now() time.Time
+}
+
+// CodeGenerator makes unguessable one-time codes (invites).
+type CodeGenerator interface {
+	NewCode() (string, error)
+}
