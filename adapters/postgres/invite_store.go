@@ -1,0 +1,118 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq/pqerror"
+
+	"github.com/taskflow/taskflow/domain"
+)
+
+// InviteStore persists invites, found by the hash of their code.
+type InviteStore struct {
+	c conn
+}
+
+// NewInviteStore returns an InviteStore over the pool db.
+func NewInviteStore(db *sqlx.DB) *InviteStore {
+	return &InviteStore{c: conn{db: db}}
+}
+
+const invitesOrgFKey = "invites_organization_id_fkey"
+
+const inviteColumns = `organization_id, id, code_hash, role, email, expires_at, created_at, used_at`
+
+type inviteRow struct {
+	OrgID     int64          `db:"organization_id"`
+	ID        int64          `db:"id"`
+	CodeHash  string         `db:"code_hash"`
+	Role      string         `db:"role"`
+	Email     sql.NullString `db:"email"`
+	ExpiresAt time.Time      `db:"expires_at"`
+	CreatedAt time.Time      `db:"created_at"`
+	UsedAt    sql.NullTime   `db:"used_at"`
+}
+
+// inviteFromRow rebuilds an invite from its stored row. A NULL email is
+// the domain's empty one (anyone may use the code).
+func inviteFromRow(r inviteRow) *domain.Invite {
+	inv := &domain.Invite{
+		ID:        r.ID,
+		OrgID:     domain.OrgID(r.OrgID),
+		CodeHash:  r.CodeHash,
+		Role:      domain.Role(r.Role),
+		Email:     r.Email.String,
+		ExpiresAt: r.ExpiresAt.UTC(),
+		CreatedAt: r.CreatedAt.UTC(),
+	}
+	if r.UsedAt.Valid {
+		at := r.UsedAt.Time.UTC()
+		inv.UsedAt = &at
+	}
+	return inv
+}
+
+// Create inserts inv and sets its ID.
+func (s *InviteStore) Create(ctx context.Context, inv *domain.Invite) error {
+	inv.ExpiresAt = dbTime(inv.ExpiresAt)
+	inv.CreatedAt = dbTime(inv.CreatedAt)
+	var usedAt *time.Time
+	if inv.UsedAt != nil {
+		at := dbTime(*inv.UsedAt)
+		inv.UsedAt, usedAt = &at, &at
+	}
+	err := sqlx.GetContext(ctx, s.c.ext(), &inv.ID,
+		`INSERT INTO invites (organization_id, code_hash, role, email, expires_at, created_at, used_at)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		inv.OrgID, inv.CodeHash, inv.Role, sql.NullString{String: inv.Email, Valid: inv.Email != ""},
+		inv.ExpiresAt, inv.CreatedAt, usedAt)
+	switch {
+	case violates(err, pqerror.ForeignKeyViolation, invitesOrgFKey):
+		return domain.ErrOrgNotFound
+	case err != nil:
+		return fmt.Errorf("invite store: create: %w", err)
+	}
+	return nil
+}
+
+// ByCodeHash finds an invite, used or not, by the hash of its code. It is
+// not scoped by organization: sign-up learns the organization from the
+// invite itself. The hash of a random code identifies one invite only.
+func (s *InviteStore) ByCodeHash(ctx context.Context, codeHash string) (*domain.Invite, error) {
+	var r inviteRow
+	err := sqlx.GetContext(ctx, s.c.ext(), &r,
+		`SELECT `+inviteColumns+` FROM invites WHERE code_hash = $1`, codeHash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, domain.ErrInviteNotFound
+	case err != nil:
+		return nil, fmt.Errorf("invite store: by code hash: %w", err)
+	}
+	return inviteFromRow(r), nil
+}
+
+// MarkUsed marks an unused invite used at at. The used_at IS NULL guard
+// makes this the single point where two racing sign-ups with one code are
+// told apart: only one UPDATE matches. An invite already used, absent, or
+// of another organization is domain.ErrInviteInvalid.
+func (s *InviteStore) MarkUsed(ctx context.Context, org domain.OrgID, id int64, at time.Time) error {
+	res, err := s.c.ext().ExecContext(ctx,
+		`UPDATE invites SET used_at = $3 WHERE organization_id = $1 AND id = $2 AND used_at IS NULL`,
+		org, id, dbTime(at))
+	if err != nil {
+		return fmt.Errorf("invite store: mark used: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("invite store: mark used: %w", err)
+	}
+	if n == 0 {
+		return domain.ErrInviteInvalid
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/taskflow/taskflow/adapters/postgres"
+	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
+	"github.com/taskflow/taskflow/adapters/storetest"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// openMigrated opens a fresh database, migrated up, closed when t ends.
+func openMigrated(t *testing.T) *sqlx.DB {
+	t.Helper()
+	db := open(t, pgtest.NewDatabase(t))
+	if err := postgres.Migrate(t.Context(), db.DB, "up", &bytes.Buffer{}); err != nil {
+		t.Fatalf("migrate up: %v", err)
+	}
+	return db
+}
+
+func open(t *testing.T, url string) *sqlx.DB {
+	t.Helper()
+	db, err := postgres.Open(t.Context(), url, 10)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func TestStores(t *testing.T) {
+	t.Parallel()
+	db := openMigrated(t)
+	storetest.Run(t, func(*testing.T) (ports.Stores, ports.Transactor) {
+		return postgres.NewStores(db), postgres.NewTransactor(db)
+	})
+}
+
+func TestPinger_Ping(t *testing.T) {
+	t.Parallel()
+	db := open(t, pgtest.NewDatabase(t))
+	if err := postgres.NewPinger(db).Ping(t.Context()); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	_ = db.Close()
+	if err := postgres.NewPinger(db).Ping(t.Context()); err == nil {
+		t.Fatal("ping over a closed pool succeeded")
+	}
+}
+
+func TestOpen_unreachable_server_is_an_error(t *testing.T) {
+	t.Parallel()
+	// Port 1 on the loopback refuses connections at once.
+	_, err := postgres.Open(t.Context(), "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2", 2)
+	if err == nil {
+		t.Fatal("Open succeeded against a closed port")
+	}
+}
+
+func migrate(t *testing.T, db *sql.DB, command string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := postgres.Migrate(t.Context(), db, command, &out); err != nil {
+		t.Fatalf("migrate %s: %v\n%s", command, err, out.String())
+	}
+	return out.String()
+}
+
+func tableExists(t *testing.T, db *sqlx.DB, name string) bool {
+	t.Helper()
+	var ok bool
+	if err := db.GetContext(t.Context(), &ok, `SELECT to_regclass($1) IS NOT NULL`, name); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+
+	t.Run("up_status_and_down_step_by_step_to_empty", func(t *testing.T) {
+		t.Parallel()
+		db := open(t, pgtest.NewDatabase(t))
+
+		status := migrate(t, db.DB, "status")
+		if strings.Contains(status, "applied") || !strings.Contains(status, "00004_tasks.sql") {
+			t.Fatalf("status before up:\n%s", status)
+		}
+
+		migrate(t, db.DB, "up")
+		for _, table := range []string{"organizations", "users", "invites", "tasks"} {
+			if !tableExists(t, db, table) {
+				t.Fatalf("table %s missing after up", table)
+			}
+		}
+		if out := migrate(t, db.DB, "up"); !strings.Contains(out, "no pending migrations") {
+			t.Fatalf("second up:\n%s", out)
+		}
+		status = migrate(t, db.DB, "status")
+		if strings.Contains(status, "pending") || strings.Count(status, "applied") != 4 {
+			t.Fatalf("status after up:\n%s", status)
+		}
+
+		for _, table := range []string{"tasks", "invites", "users", "organizations"} {
+			out := migrate(t, db.DB, "down")
+			if tableExists(t, db, table) {
+				t.Fatalf("table %s still there after down:\n%s", table, out)
+			}
+		}
+		if out := migrate(t, db.DB, "down"); !strings.Contains(out, "no migration to roll back") {
+			t.Fatalf("down at version 0:\n%s", out)
+		}
+
+		// Down left nothing behind that would stop a fresh up.
+		migrate(t, db.DB, "up")
+	})
+
+	t.Run("unknown_command_is_an_error", func(t *testing.T) {
+		t.Parallel()
+		db := open(t, pgtest.NewDatabase(t))
+		if err := postgres.Migrate(t.Context(), db.DB, "sideways", &bytes.Buffer{}); err == nil {
+			t.Fatal("Migrate accepted an unknown command")
+		}
+	})
+
+	t.Run("concurrent_ups_both_succeed", func(t *testing.T) {
+		t.Parallel()
+		url := pgtest.NewDatabase(t)
+		// Two pools, as two replicas starting at once would have.
+		dbs := []*sqlx.DB{open(t, url), open(t, url)}
+		errs := make(chan error, len(dbs))
+		for _, db := range dbs {
+			go func() {
+				errs <- postgres.Migrate(context.WithoutCancel(t.Context()), db.DB, "up", &bytes.Buffer{})
+			}()
+		}
+		for range dbs {
+			if err := <-errs; err != nil {
+				t.Fatalf("migrate up: %v", err)
+			}
+		}
+		status := migrate(t, dbs[0].DB, "status")
+		if strings.Count(status, "applied") != 4 {
+			t.Fatalf("status after concurrent ups:\n%s", status)
+		}
+	})
+}

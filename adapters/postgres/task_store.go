@@ -1,0 +1,264 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq/pqerror"
+
+	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// TaskStore persists tasks. Every statement is scoped by organization: a
+// task of another organization is domain.ErrTaskNotFound, never revealed.
+type TaskStore struct {
+	c conn
+}
+
+// NewTaskStore returns a TaskStore over the pool db.
+func NewTaskStore(db *sqlx.DB) *TaskStore {
+	return &TaskStore{c: conn{db: db}}
+}
+
+// Constraint names from migrations/postgres, matched on errors.
+const (
+	tasksAssigneeFKey = "tasks_assignee_fkey"
+	tasksOrgFKey      = "tasks_organization_id_fkey"
+)
+
+const taskColumns = `organization_id, id, title, description, status, assignee_id, created_by,
+	created_at, updated_at, version`
+
+// errForeignAssignee is what a violated (organization_id, assignee_id)
+// foreign key means to the client: the user is absent or belongs to
+// another organization, which must not be told apart.
+var errForeignAssignee = domain.Invalid(domain.FieldError{
+	Field: "assignee_id", Message: "must be a member of your organization",
+})
+
+type taskRow struct {
+	OrgID       int64         `db:"organization_id"`
+	ID          int64         `db:"id"`
+	Title       string        `db:"title"`
+	Description string        `db:"description"`
+	Status      string        `db:"status"`
+	AssigneeID  sql.NullInt64 `db:"assignee_id"`
+	CreatedBy   int64         `db:"created_by"`
+	CreatedAt   time.Time     `db:"created_at"`
+	UpdatedAt   time.Time     `db:"updated_at"`
+	Version     int64         `db:"version"`
+}
+
+// taskFromRow rebuilds a task from its stored row, without re-running
+// validation: stored rows are trusted.
+func taskFromRow(r taskRow) *domain.Task {
+	t := &domain.Task{
+		ID:          domain.TaskID(r.ID),
+		OrgID:       domain.OrgID(r.OrgID),
+		Title:       r.Title,
+		Description: r.Description,
+		Status:      domain.Status(r.Status),
+		CreatedBy:   domain.UserID(r.CreatedBy),
+		CreatedAt:   r.CreatedAt.UTC(),
+		UpdatedAt:   r.UpdatedAt.UTC(),
+		Version:     r.Version,
+	}
+	if r.AssigneeID.Valid {
+		a := domain.UserID(r.AssigneeID.Int64)
+		t.AssigneeID = &a
+	}
+	return t
+}
+
+func nullUserID(id *domain.UserID) sql.NullInt64 {
+	if id == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: int64(*id), Valid: true}
+}
+
+// Create inserts t and sets its ID. The store owns versions: a new task is
+// at version 1 whatever t said.
+func (s *TaskStore) Create(ctx context.Context, t *domain.Task) error {
+	t.CreatedAt = dbTime(t.CreatedAt)
+	t.UpdatedAt = dbTime(t.UpdatedAt)
+	t.Version = 1
+	err := sqlx.GetContext(ctx, s.c.ext(), &t.ID,
+		`INSERT INTO tasks (organization_id, title, description, status, assignee_id, created_by,
+		                    created_at, updated_at, version)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		t.OrgID, t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), t.CreatedBy,
+		t.CreatedAt, t.UpdatedAt, t.Version)
+	switch {
+	case violates(err, pqerror.ForeignKeyViolation, tasksAssigneeFKey):
+		return errForeignAssignee
+	case violates(err, pqerror.ForeignKeyViolation, tasksOrgFKey):
+		return domain.ErrOrgNotFound
+	case err != nil:
+		return fmt.Errorf("task store: create: %w", err)
+	}
+	return nil
+}
+
+// Get returns a task of org, or domain.ErrTaskNotFound.
+func (s *TaskStore) Get(ctx context.Context, org domain.OrgID, id domain.TaskID) (*domain.Task, error) {
+	t, err := getTask(ctx, s.c.ext(), org, id, false)
+	if err != nil {
+		return nil, wrapInfra("task store: get", err)
+	}
+	return t, nil
+}
+
+func getTask(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id domain.TaskID, forUpdate bool) (*domain.Task, error) {
+	query := `SELECT ` + taskColumns + ` FROM tasks WHERE organization_id = $1 AND id = $2`
+	if forUpdate {
+		query += ` FOR UPDATE`
+	}
+	var r taskRow
+	err := sqlx.GetContext(ctx, q, &r, query, org, id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, domain.ErrTaskNotFound
+	case err != nil:
+		return nil, err
+	}
+	return taskFromRow(r), nil
+}
+
+// List returns one page of the organization's tasks, newest first. It
+// reads one row past the page to learn whether more follow. Offset and
+// the keyset cursor (Before) may be combined; the cursor is what keeps
+// deep pages cheap, since it seeks in the (organization_id, ..., id DESC)
+// indexes instead of skipping rows.
+func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilter) (ports.TaskPage, error) {
+	if f.Limit <= 0 || f.Offset < 0 {
+		return ports.TaskPage{}, fmt.Errorf("task store: list: limit %d and offset %d out of range", f.Limit, f.Offset)
+	}
+	var (
+		where = []string{"organization_id = $1"}
+		args  = []any{org}
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.Status != nil {
+		where = append(where, "status = "+arg(*f.Status))
+	}
+	if f.Assignee != nil {
+		where = append(where, "assignee_id = "+arg(*f.Assignee))
+	}
+	if f.Before != nil {
+		where = append(where, "id < "+arg(*f.Before))
+	}
+	query := `SELECT ` + taskColumns + ` FROM tasks WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY id DESC LIMIT ` + arg(f.Limit+1) + ` OFFSET ` + arg(f.Offset)
+
+	var rows []taskRow
+	if err := sqlx.SelectContext(ctx, s.c.ext(), &rows, query, args...); err != nil {
+		return ports.TaskPage{}, fmt.Errorf("task store: list: %w", err)
+	}
+	page := ports.TaskPage{Tasks: make([]domain.Task, 0, min(len(rows), f.Limit))}
+	if len(rows) > f.Limit {
+		page.HasMore = true
+		rows = rows[:f.Limit]
+	}
+	for _, r := range rows {
+		page.Tasks = append(page.Tasks, *taskFromRow(r))
+	}
+	return page, nil
+}
+
+// Update loads the task with a row lock, lets fn change it and writes it
+// back with its version moved on, in one transaction (the caller's, inside
+// InTx). The lock makes racing writers take turns, and each sees the
+// previous one's result: of two identical status transitions the second
+// finds the task already moved and fn refuses it. Identity, ownership and
+// creation fields are never written, whatever fn does to them.
+func (s *TaskStore) Update(ctx context.Context, org domain.OrgID, id domain.TaskID, fn func(*domain.Task) error) (*domain.Task, error) {
+	var out *domain.Task
+	err := s.c.inTx(ctx, func(q sqlx.ExtContext) error {
+		t, err := getTask(ctx, q, org, id, true)
+		if err != nil {
+			return wrapInfra("load", err)
+		}
+		if err := fn(t); err != nil {
+			return fnError{err}
+		}
+		var r taskRow
+		err = sqlx.GetContext(ctx, q, &r,
+			`UPDATE tasks
+			 SET title = $3, description = $4, status = $5, assignee_id = $6, updated_at = $7,
+			     version = version + 1
+			 WHERE organization_id = $1 AND id = $2
+			 RETURNING `+taskColumns,
+			org, id, t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), dbTime(t.UpdatedAt))
+		switch {
+		case violates(err, pqerror.ForeignKeyViolation, tasksAssigneeFKey):
+			return errForeignAssignee
+		case err != nil:
+			return fmt.Errorf("write: %w", err)
+		}
+		out = taskFromRow(r)
+		return nil
+	})
+	var fe fnError
+	if errors.As(err, &fe) {
+		return nil, fe.err
+	}
+	if err != nil {
+		return nil, wrapInfra("task store: update", err)
+	}
+	return out, nil
+}
+
+// fnError carries an error from Update's fn through the transaction
+// helper, so that it reaches the caller exactly as fn returned it.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+func (e fnError) Unwrap() error { return e.err }
+
+// Delete removes a task of org. With expectVersion > 0 only that version
+// is removed; a task at another version is domain.ErrVersionMismatch and
+// stays.
+func (s *TaskStore) Delete(ctx context.Context, org domain.OrgID, id domain.TaskID, expectVersion int64) error {
+	query := `DELETE FROM tasks WHERE organization_id = $1 AND id = $2`
+	args := []any{org, id}
+	if expectVersion > 0 {
+		query += ` AND version = $3`
+		args = append(args, expectVersion)
+	}
+	res, err := s.c.ext().ExecContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("task store: delete: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("task store: delete: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if expectVersion <= 0 {
+		return domain.ErrTaskNotFound
+	}
+	// Nothing deleted: either there is no such task, or it moved on.
+	var exists bool
+	err = sqlx.GetContext(ctx, s.c.ext(), &exists,
+		`SELECT EXISTS (SELECT 1 FROM tasks WHERE organization_id = $1 AND id = $2)`, org, id)
+	switch {
+	case err != nil:
+		return fmt.Errorf("task store: delete: %w", err)
+	case exists:
+		return domain.ErrVersionMismatch
+	}
+	return domain.ErrTaskNotFound
+}
