@@ -1,0 +1,205 @@
+package cache
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
+)
+
+const (
+	// DefaultTTL replaces a non-positive ttl: an entry that never expired
+	// would rely on invalidation alone and, in Redis, dead generations
+	// would never be freed.
+	DefaultTTL = 30 * time.Second
+	// DefaultMaxEntries bounds a Memory made by NewMemory.
+	DefaultMaxEntries = 10_000
+)
+
+var _ ports.ListCache = (*Memory)(nil)
+
+// Memory is a ListCache local to one process. It holds at most a fixed
+// number of entries; past that, Set evicts an arbitrary one (Go randomizes
+// map iteration, which makes this a cheap random eviction). Expired entries
+// are dropped when read and by a sweep that a Set runs at most once per
+// ttl, so no goroutine is needed and there is nothing to close.
+//
+// Set stores a copy of the value, so the caller may reuse its buffer. Get
+// returns the stored slice itself, to keep the hit path free of
+// allocations: callers must not modify it.
+type Memory struct {
+	ttl        time.Duration
+	maxEntries int
+
+	mu   sync.RWMutex
+	orgs map[domain.OrgID]*memOrg
+	size int // entries over all orgs
+	// floor is the generation of every org that has no state here. It
+	// only grows: when an org's state is dropped, floor rises to at least
+	// that org's generation, so no org's generation ever goes back and a
+	// loader holding a generation older than an Invalidate can never
+	// store under it. The price: raising floor also retires the
+	// generation that loaders of other stateless orgs hold, so their next
+	// Set is dropped; that happens at most once per sweep.
+	floor     uint64
+	nextSweep time.Time
+}
+
+type memOrg struct {
+	gen     uint64
+	entries map[string]memEntry // nil after an invalidation until the next Set
+}
+
+type memEntry struct {
+	value   []byte
+	expires time.Time
+}
+
+// NewMemory returns a Memory holding at most DefaultMaxEntries entries,
+// each for ttl (DefaultTTL when ttl is not positive).
+func NewMemory(ttl time.Duration) *Memory {
+	return NewMemoryWithLimit(ttl, DefaultMaxEntries)
+}
+
+// NewMemoryWithLimit is NewMemory with another bound on the number of
+// entries (DefaultMaxEntries when maxEntries is not positive).
+func NewMemoryWithLimit(ttl time.Duration, maxEntries int) *Memory {
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	if maxEntries <= 0 {
+		maxEntries = DefaultMaxEntries
+	}
+	return &Memory{
+		ttl:        ttl,
+		maxEntries: maxEntries,
+		orgs:       make(map[domain.OrgID]*memOrg),
+		nextSweep:  time.Now().Add(ttl),
+	}
+}
+
+// Get is the hot path: a read lock and two map lookups, no allocation.
+func (m *Memory) Get(_ context.Context, org domain.OrgID, key string) ([]byte, uint64, error) {
+	now := time.Now()
+	m.mu.RLock()
+	o := m.orgs[org]
+	if o == nil {
+		gen := m.floor
+		m.mu.RUnlock()
+		return nil, gen, nil
+	}
+	gen := o.gen
+	e, ok := o.entries[key]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, gen, nil
+	}
+	if now.Before(e.expires) {
+		return e.value, gen, nil
+	}
+	m.dropExpired(org, key)
+	return nil, gen, nil
+}
+
+func (m *Memory) dropExpired(org domain.OrgID, key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o := m.orgs[org]
+	if o == nil {
+		return
+	}
+	// Looked up again: a Set may have refreshed the entry since the read
+	// lock was released.
+	if e, ok := o.entries[key]; ok && !time.Now().Before(e.expires) {
+		delete(o.entries, key)
+		m.size--
+	}
+}
+
+// Set stores value unless gen is no longer org's generation: a list loaded
+// before an invalidation must not be served after it.
+func (m *Memory) Set(_ context.Context, org domain.OrgID, gen uint64, key string, value []byte) error {
+	// A copy, never nil: a nil value would read back as a miss.
+	v := make([]byte, len(value))
+	copy(v, value)
+	now := time.Now()
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o := m.orgs[org]
+	if o == nil {
+		if gen != m.floor {
+			return nil
+		}
+		o = &memOrg{gen: gen}
+		m.orgs[org] = o
+	} else if gen != o.gen {
+		return nil
+	}
+	if o.entries == nil {
+		o.entries = make(map[string]memEntry)
+	}
+	if _, ok := o.entries[key]; !ok {
+		if m.size >= m.maxEntries {
+			m.evictOne()
+		}
+		m.size++
+		// The key may alias a buffer the caller reuses (Fiber's
+		// c.Query, for one); a map key must own its bytes.
+		key = strings.Clone(key)
+	}
+	o.entries[key] = memEntry{value: v, expires: now.Add(m.ttl)}
+	// After the store, so that the org just written keeps its state.
+	if !now.Before(m.nextSweep) {
+		m.sweep(now)
+	}
+	return nil
+}
+
+// Invalidate moves org to a new generation and lets go of its entries.
+func (m *Memory) Invalidate(_ context.Context, org domain.OrgID) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o := m.orgs[org]
+	if o == nil {
+		// A loader may hold floor from a Get made before this call; the
+		// org must move past it even though nothing is cached.
+		m.orgs[org] = &memOrg{gen: m.floor + 1}
+		return nil
+	}
+	m.size -= len(o.entries)
+	o.gen++
+	o.entries = nil
+	return nil
+}
+
+// sweep drops expired entries and the state of orgs left with none, so
+// that neither grows with the number of organizations ever seen.
+func (m *Memory) sweep(now time.Time) {
+	for id, o := range m.orgs {
+		for k, e := range o.entries {
+			if !now.Before(e.expires) {
+				delete(o.entries, k)
+				m.size--
+			}
+		}
+		if len(o.entries) == 0 {
+			m.floor = max(m.floor, o.gen)
+			delete(m.orgs, id)
+		}
+	}
+	m.nextSweep = now.Add(m.ttl)
+}
+
+func (m *Memory) evictOne() {
+	for _, o := range m.orgs {
+		for k := range o.entries {
+			delete(o.entries, k)
+			m.size--
+			return
+		}
+	}
+}

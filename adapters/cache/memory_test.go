@@ -1,0 +1,178 @@
+package cache
+
+import (
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/taskflow/taskflow/adapters/cachetest"
+	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
+)
+
+func TestMemory_ListCacheContract(t *testing.T) {
+	t.Parallel()
+	cachetest.Run(t, func(t *testing.T, ttl time.Duration) ports.ListCache {
+		return NewMemory(ttl)
+	})
+}
+
+// entries counts what the maps hold, to check the size bookkeeping.
+func (m *Memory) entries() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	n := 0
+	for _, o := range m.orgs {
+		n += len(o.entries)
+	}
+	if n != m.size {
+		panic("size bookkeeping is off")
+	}
+	return n
+}
+
+func TestMemory_Set(t *testing.T) {
+	t.Parallel()
+
+	t.Run("beyond_max_entries_evicts", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemoryWithLimit(time.Minute, 10)
+		ctx := t.Context()
+		for i := range 100 {
+			org := domain.OrgID(i%3 + 1)
+			_, gen, _ := m.Get(ctx, org, "k")
+			if err := m.Set(ctx, org, gen, string(rune('a'+i%26))+string(rune('a'+i/26)), []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+			if n := m.entries(); n > 10 {
+				t.Fatalf("after %d sets: %d entries, want at most 10", i+1, n)
+			}
+		}
+		// The newest entry is never the one evicted to make room for it.
+		if v, _, _ := m.Get(ctx, 1, "vd"); string(v) != "v" {
+			t.Fatalf("newest entry missing: %q", v)
+		}
+	})
+
+	t.Run("stores_a_copy_of_the_value", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemory(time.Minute)
+		buf := []byte("original")
+		_ = m.Set(t.Context(), 1, 0, "k", buf)
+		copy(buf, "CHANGED!")
+		if v, _, _ := m.Get(t.Context(), 1, "k"); string(v) != "original" {
+			t.Fatalf("Get = %q after the caller reused its buffer, want %q", v, "original")
+		}
+	})
+
+	t.Run("owns_its_key_even_when_the_caller_reuses_the_bytes", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemory(time.Minute)
+		// What Fiber's c.Query returns: a string over a buffer that the
+		// next request overwrites.
+		b := []byte("status=CREATED")
+		aliased := unsafe.String(&b[0], len(b))
+		_ = m.Set(t.Context(), 1, 0, aliased, []byte("v"))
+		copy(b, "XXXXXX")
+		if v, _, _ := m.Get(t.Context(), 1, "status=CREATED"); string(v) != "v" {
+			t.Fatalf("Get = %q, want %q", v, "v")
+		}
+	})
+
+	t.Run("expired_entries_and_empty_orgs_are_swept", func(t *testing.T) {
+		t.Parallel()
+		const ttl = 50 * time.Millisecond
+		m := NewMemory(ttl)
+		ctx := t.Context()
+		for _, k := range []string{"a", "b", "c"} {
+			_ = m.Set(ctx, 1, 0, k, []byte("v"))
+		}
+		_ = m.Invalidate(ctx, 2) // an org with state and no entry
+		time.Sleep(2 * ttl)
+		_, gen3, _ := m.Get(ctx, 3, "k")
+		_ = m.Set(ctx, 3, gen3, "k", []byte("v")) // runs the sweep
+		if n := m.entries(); n != 1 {
+			t.Fatalf("%d entries after the sweep, want 1", n)
+		}
+		m.mu.RLock()
+		_, has1 := m.orgs[1]
+		_, has2 := m.orgs[2]
+		m.mu.RUnlock()
+		if has1 || has2 {
+			t.Fatalf("state of orgs without entries kept: org 1 %v, org 2 %v", has1, has2)
+		}
+	})
+
+	t.Run("old_generation_stays_dead_after_the_org_is_swept", func(t *testing.T) {
+		t.Parallel()
+		const ttl = 50 * time.Millisecond
+		m := NewMemory(ttl)
+		ctx := t.Context()
+		_, before, _ := m.Get(ctx, 1, "k")
+		_ = m.Invalidate(ctx, 1)
+		_, after, _ := m.Get(ctx, 1, "k")
+		time.Sleep(2 * ttl)
+		_ = m.Set(ctx, 2, 0, "k", []byte("v")) // sweeps org 1 away
+		m.mu.RLock()
+		_, has1 := m.orgs[1]
+		m.mu.RUnlock()
+		if has1 {
+			t.Fatal("org 1 not swept")
+		}
+
+		_ = m.Set(ctx, 1, before, "k", []byte("stale"))
+		if v, _, _ := m.Get(ctx, 1, "k"); v != nil {
+			t.Fatalf("Set under a generation older than an Invalidate served after the sweep: %q", v)
+		}
+		// No Invalidate came after this one was read: what was loaded
+		// under it is current and may be stored.
+		_ = m.Set(ctx, 1, after, "k", []byte("fresh"))
+		v, now, _ := m.Get(ctx, 1, "k")
+		if string(v) != "fresh" {
+			t.Fatalf("Get = %q, want %q", v, "fresh")
+		}
+		if now < after {
+			t.Fatalf("generation went back from %d to %d", after, now)
+		}
+	})
+}
+
+func TestMemory_Get(t *testing.T) {
+	t.Run("does_not_allocate", func(t *testing.T) {
+		m := NewMemory(time.Minute)
+		ctx := t.Context()
+		_ = m.Set(ctx, 1, 0, "hit", []byte("v"))
+		if n := testing.AllocsPerRun(100, func() { _, _, _ = m.Get(ctx, 1, "hit") }); n != 0 {
+			t.Errorf("hit: %v allocations, want 0", n)
+		}
+		if n := testing.AllocsPerRun(100, func() { _, _, _ = m.Get(ctx, 1, "miss") }); n != 0 {
+			t.Errorf("miss: %v allocations, want 0", n)
+		}
+	})
+
+	t.Run("expired_entry_is_a_miss_and_is_dropped", func(t *testing.T) {
+		t.Parallel()
+		const ttl = 30 * time.Millisecond
+		m := NewMemory(ttl)
+		_ = m.Set(t.Context(), 1, 0, "k", []byte("v"))
+		time.Sleep(2 * ttl)
+		if v, _, _ := m.Get(t.Context(), 1, "k"); v != nil {
+			t.Fatalf("expired entry served: %q", v)
+		}
+		if n := m.entries(); n != 0 {
+			t.Fatalf("%d entries after reading an expired one, want 0", n)
+		}
+	})
+}
+
+func BenchmarkMemory_GetHit(b *testing.B) {
+	m := NewMemory(time.Hour)
+	ctx := b.Context()
+	_ = m.Set(ctx, 1, 0, "status=CREATED&limit=20", make([]byte, 4096))
+	b.ReportAllocs()
+	for b.Loop() {
+		if v, _, _ := m.Get(ctx, 1, "status=CREATED&limit=20"); v == nil {
+			b.Fatal("miss")
+		}
+	}
+}

@@ -1,0 +1,283 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskflow/taskflow/adapters/cachetest"
+	"github.com/taskflow/taskflow/ports"
+)
+
+func testRedisURL() string {
+	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+// testRedisClient connects to the test Redis, or skips (fails under
+// CI=true) when it does not answer.
+func testRedisClient(tb testing.TB) *redis.Client {
+	tb.Helper()
+	url := testRedisURL()
+	c, err := NewRedisClient(url)
+	if err != nil {
+		tb.Fatalf("NewRedisClient(%q): %v", url, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		_ = c.Close()
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("redis at %s unreachable (CI=true, so this fails): %v", url, err)
+		}
+		tb.Skipf("redis at %s unreachable; set TEST_REDIS_URL or start it: %v", url, err)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// newTestRedis returns a cache under a prefix of its own, whose keys are
+// deleted when tb ends.
+func newTestRedis(tb testing.TB, c *redis.Client, ttl time.Duration) *Redis {
+	tb.Helper()
+	prefix := "taskflow-test:" + rand.Text()[:12]
+	tb.Cleanup(func() {
+		// tb's context is already cancelled when cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		iter := c.Scan(ctx, 0, prefix+":*", 500).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			tb.Errorf("scan %s:*: %v", prefix, err)
+			return
+		}
+		if len(keys) > 0 {
+			if err := c.Del(ctx, keys...).Err(); err != nil {
+				tb.Errorf("delete %s:*: %v", prefix, err)
+			}
+		}
+	})
+	return NewRedis(c, prefix, ttl)
+}
+
+func TestRedis_ListCacheContract(t *testing.T) {
+	t.Parallel()
+	c := testRedisClient(t)
+	cachetest.Run(t, func(t *testing.T, ttl time.Duration) ports.ListCache {
+		return newTestRedis(t, c, ttl)
+	})
+}
+
+func TestRedis_Keys(t *testing.T) {
+	t.Parallel()
+	c := testRedisClient(t)
+
+	t.Run("follow_the_documented_layout", func(t *testing.T) {
+		t.Parallel()
+		r := newTestRedis(t, c, time.Minute)
+		ctx := t.Context()
+		if err := r.Invalidate(ctx, 7); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Set(ctx, 7, 1, "status=CREATED", []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if gen, err := c.Get(ctx, r.prefix+":org:{7}:gen").Result(); err != nil || gen != "1" {
+			t.Errorf("generation key = %q, %v; want \"1\"", gen, err)
+		}
+		entry := r.prefix + ":org:{7}:g1:status=CREATED"
+		if v, err := c.Get(ctx, entry).Result(); err != nil || v != "v" {
+			t.Errorf("entry key = %q, %v; want \"v\"", v, err)
+		}
+		if ttl, err := c.PTTL(ctx, entry).Result(); err != nil || ttl <= 0 || ttl > time.Minute {
+			t.Errorf("entry TTL = %v, %v; want (0, 1m]", ttl, err)
+		}
+		if ttl, err := c.PTTL(ctx, r.prefix+":org:{7}:gen").Result(); err != nil || ttl != -1 {
+			t.Errorf("generation TTL = %v, %v; want none (-1ns)", ttl, err)
+		}
+	})
+
+	t.Run("a_corrupt_generation_is_an_error", func(t *testing.T) {
+		t.Parallel()
+		r := newTestRedis(t, c, time.Minute)
+		ctx := t.Context()
+		if err := c.Set(ctx, r.genKey(1), "not-a-number", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := r.Get(ctx, 1, "k"); err == nil {
+			t.Fatal("Get with a corrupt generation: nil error")
+		}
+		if err := r.Invalidate(ctx, 1); err == nil {
+			t.Fatal("Invalidate of a corrupt generation: nil error")
+		}
+	})
+}
+
+// deadAddr returns a loopback address on which nothing listens.
+func deadAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+func TestRedis_Unreachable(t *testing.T) {
+	t.Parallel()
+
+	t.Run("every_call_fails_promptly", func(t *testing.T) {
+		t.Parallel()
+		client, err := NewRedisClient("redis://" + deadAddr(t) + "/0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = client.Close() })
+		r := NewRedis(client, "taskflow-test", time.Minute)
+		// A generous deadline: the client's own limits must stop the
+		// call long before it.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+
+		calls := map[string]func() error{
+			"Get":        func() error { _, _, err := r.Get(ctx, 1, "k"); return err },
+			"Set":        func() error { return r.Set(ctx, 1, 0, "k", []byte("v")) },
+			"Invalidate": func() error { return r.Invalidate(ctx, 1) },
+			"Ping":       func() error { return r.Ping(ctx) },
+		}
+		for name, call := range calls {
+			start := time.Now()
+			err := call()
+			took := time.Since(start)
+			if err == nil {
+				t.Errorf("%s against a closed port: nil error", name)
+			}
+			if errors.Is(err, redis.Nil) {
+				t.Errorf("%s: %v reads as a miss", name, err)
+			}
+			if took > 2*time.Second {
+				t.Errorf("%s took %v, want < 2s", name, took)
+			}
+		}
+	})
+
+	t.Run("a_stalled_server_is_cut_off_at_the_request_deadline", func(t *testing.T) {
+		t.Parallel()
+		// A server that accepts and never answers: only a deadline ends
+		// the wait.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			mu    sync.Mutex
+			conns []net.Conn
+		)
+		go func() {
+			for {
+				conn, err := l.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, conn)
+				mu.Unlock()
+			}
+		}()
+		t.Cleanup(func() {
+			_ = l.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range conns {
+				_ = c.Close()
+			}
+		})
+		client, err := NewRedisClient("redis://" + l.Addr().String() + "/0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = client.Close() })
+		r := NewRedis(client, "taskflow-test", time.Minute)
+
+		// Shorter than the client's 500ms read timeout: only an honoured
+		// context deadline ends the call this early.
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, _, err = r.Get(ctx, 1, "k")
+		took := time.Since(start)
+		if err == nil {
+			t.Fatal("Get against a server that never answers: nil error")
+		}
+		if took > 400*time.Millisecond {
+			t.Fatalf("Get took %v with a 100ms deadline: %v", took, err)
+		}
+	})
+}
+
+func TestNewRedisClient(t *testing.T) {
+	t.Parallel()
+
+	t.Run("sets_short_timeouts_and_honours_deadlines", func(t *testing.T) {
+		t.Parallel()
+		c, err := NewRedisClient("redis://127.0.0.1:6379/3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		o := c.Options()
+		if !o.ContextTimeoutEnabled || o.DialTimeout != 500*time.Millisecond ||
+			o.ReadTimeout != 500*time.Millisecond || o.WriteTimeout != 500*time.Millisecond || o.DB != 3 {
+			t.Fatalf("options: ctx timeout %v, dial %v, read %v, write %v, db %d",
+				o.ContextTimeoutEnabled, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.DB)
+		}
+	})
+
+	t.Run("keeps_what_the_url_sets", func(t *testing.T) {
+		t.Parallel()
+		c, err := NewRedisClient("redis://127.0.0.1:6379/0?dial_timeout=2s&pool_size=3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if o := c.Options(); o.DialTimeout != 2*time.Second || o.PoolSize != 3 {
+			t.Fatalf("dial %v, pool %d; want the URL's 2s and 3", o.DialTimeout, o.PoolSize)
+		}
+	})
+
+	t.Run("rejects_a_bad_url", func(t *testing.T) {
+		t.Parallel()
+		if _, err := NewRedisClient("http://127.0.0.1:6379"); err == nil {
+			t.Fatal("nil error for an http URL")
+		}
+	})
+}
+
+func BenchmarkRedis_GetHit(b *testing.B) {
+	c := testRedisClient(b)
+	r := newTestRedis(b, c, time.Hour)
+	ctx := b.Context()
+	if err := r.Set(ctx, 1, 0, "status=CREATED&limit=20", make([]byte, 4096)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if v, _, err := r.Get(ctx, 1, "status=CREATED&limit=20"); err != nil || v == nil {
+			b.Fatal(fmt.Sprint("miss: ", err))
+		}
+	}
+}
