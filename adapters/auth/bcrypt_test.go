@@ -1,0 +1,98 @@
+package auth_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/taskflow/taskflow/adapters/auth"
+	"github.com/taskflow/taskflow/domain"
+)
+
+func TestBcrypt(t *testing.T) {
+	t.Parallel()
+	// MinCost keeps the suite fast; the cost test below uses a real one.
+	h := auth.NewBcrypt(bcrypt.MinCost)
+
+	t.Run("hash_then_compare_matches", func(t *testing.T) {
+		t.Parallel()
+		for _, pw := range []string{"secure123", strings.Repeat("p", 72), "pässwörd-ünïcode"} {
+			hash, err := h.Hash(pw)
+			if err != nil {
+				t.Fatalf("Hash(%q): %v", pw, err)
+			}
+			if hash == pw || !strings.HasPrefix(hash, "$2a$") {
+				t.Fatalf("Hash(%q) = %q, want a bcrypt hash", pw, hash)
+			}
+			if err := h.Compare(hash, pw); err != nil {
+				t.Fatalf("Compare: %v", err)
+			}
+		}
+	})
+
+	t.Run("same_password_hashes_differently", func(t *testing.T) {
+		t.Parallel()
+		a, _ := h.Hash("secure123")
+		b, _ := h.Hash("secure123")
+		if a == b {
+			t.Fatal("two hashes of one password are equal: no salt")
+		}
+	})
+
+	t.Run("wrong_password_is_bad_credentials", func(t *testing.T) {
+		t.Parallel()
+		hash, err := h.Hash("secure123")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pw := range []string{"secure124", "", "Secure123", "secure123 "} {
+			if err := h.Compare(hash, pw); !errors.Is(err, domain.ErrBadCredentials) {
+				t.Errorf("Compare(%q) = %v, want ErrBadCredentials", pw, err)
+			}
+		}
+	})
+
+	t.Run("password_of_73_bytes_is_refused", func(t *testing.T) {
+		t.Parallel()
+		_, err := h.Hash(strings.Repeat("p", 73))
+		var de *domain.Error
+		if !errors.As(err, &de) || de.Kind != domain.KindInvalid || len(de.Fields) != 1 || de.Fields[0].Field != "password" {
+			t.Fatalf("Hash(73 bytes) = %v, want an invalid password field", err)
+		}
+	})
+
+	t.Run("bytes_past_72_do_not_log_in", func(t *testing.T) {
+		t.Parallel()
+		pw := strings.Repeat("p", 72)
+		hash, err := h.Hash(pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Compare(hash, pw+"anything"); !errors.Is(err, domain.ErrBadCredentials) {
+			t.Fatalf("Compare(72 bytes + suffix) = %v, want ErrBadCredentials", err)
+		}
+	})
+
+	t.Run("malformed_hash_is_an_internal_error", func(t *testing.T) {
+		t.Parallel()
+		err := h.Compare("not-a-bcrypt-hash", "secure123")
+		if err == nil || errors.Is(err, domain.ErrBadCredentials) || domain.KindOf(err) != domain.KindInternal {
+			t.Fatalf("Compare(malformed) = %v, want an internal error", err)
+		}
+	})
+
+	t.Run("configured_cost_is_used", func(t *testing.T) {
+		t.Parallel()
+		const cost = 10 // the lowest the configuration allows
+		hash, err := auth.NewBcrypt(cost).Hash("secure123")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := bcrypt.Cost([]byte(hash))
+		if err != nil || got != cost {
+			t.Fatalf("bcrypt.Cost = %d, %v; want %d", got, err, cost)
+		}
+	})
+}

@@ -1,0 +1,167 @@
+package auth
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// Issuer is the iss claim of every token TaskFlow signs and accepts.
+const Issuer = "taskflow"
+
+// Leeway is the clock skew tolerated on exp and iat. Tokens are signed and
+// verified by this service only, but several replicas may do so and their
+// clocks drift a little: without leeway a token minted by a replica whose
+// clock runs ahead would be refused by the others as "issued in the
+// future". Five seconds covers NTP-synchronised hosts and extends a 30
+// minute token by a negligible amount.
+const Leeway = 5 * time.Second
+
+var (
+	_ ports.TokenIssuer   = (*JWT)(nil)
+	_ ports.TokenVerifier = (*JWT)(nil)
+)
+
+// JWT issues and verifies HS256 access tokens.
+type JWT struct {
+	secret []byte
+	ttl    time.Duration
+	clock  ports.Clock
+	parser *jwt.Parser
+}
+
+// NewJWT returns a token issuer and verifier signing with secret. Tokens
+// live for ttl from the clock's now. The secret's strength is checked by
+// config at start-up (at least 32 bytes); an empty secret makes every
+// Issue and Verify fail rather than sign with no key at all.
+func NewJWT(secret []byte, ttl time.Duration, clock ports.Clock) *JWT {
+	j := &JWT{secret: append([]byte(nil), secret...), ttl: ttl, clock: clock}
+	j.parser = jwt.NewParser(
+		// Pinning the algorithm defeats alg=none and the RS256/HS256
+		// confusion, whatever the token's header claims.
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuer(Issuer),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(Leeway),
+		jwt.WithTimeFunc(clock.Now),
+		jwt.WithStrictDecoding(),
+	)
+	return j
+}
+
+// claims is the token's JSON payload. user_id, organization_id and role
+// are the original API's claims, kept for clients that read them; sub
+// repeats the user id as a string, as RFC 7519 wants.
+type claims struct {
+	UserID int64  `json:"user_id"`
+	OrgID  int64  `json:"organization_id"`
+	Role   string `json:"role"`
+	jwt.RegisteredClaims
+}
+
+// TTL is the lifetime of the tokens Issue signs.
+func (j *JWT) TTL() time.Duration { return j.ttl }
+
+// Issue signs a token for c. The issuer owns the lifetime: c.ExpiresAt is
+// ignored and exp is the clock's now plus TTL, so no caller can mint a
+// longer-lived token by accident.
+func (j *JWT) Issue(c ports.TokenClaims) (string, error) {
+	if len(j.secret) == 0 {
+		return "", errors.New("issue token: empty signing key")
+	}
+	// A token the verifier would refuse is a bug upstream; fail loudly here.
+	if c.UserID <= 0 || c.OrgID <= 0 {
+		return "", fmt.Errorf("issue token: non-positive user id %d or organization id %d", c.UserID, c.OrgID)
+	}
+	if c.Role != domain.RoleAdmin && c.Role != domain.RoleUser {
+		return "", fmt.Errorf("issue token: role %q is not ADMIN or USER", c.Role)
+	}
+	jti, err := randomID()
+	if err != nil {
+		return "", fmt.Errorf("issue token: %w", err)
+	}
+	now := j.clock.Now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{
+		UserID: int64(c.UserID),
+		OrgID:  int64(c.OrgID),
+		Role:   string(c.Role),
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    Issuer,
+			Subject:   strconv.FormatInt(int64(c.UserID), 10),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(j.ttl)),
+			ID:        jti,
+		},
+	})
+	s, err := tok.SignedString(j.secret)
+	if err != nil {
+		return "", fmt.Errorf("issue token: %w", err)
+	}
+	return s, nil
+}
+
+// Verify checks the token's algorithm, signature, issuer, expiry and the
+// consistency of its claims. Every failure is domain.ErrUnauthenticated;
+// the cause is wrapped too, for the server log only: the HTTP adapter
+// shows the domain error's message, which reveals nothing.
+func (j *JWT) Verify(token string) (ports.TokenClaims, error) {
+	var cl claims
+	if _, err := j.parser.ParseWithClaims(token, &cl, j.key); err != nil {
+		return ports.TokenClaims{}, unauthenticated(err)
+	}
+	role, err := domain.ParseRole(cl.Role)
+	switch {
+	case err != nil:
+		return ports.TokenClaims{}, unauthenticated(fmt.Errorf("role %q is not ADMIN or USER", cl.Role))
+	case cl.UserID <= 0 || cl.OrgID <= 0:
+		return ports.TokenClaims{}, unauthenticated(errors.New("user_id and organization_id must be positive"))
+	case cl.Subject != strconv.FormatInt(cl.UserID, 10):
+		return ports.TokenClaims{}, unauthenticated(fmt.Errorf("sub %q does not match user_id %d", cl.Subject, cl.UserID))
+	case cl.IssuedAt == nil || cl.ID == "":
+		// Every token this service signs carries iat and jti.
+		return ports.TokenClaims{}, unauthenticated(errors.New("iat or jti missing"))
+	}
+	return ports.TokenClaims{
+		UserID:    domain.UserID(cl.UserID),
+		OrgID:     domain.OrgID(cl.OrgID),
+		Role:      role,
+		ExpiresAt: cl.ExpiresAt.UTC(),
+	}, nil
+}
+
+// key hands the parser the secret, after checking the method a second
+// time: WithValidMethods already pins it, and this keeps the pin even if
+// the options are ever edited.
+func (j *JWT) key(t *jwt.Token) (any, error) {
+	if t.Method != jwt.SigningMethodHS256 {
+		return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
+	}
+	if len(j.secret) == 0 {
+		return nil, errors.New("empty signing key")
+	}
+	return j.secret, nil
+}
+
+func unauthenticated(cause error) error {
+	// errors.As finds domain.ErrUnauthenticated first, so the client sees
+	// only its message; errors.Is still reaches jwt's sentinel causes.
+	return fmt.Errorf("verify token: %w: %w", domain.ErrUnauthenticated, cause)
+}
+
+// randomID is a 128-bit token id, unique without coordination.
+func randomID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}

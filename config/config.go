@@ -1,0 +1,505 @@
+// Package config holds TaskFlow's typed configuration: one Config struct,
+// loaded once at start-up from defaults, an optional config file, a .env
+// file and the environment (viper), and validated before anything starts.
+//
+// It may import viper and the standard library. Nothing in the core
+// (domain, ports, application) imports config: bootstrap reads a Config
+// and hands plain values (a secret, a TTL, a cost) to the constructors.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+)
+
+// Environments.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+	EnvTest        = "test"
+)
+
+// MinSecretKeyBytes is the shortest SECRET_KEY accepted anywhere: HS256
+// keys shorter than the hash output (32 bytes) weaken the signature.
+const MinSecretKeyBytes = 32
+
+// Config is the whole configuration of the service.
+type Config struct {
+	Env         string // APP_ENV: development, production or test
+	HTTPAddr    string // HTTP_ADDR
+	DatabaseURL string // DATABASE_URL: postgres:// or postgresql://
+	SecretKey   string // SECRET_KEY: the JWT signing key, at least 32 bytes
+	// SecretKeyGenerated says SECRET_KEY was missing outside production and
+	// a random one was made: tokens do not survive a restart and replicas
+	// reject each other's. The caller should log a warning.
+	SecretKeyGenerated bool
+	CacheBackend       string        // CACHE_BACKEND: memory or redis
+	RedisURL           string        // REDIS_URL
+	CacheTTL           time.Duration // CACHE_TTL
+	JWTTTL             time.Duration // JWT_TTL
+	BcryptCost         int           // BCRYPT_COST
+	LogLevel           string        // LOG_LEVEL: debug, info, warn or error
+	LogFormat          string        // LOG_FORMAT: json or text
+	BodyLimit          int           // BODY_LIMIT, bytes
+	RequestTimeout     time.Duration // REQUEST_TIMEOUT
+	ShutdownTimeout    time.Duration // SHUTDOWN_TIMEOUT
+	InviteTTL          time.Duration // INVITE_TTL
+	DBMaxOpenConns     int           // DB_MAX_OPEN_CONNS
+	MigrateOnStart     bool          // MIGRATE_ON_START
+}
+
+// defaults lists every key with its default, as text parsed like any
+// other source. Every key gets a viper default (viper issue 761: keys
+// without one are invisible to AutomaticEnv in Unmarshal and AllKeys).
+// The names are the environment variables; config files use the same
+// names, in any case.
+var defaults = map[string]string{
+	"APP_ENV":           EnvDevelopment,
+	"HTTP_ADDR":         ":8000",
+	"DATABASE_URL":      "",
+	"SECRET_KEY":        "",
+	"CACHE_BACKEND":     "memory",
+	"REDIS_URL":         "redis://localhost:6379/0",
+	"CACHE_TTL":         "60s",
+	"JWT_TTL":           "30m",
+	"BCRYPT_COST":       "12",
+	"LOG_LEVEL":         "info",
+	"LOG_FORMAT":        "json",
+	"BODY_LIMIT":        "1048576",
+	"REQUEST_TIMEOUT":   "10s",
+	"SHUTDOWN_TIMEOUT":  "15s",
+	"INVITE_TTL":        "168h",
+	"DB_MAX_OPEN_CONNS": "20",
+	"MIGRATE_ON_START":  "true",
+}
+
+// Keys returns the names of all configuration keys, sorted.
+func Keys() []string { return slices.Sorted(maps.Keys(defaults)) }
+
+// ValidationError lists every configuration problem found, each with what
+// to do about it, so that one failed start shows them all.
+type ValidationError struct {
+	Problems []string
+}
+
+func (e *ValidationError) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// Load reads the configuration. Sources, lowest precedence first: the
+// defaults; the config file (configFile, or else the CONFIG_FILE
+// environment variable; .yaml, .yml, .json or .toml; naming a file that
+// does not exist is an error); a .env file in the working directory, if
+// there is one; the environment. An environment variable set to the empty
+// string counts as unset. Unknown keys in the config file are errors (a
+// typo must not silently fall back to a default); unknown keys in .env
+// are ignored, since that file is often shared with docker compose.
+func Load(configFile string) (*Config, error) {
+	v := viper.New()
+	for k, d := range defaults {
+		v.SetDefault(strings.ToLower(k), d)
+	}
+	var problems []string
+
+	// The file and .env layers are merged here, as strings, so that one
+	// MergeConfigMap call puts them between the defaults and the
+	// environment in viper's precedence order.
+	layered := map[string]any{}
+	if configFile == "" {
+		configFile = os.Getenv("CONFIG_FILE")
+	}
+	if configFile != "" {
+		values, unknown, err := readConfigFile(configFile)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range unknown {
+			problems = append(problems, fmt.Sprintf("config file %s: unknown key %q (known keys: %s)",
+				configFile, k, strings.Join(Keys(), ", ")))
+		}
+		maps.Copy(layered, values)
+	}
+	dotenv, err := readDotEnv(".env")
+	if err != nil {
+		return nil, err
+	}
+	for k, val := range dotenv {
+		if _, known := defaults[strings.ToUpper(k)]; known {
+			layered[strings.ToLower(k)] = val
+		}
+	}
+	if err := v.MergeConfigMap(layered); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	v.AutomaticEnv()
+
+	p := &parser{get: func(key string) string { return strings.TrimSpace(v.GetString(strings.ToLower(key))) }}
+	p.problems = problems
+	c := p.parse()
+	if len(p.problems) > 0 {
+		return nil, &ValidationError{Problems: p.problems}
+	}
+	return c, nil
+}
+
+// parser turns raw text into typed values, collecting every problem.
+type parser struct {
+	get      func(key string) string
+	problems []string
+}
+
+func (p *parser) problem(format string, args ...any) {
+	p.problems = append(p.problems, fmt.Sprintf(format, args...))
+}
+
+func (p *parser) parse() *Config {
+	c := &Config{
+		Env:             p.oneOf("APP_ENV", EnvDevelopment, EnvProduction, EnvTest),
+		HTTPAddr:        p.addr("HTTP_ADDR"),
+		DatabaseURL:     p.databaseURL("DATABASE_URL"),
+		CacheBackend:    p.oneOf("CACHE_BACKEND", "memory", "redis"),
+		CacheTTL:        p.duration("CACHE_TTL", time.Second, 24*time.Hour),
+		JWTTTL:          p.duration("JWT_TTL", time.Minute, 24*time.Hour),
+		BcryptCost:      p.integer("BCRYPT_COST", 10, 14),
+		LogLevel:        p.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
+		LogFormat:       p.oneOf("LOG_FORMAT", "json", "text"),
+		BodyLimit:       p.integer("BODY_LIMIT", 1<<10, 64<<20),
+		RequestTimeout:  p.duration("REQUEST_TIMEOUT", time.Millisecond, time.Hour),
+		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", time.Millisecond, time.Hour),
+		InviteTTL:       p.duration("INVITE_TTL", time.Minute, 365*24*time.Hour),
+		DBMaxOpenConns:  p.integer("DB_MAX_OPEN_CONNS", 1, 10000),
+		MigrateOnStart:  p.boolean("MIGRATE_ON_START"),
+	}
+	c.RedisURL = p.get("REDIS_URL")
+	if c.CacheBackend == "redis" {
+		c.RedisURL = p.redisURL("REDIS_URL")
+	}
+	c.SecretKey, c.SecretKeyGenerated = p.secretKey("SECRET_KEY", c.Env == EnvProduction)
+	return c
+}
+
+func (p *parser) oneOf(key string, allowed ...string) string {
+	raw := p.get(key)
+	v := strings.ToLower(raw)
+	if slices.Contains(allowed, v) {
+		return v
+	}
+	quoted := make([]string, len(allowed))
+	for i, a := range allowed {
+		quoted[i] = strconv.Quote(a)
+	}
+	if len(quoted) == 2 {
+		p.problem("%s must be %s or %s, got %q", key, quoted[0], quoted[1], raw)
+	} else {
+		p.problem("%s must be one of %s, got %q", key, strings.Join(quoted, ", "), raw)
+	}
+	return ""
+}
+
+func (p *parser) duration(key string, min, max time.Duration) time.Duration {
+	raw := p.get(key)
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		p.problem("%s must be a duration with a unit, such as %q or %q, got %q", key, "60s", "30m", raw)
+		return 0
+	}
+	if d < min || d > max {
+		p.problem("%s must be between %s and %s, got %q", key, fmtDuration(min), fmtDuration(max), raw)
+		return 0
+	}
+	return d
+}
+
+func (p *parser) integer(key string, min, max int) int {
+	raw := p.get(key)
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < min || n > max {
+		p.problem("%s must be a whole number from %d to %d, got %q", key, min, max, raw)
+		return 0
+	}
+	return n
+}
+
+func (p *parser) boolean(key string) bool {
+	raw := p.get(key)
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		p.problem("%s must be true or false, got %q", key, raw)
+	}
+	return b
+}
+
+func (p *parser) addr(key string) string {
+	raw := p.get(key)
+	_, port, err := net.SplitHostPort(raw)
+	if err == nil {
+		if n, perr := strconv.Atoi(port); perr == nil && n >= 0 && n <= 65535 {
+			return raw
+		}
+	}
+	p.problem("%s must be host:port or :port, such as %q or %q, got %q", key, ":8000", "127.0.0.1:8000", raw)
+	return ""
+}
+
+const exampleDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+func (p *parser) databaseURL(key string) string {
+	raw := p.get(key)
+	if raw == "" {
+		p.problem("%s is required: set it to a Postgres URL, e.g. %s=%s", key, key, exampleDatabaseURL)
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		p.problem("%s must be a URL starting with postgres:// or postgresql://, e.g. %s, got %s",
+			key, exampleDatabaseURL, describeURL(u, err))
+		return ""
+	}
+	return raw
+}
+
+func (p *parser) redisURL(key string) string {
+	raw := p.get(key)
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+		p.problem("%s must be a URL starting with redis://, rediss:// or unix:// when CACHE_BACKEND is \"redis\", e.g. %s, got %s",
+			key, defaults[key], describeURL(u, err))
+		return ""
+	}
+	return raw
+}
+
+// describeURL names what was wrong with a URL without echoing it: a
+// connection string in another syntax may carry a password anywhere.
+func describeURL(u *url.URL, err error) string {
+	switch {
+	case err != nil:
+		return "a value that is not a URL"
+	case u.Scheme == "":
+		return "a value with no scheme"
+	default:
+		return fmt.Sprintf("scheme %q", u.Scheme)
+	}
+}
+
+const secretHint = `generate one with "openssl rand -base64 48"`
+
+// secretKey refuses a key under 32 bytes everywhere, and in production a
+// missing key or a well-known placeholder. Only a missing key outside
+// production is replaced, by a random one: a short or placeholder key was
+// set on purpose and deserves an error, not a silent substitute.
+func (p *parser) secretKey(key string, production bool) (secret string, generated bool) {
+	raw := p.get(key)
+	switch {
+	case raw == "" && production:
+		p.problem("%s is required when APP_ENV is production: set it to at least %d random bytes; %s",
+			key, MinSecretKeyBytes, secretHint)
+	case raw == "":
+		var b [MinSecretKeyBytes]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			p.problem("%s is not set and a random one could not be generated: %v", key, err)
+			return "", false
+		}
+		return base64.RawURLEncoding.EncodeToString(b[:]), true
+	case production && weakSecret(raw):
+		p.problem("%s is a well-known placeholder or has too little variety; in production set it to at least %d random bytes; %s",
+			key, MinSecretKeyBytes, secretHint)
+	case len(raw) < MinSecretKeyBytes:
+		p.problem("%s must be at least %d bytes, got %d; %s", key, MinSecretKeyBytes, len(raw), secretHint)
+	default:
+		return raw, false
+	}
+	return "", false
+}
+
+// placeholders are fragments of the sample keys found in READMEs and
+// .env.example files, compared after lower-casing and dropping separators.
+var placeholders = []string{
+	"changeme", "changethis", "replaceme", "yoursecret", "secretkeyhere", "mysecret",
+	"supersecret", "insecure", "example", "placeholder", "notsecret", "default",
+}
+
+var weakExact = []string{"secret", "password", "taskflow", "development", "test", "key", "jwt", "jwtsecret", "secretkey"}
+
+func weakSecret(s string) bool {
+	norm := strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r == ' ' || r == '.' {
+			return -1
+		}
+		return r
+	}, strings.ToLower(s))
+	if slices.Contains(weakExact, norm) {
+		return true
+	}
+	for _, ph := range placeholders {
+		if strings.Contains(norm, ph) {
+			return true
+		}
+	}
+	// "aaaa..." or "abababab...": long but guessable. Random keys of 32+
+	// characters, even hex ones, use far more than 8 distinct bytes.
+	distinct := map[byte]bool{}
+	for i := range len(s) {
+		distinct[s[i]] = true
+	}
+	return len(distinct) < 8
+}
+
+// readConfigFile returns the file's known keys as text, and its unknown
+// keys, sorted.
+func readConfigFile(path string) (values map[string]any, unknown []string, err error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml", ".json", ".toml":
+	default:
+		return nil, nil, fmt.Errorf("config file %s: unsupported extension, use .yaml, .yml, .json or .toml", path)
+	}
+	fv := viper.New()
+	fv.SetConfigFile(path)
+	if err := fv.ReadInConfig(); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("config file %s does not exist (named by the command line or CONFIG_FILE)", path)
+		}
+		return nil, nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	values = map[string]any{}
+	for _, k := range fv.AllKeys() {
+		if _, known := defaults[strings.ToUpper(k)]; !known {
+			unknown = append(unknown, k)
+			continue
+		}
+		values[k] = scalarText(fv.Get(k))
+	}
+	slices.Sort(unknown)
+	return values, unknown, nil
+}
+
+// scalarText renders a decoded file value as the text an environment
+// variable would hold, so that every source goes through one parser.
+// JSON numbers arrive as float64; 1048576 must not become "1.048576e+06".
+func scalarText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case float32:
+		return strconv.FormatFloat(float64(x), 'f', -1, 32)
+	case time.Duration:
+		return x.String()
+	case bool, int, int64, int32, uint, uint64, uint32:
+		return fmt.Sprint(x)
+	default:
+		// A list or a table: no key takes one, and the parser will
+		// report the key with this text.
+		return fmt.Sprintf("%v", x)
+	}
+}
+
+// RedactURL hides a URL's password (in the user info or as a password
+// query parameter), for logs and error messages.
+func RedactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	q := u.Query()
+	changed := false
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// Redacted returns the configuration keyed by environment variable, safe
+// to log: SECRET_KEY is never shown and URL passwords are masked.
+func (c *Config) Redacted() map[string]any {
+	secret := "[redacted]"
+	switch {
+	case c.SecretKeyGenerated:
+		secret = "[generated at start-up]"
+	case c.SecretKey == "":
+		secret = "[not set]"
+	}
+	return map[string]any{
+		"APP_ENV":           c.Env,
+		"HTTP_ADDR":         c.HTTPAddr,
+		"DATABASE_URL":      RedactURL(c.DatabaseURL),
+		"SECRET_KEY":        secret,
+		"CACHE_BACKEND":     c.CacheBackend,
+		"REDIS_URL":         RedactURL(c.RedisURL),
+		"CACHE_TTL":         c.CacheTTL.String(),
+		"JWT_TTL":           c.JWTTTL.String(),
+		"BCRYPT_COST":       c.BcryptCost,
+		"LOG_LEVEL":         c.LogLevel,
+		"LOG_FORMAT":        c.LogFormat,
+		"BODY_LIMIT":        c.BodyLimit,
+		"REQUEST_TIMEOUT":   c.RequestTimeout.String(),
+		"SHUTDOWN_TIMEOUT":  c.ShutdownTimeout.String(),
+		"INVITE_TTL":        c.InviteTTL.String(),
+		"DB_MAX_OPEN_CONNS": c.DBMaxOpenConns,
+		"MIGRATE_ON_START":  c.MigrateOnStart,
+	}
+}
+
+// LogValue makes slog print the redacted form, so logging a *Config can
+// never leak the secret.
+func (c *Config) LogValue() slog.Value {
+	r := c.Redacted()
+	attrs := make([]slog.Attr, 0, len(r))
+	for _, k := range slices.Sorted(maps.Keys(r)) {
+		attrs = append(attrs, slog.Any(k, r[k]))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// String is the redacted form too, for fmt's %v and %s.
+func (c *Config) String() string {
+	r := c.Redacted()
+	var b strings.Builder
+	for i, k := range slices.Sorted(maps.Keys(r)) {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%v", k, r[k])
+	}
+	return b.String()
+}
+
+// fmtDuration drops zero trailing units: 24h rather than 24h0m0s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	if s == "" {
+		return "0s"
+	}
+	return s
+}

@@ -1,0 +1,436 @@
+package config_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/taskflow/taskflow/config"
+)
+
+// These tests change the process environment and working directory, so
+// none of them runs in parallel.
+
+const (
+	testDB     = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	strongKey  = "k7Qz1vB9xR2mN8pL4wT6yH3jF5dS0aGc"
+	strongKey2 = "Zp9Xq2Lm7Rt4Vb8Nc1Kd6Hs3Jf5Gw0Ya"
+)
+
+// isolate unsets every configuration variable for the test and moves it
+// to an empty directory, so neither the machine's environment nor a
+// stray .env file leaks in.
+func isolate(t *testing.T) {
+	t.Helper()
+	for _, k := range append(config.Keys(), "CONFIG_FILE") {
+		t.Setenv(k, "") // restores the original value after the test
+		if err := os.Unsetenv(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(t.TempDir())
+}
+
+func write(t *testing.T, name, content string) string {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+func mustLoad(t *testing.T, file string) *config.Config {
+	t.Helper()
+	c, err := config.Load(file)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return c
+}
+
+// problems returns the validation problems of err, failing the test if
+// err is not a *config.ValidationError.
+func problems(t *testing.T, err error) []string {
+	t.Helper()
+	var ve *config.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Load error = %v, want a *config.ValidationError", err)
+	}
+	return ve.Problems
+}
+
+func TestLoad_defaults(t *testing.T) {
+	isolate(t)
+	t.Setenv("DATABASE_URL", testDB)
+	c := mustLoad(t, "")
+
+	if !c.SecretKeyGenerated || len(c.SecretKey) < config.MinSecretKeyBytes {
+		t.Errorf("SecretKey = %d bytes, generated %v; want a generated key of at least 32 bytes", len(c.SecretKey), c.SecretKeyGenerated)
+	}
+	c.SecretKey, c.SecretKeyGenerated = "", false
+	want := config.Config{
+		Env: "development", HTTPAddr: ":8000", DatabaseURL: testDB,
+		CacheBackend: "memory", RedisURL: "redis://localhost:6379/0", CacheTTL: 60 * time.Second,
+		JWTTTL: 30 * time.Minute, BcryptCost: 12, LogLevel: "info", LogFormat: "json",
+		BodyLimit: 1 << 20, RequestTimeout: 10 * time.Second, ShutdownTimeout: 15 * time.Second,
+		InviteTTL: 168 * time.Hour, DBMaxOpenConns: 20, MigrateOnStart: true,
+	}
+	if *c != want {
+		t.Errorf("Load =\n%#v\nwant\n%#v", *c, want)
+	}
+}
+
+func TestLoad_database_url_is_required(t *testing.T) {
+	isolate(t)
+	_, err := config.Load("")
+	ps := problems(t, err)
+	if len(ps) != 1 || !strings.Contains(ps[0], "DATABASE_URL is required") || !strings.Contains(ps[0], "DATABASE_URL=postgres://") {
+		t.Fatalf("problems = %q, want one telling how to set DATABASE_URL", ps)
+	}
+}
+
+func TestLoad_environment_overrides_defaults(t *testing.T) {
+	isolate(t)
+	env := map[string]string{
+		"APP_ENV": "production", "HTTP_ADDR": "127.0.0.1:9000", "DATABASE_URL": "postgresql://u:pw@db:5432/tf",
+		"SECRET_KEY": strongKey, "CACHE_BACKEND": "redis", "REDIS_URL": "redis://cache:6379/1",
+		"CACHE_TTL": "2m", "JWT_TTL": "1h", "BCRYPT_COST": "10", "LOG_LEVEL": "debug", "LOG_FORMAT": "text",
+		"BODY_LIMIT": "2048", "REQUEST_TIMEOUT": "3s", "SHUTDOWN_TIMEOUT": "1m", "INVITE_TTL": "24h",
+		"DB_MAX_OPEN_CONNS": "5", "MIGRATE_ON_START": "false",
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	got := *mustLoad(t, "")
+	want := config.Config{
+		Env: "production", HTTPAddr: "127.0.0.1:9000", DatabaseURL: "postgresql://u:pw@db:5432/tf",
+		SecretKey: strongKey, CacheBackend: "redis", RedisURL: "redis://cache:6379/1", CacheTTL: 2 * time.Minute,
+		JWTTTL: time.Hour, BcryptCost: 10, LogLevel: "debug", LogFormat: "text", BodyLimit: 2048,
+		RequestTimeout: 3 * time.Second, ShutdownTimeout: time.Minute, InviteTTL: 24 * time.Hour,
+		DBMaxOpenConns: 5, MigrateOnStart: false,
+	}
+	if got != want {
+		t.Errorf("Load =\n%#v\nwant\n%#v", got, want)
+	}
+}
+
+func TestLoad_empty_environment_variable_counts_as_unset(t *testing.T) {
+	isolate(t)
+	t.Setenv("DATABASE_URL", testDB)
+	t.Setenv("HTTP_ADDR", "")
+	if c := mustLoad(t, ""); c.HTTPAddr != ":8000" {
+		t.Fatalf("HTTPAddr = %q, want the default", c.HTTPAddr)
+	}
+}
+
+func TestLoad_dotenv(t *testing.T) {
+	t.Run("is_read_from_the_working_directory", func(t *testing.T) {
+		isolate(t)
+		write(t, ".env", strings.Join([]string{
+			"# local settings",
+			"",
+			"DATABASE_URL=" + testDB,
+			`SECRET_KEY="` + strongKey + `"`,
+			"export HTTP_ADDR=:9001",
+			"LOG_LEVEL='warn'",
+			"CACHE_TTL=5m # inline comment",
+			"POSTGRES_PASSWORD=for-docker-compose-only",
+		}, "\n"))
+		c := mustLoad(t, "")
+		if c.DatabaseURL != testDB || c.SecretKey != strongKey || c.SecretKeyGenerated ||
+			c.HTTPAddr != ":9001" || c.LogLevel != "warn" || c.CacheTTL != 5*time.Minute {
+			t.Fatalf("Load = %#v, want the .env values", *c)
+		}
+	})
+
+	t.Run("environment_wins_over_it", func(t *testing.T) {
+		isolate(t)
+		write(t, ".env", "DATABASE_URL="+testDB+"\nHTTP_ADDR=:9001\nJWT_TTL=10m\n")
+		t.Setenv("HTTP_ADDR", ":9002")
+		c := mustLoad(t, "")
+		if c.HTTPAddr != ":9002" || c.JWTTTL != 10*time.Minute {
+			t.Fatalf("HTTPAddr = %q, JWTTTL = %v; want :9002 from the environment and 10m from .env", c.HTTPAddr, c.JWTTTL)
+		}
+	})
+
+	t.Run("malformed_line_names_the_line_without_its_content", func(t *testing.T) {
+		isolate(t)
+		write(t, ".env", "DATABASE_URL="+testDB+"\nSECRET_KEY hunter2hunter2\n")
+		_, err := config.Load("")
+		if err == nil || !strings.Contains(err.Error(), ".env:2") || strings.Contains(err.Error(), "hunter2") {
+			t.Fatalf("Load error = %v, want one naming .env:2 and not showing the line", err)
+		}
+	})
+
+	t.Run("unterminated_quote_is_an_error", func(t *testing.T) {
+		isolate(t)
+		write(t, ".env", `LOG_LEVEL="debug`+"\n")
+		if _, err := config.Load(""); err == nil || !strings.Contains(err.Error(), ".env:1") {
+			t.Fatalf("Load error = %v, want one naming .env:1", err)
+		}
+	})
+}
+
+func TestLoad_config_file(t *testing.T) {
+	files := map[string]string{
+		"taskflow.yaml": "database_url: " + testDB + "\nHTTP_ADDR: \":7000\"\nbcrypt_cost: 11\ncache_ttl: 90s\nmigrate_on_start: false\nbody_limit: 2097152\n",
+		"taskflow.yml":  "database_url: " + testDB + "\nhttp_addr: \":7000\"\nbcrypt_cost: 11\ncache_ttl: 90s\nmigrate_on_start: false\nbody_limit: 2097152\n",
+		"taskflow.json": `{"database_url":"` + testDB + `","http_addr":":7000","bcrypt_cost":11,"cache_ttl":"90s","migrate_on_start":false,"body_limit":2097152}`,
+		"taskflow.toml": "database_url = \"" + testDB + "\"\nhttp_addr = \":7000\"\nbcrypt_cost = 11\ncache_ttl = \"90s\"\nmigrate_on_start = false\nbody_limit = 2097152\n",
+	}
+	for name, content := range files {
+		t.Run("reads_"+strings.TrimPrefix(filepath.Ext(name), "."), func(t *testing.T) {
+			isolate(t)
+			c := mustLoad(t, write(t, name, content))
+			if c.DatabaseURL != testDB || c.HTTPAddr != ":7000" || c.BcryptCost != 11 ||
+				c.CacheTTL != 90*time.Second || c.MigrateOnStart || c.BodyLimit != 2097152 {
+				t.Fatalf("Load = %#v, want the file's values", *c)
+			}
+		})
+	}
+
+	t.Run("is_named_by_CONFIG_FILE", func(t *testing.T) {
+		isolate(t)
+		t.Setenv("CONFIG_FILE", write(t, "c.yaml", "database_url: "+testDB+"\nlog_format: text\n"))
+		if c := mustLoad(t, ""); c.LogFormat != "text" {
+			t.Fatalf("LogFormat = %q, want text from CONFIG_FILE", c.LogFormat)
+		}
+	})
+
+	t.Run("dotenv_and_environment_win_over_it", func(t *testing.T) {
+		isolate(t)
+		path := write(t, "c.yaml", "database_url: "+testDB+"\nlog_level: debug\nlog_format: text\njwt_ttl: 5m\n")
+		write(t, ".env", "LOG_LEVEL=warn\nLOG_FORMAT=json\n")
+		t.Setenv("LOG_LEVEL", "error")
+		c := mustLoad(t, path)
+		if c.LogLevel != "error" || c.LogFormat != "json" || c.JWTTTL != 5*time.Minute {
+			t.Fatalf("LogLevel %q, LogFormat %q, JWTTTL %v; want error (env), json (.env), 5m (file)", c.LogLevel, c.LogFormat, c.JWTTTL)
+		}
+	})
+
+	t.Run("missing_explicit_file_is_an_error", func(t *testing.T) {
+		isolate(t)
+		t.Setenv("DATABASE_URL", testDB)
+		_, err := config.Load("nope.yaml")
+		if err == nil || !strings.Contains(err.Error(), "nope.yaml does not exist") {
+			t.Fatalf("Load error = %v, want the missing file named", err)
+		}
+	})
+
+	t.Run("unsupported_extension_is_an_error", func(t *testing.T) {
+		isolate(t)
+		_, err := config.Load(write(t, "c.ini", "x=1"))
+		if err == nil || !strings.Contains(err.Error(), "unsupported extension") {
+			t.Fatalf("Load error = %v, want unsupported extension", err)
+		}
+	})
+
+	t.Run("malformed_file_is_an_error", func(t *testing.T) {
+		isolate(t)
+		if _, err := config.Load(write(t, "c.json", "{not json")); err == nil {
+			t.Fatal("Load of malformed JSON succeeded")
+		}
+	})
+
+	t.Run("unknown_key_is_reported", func(t *testing.T) {
+		isolate(t)
+		ps := problems(t, func() error {
+			_, err := config.Load(write(t, "c.yaml", "database_url: "+testDB+"\nhttp_adress: \":1\"\n"))
+			return err
+		}())
+		if len(ps) != 1 || !strings.Contains(ps[0], `unknown key "http_adress"`) {
+			t.Fatalf("problems = %q, want the unknown key", ps)
+		}
+	})
+}
+
+func TestLoad_invalid_value(t *testing.T) {
+	tests := []struct {
+		key, value, want string
+	}{
+		{"APP_ENV", "prod", `APP_ENV must be one of "development", "production", "test", got "prod"`},
+		{"HTTP_ADDR", "8000", `HTTP_ADDR must be host:port or :port, such as ":8000" or "127.0.0.1:8000", got "8000"`},
+		{"HTTP_ADDR", ":http-alt", `HTTP_ADDR must be host:port or :port`},
+		{"DATABASE_URL", "mysql://root:hunter2@db/tf", `DATABASE_URL must be a URL starting with postgres:// or postgresql://, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable, got scheme "mysql"`},
+		{"DATABASE_URL", "host=db user=postgres password=hunter2", `DATABASE_URL must be a URL starting with postgres:// or postgresql://`},
+		{"SECRET_KEY", "too-short", `SECRET_KEY must be at least 32 bytes, got 9`},
+		{"CACHE_BACKEND", "mem", `CACHE_BACKEND must be "memory" or "redis", got "mem"`},
+		{"CACHE_TTL", "60", `CACHE_TTL must be a duration with a unit, such as "60s" or "30m", got "60"`},
+		{"CACHE_TTL", "0s", `CACHE_TTL must be between 1s and 24h, got "0s"`},
+		{"JWT_TTL", "25h", `JWT_TTL must be between 1m and 24h, got "25h"`},
+		{"JWT_TTL", "30s", `JWT_TTL must be between 1m and 24h, got "30s"`},
+		{"BCRYPT_COST", "9", `BCRYPT_COST must be a whole number from 10 to 14, got "9"`},
+		{"BCRYPT_COST", "15", `BCRYPT_COST must be a whole number from 10 to 14, got "15"`},
+		{"BCRYPT_COST", "twelve", `BCRYPT_COST must be a whole number from 10 to 14, got "twelve"`},
+		{"LOG_LEVEL", "verbose", `LOG_LEVEL must be one of "debug", "info", "warn", "error", got "verbose"`},
+		{"LOG_FORMAT", "xml", `LOG_FORMAT must be "json" or "text", got "xml"`},
+		{"BODY_LIMIT", "100", `BODY_LIMIT must be a whole number from 1024 to 67108864, got "100"`},
+		{"BODY_LIMIT", "1MiB", `BODY_LIMIT must be a whole number from 1024 to 67108864, got "1MiB"`},
+		{"REQUEST_TIMEOUT", "-1s", `REQUEST_TIMEOUT must be between 1ms and 1h, got "-1s"`},
+		{"SHUTDOWN_TIMEOUT", "soon", `SHUTDOWN_TIMEOUT must be a duration with a unit`},
+		{"INVITE_TTL", "0", `INVITE_TTL must be between 1m and 8760h, got "0"`},
+		{"INVITE_TTL", "7d", `INVITE_TTL must be a duration with a unit`},
+		{"DB_MAX_OPEN_CONNS", "0", `DB_MAX_OPEN_CONNS must be a whole number from 1 to 10000, got "0"`},
+		{"MIGRATE_ON_START", "yes", `MIGRATE_ON_START must be true or false, got "yes"`},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s=%s", tt.key, tt.value), func(t *testing.T) {
+			isolate(t)
+			t.Setenv("DATABASE_URL", testDB)
+			t.Setenv(tt.key, tt.value)
+			_, err := config.Load("")
+			ps := problems(t, err)
+			if len(ps) != 1 || !strings.Contains(ps[0], tt.want) {
+				t.Fatalf("problems = %q, want one containing %q", ps, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error shows a password: %v", err)
+			}
+		})
+	}
+
+	t.Run("redis_url_is_checked_when_redis_is_the_backend", func(t *testing.T) {
+		isolate(t)
+		t.Setenv("DATABASE_URL", testDB)
+		t.Setenv("REDIS_URL", "localhost:6379")
+		if _, err := config.Load(""); err != nil {
+			t.Fatalf("an unused REDIS_URL was refused: %v", err)
+		}
+		t.Setenv("CACHE_BACKEND", "redis")
+		_, err := config.Load("")
+		if ps := problems(t, err); len(ps) != 1 || !strings.Contains(ps[0], `REDIS_URL must be a URL starting with redis://, rediss:// or unix:// when CACHE_BACKEND is "redis", e.g. redis://localhost:6379/0, got`) {
+			t.Fatalf("problems = %q", ps)
+		}
+	})
+
+	t.Run("every_problem_is_listed_at_once", func(t *testing.T) {
+		isolate(t)
+		t.Setenv("CACHE_BACKEND", "mem")
+		t.Setenv("BCRYPT_COST", "4")
+		t.Setenv("LOG_FORMAT", "xml")
+		_, err := config.Load("")
+		if ps := problems(t, err); len(ps) != 4 { // and DATABASE_URL
+			t.Fatalf("problems = %q, want 4", ps)
+		}
+		for _, key := range []string{"DATABASE_URL", "CACHE_BACKEND", "BCRYPT_COST", "LOG_FORMAT"} {
+			if !strings.Contains(err.Error(), key) {
+				t.Errorf("error does not mention %s:\n%v", key, err)
+			}
+		}
+	})
+
+	t.Run("enumerations_ignore_case", func(t *testing.T) {
+		isolate(t)
+		t.Setenv("DATABASE_URL", testDB)
+		t.Setenv("APP_ENV", "Test")
+		t.Setenv("LOG_LEVEL", "DEBUG")
+		if c := mustLoad(t, ""); c.Env != "test" || c.LogLevel != "debug" {
+			t.Fatalf("Env %q, LogLevel %q", c.Env, c.LogLevel)
+		}
+	})
+}
+
+func TestLoad_secret_key(t *testing.T) {
+	refused := []struct{ name, env, key, want string }{
+		{"production_refuses_a_missing_key", "production", "", "SECRET_KEY is required when APP_ENV is production"},
+		{"production_refuses_a_short_key", "production", "s3cr3t-but-only-24-bytes", "SECRET_KEY must be at least 32 bytes, got 24"},
+		{"production_refuses_change_me", "production", "change-me", "well-known placeholder"},
+		{"production_refuses_secret", "production", "secret", "well-known placeholder"},
+		{"production_refuses_your_secret_key_here", "production", "your-secret-key-here", "well-known placeholder"},
+		{"production_refuses_a_long_placeholder", "production", "your-secret-key-here-change-it-in-production", "well-known placeholder"},
+		{"production_refuses_a_repeated_character", "production", strings.Repeat("a", 64), "too little variety"},
+		{"development_refuses_a_short_key", "development", "changeme", "SECRET_KEY must be at least 32 bytes, got 8"},
+		{"test_refuses_a_short_key", "test", "0123456789abcdef0123456789abcde", "SECRET_KEY must be at least 32 bytes, got 31"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			isolate(t)
+			t.Setenv("DATABASE_URL", testDB)
+			t.Setenv("APP_ENV", tt.env)
+			t.Setenv("SECRET_KEY", tt.key)
+			_, err := config.Load("")
+			ps := problems(t, err)
+			if len(ps) != 1 || !strings.Contains(ps[0], tt.want) || !strings.Contains(ps[0], "openssl rand") {
+				t.Fatalf("problems = %q, want one containing %q and how to generate a key", ps, tt.want)
+			}
+		})
+	}
+
+	t.Run("production_accepts_a_strong_key", func(t *testing.T) {
+		isolate(t)
+		t.Setenv("DATABASE_URL", testDB)
+		t.Setenv("APP_ENV", "production")
+		t.Setenv("SECRET_KEY", strongKey)
+		if c := mustLoad(t, ""); c.SecretKey != strongKey || c.SecretKeyGenerated {
+			t.Fatalf("SecretKey %q, generated %v", c.SecretKey, c.SecretKeyGenerated)
+		}
+	})
+
+	for _, env := range []string{"development", "test"} {
+		t.Run(env+"_generates_a_missing_key", func(t *testing.T) {
+			isolate(t)
+			t.Setenv("DATABASE_URL", testDB)
+			t.Setenv("APP_ENV", env)
+			a, b := mustLoad(t, ""), mustLoad(t, "")
+			if !a.SecretKeyGenerated || len(a.SecretKey) < config.MinSecretKeyBytes {
+				t.Fatalf("SecretKey %d bytes, generated %v; want a generated 32-byte key", len(a.SecretKey), a.SecretKeyGenerated)
+			}
+			if a.SecretKey == b.SecretKey {
+				t.Fatal("two loads generated the same key")
+			}
+		})
+	}
+
+	t.Run("development_accepts_a_long_placeholder", func(t *testing.T) {
+		isolate(t)
+		t.Setenv("DATABASE_URL", testDB)
+		key := "dev-only-change-me-in-production-please"
+		t.Setenv("SECRET_KEY", key)
+		if c := mustLoad(t, ""); c.SecretKey != key {
+			t.Fatalf("SecretKey = %q", c.SecretKey)
+		}
+	})
+}
+
+func TestConfig_Redacted_hides_secrets(t *testing.T) {
+	isolate(t)
+	t.Setenv("DATABASE_URL", "postgres://app:db-hunter2@db:5432/tf?sslmode=require&sslpassword=ssl-hunter2")
+	t.Setenv("SECRET_KEY", strongKey2)
+	t.Setenv("CACHE_BACKEND", "redis")
+	t.Setenv("REDIS_URL", "redis://:redis-hunter2@cache:6379/0")
+	c := mustLoad(t, "")
+
+	r := c.Redacted()
+	if len(r) != len(config.Keys()) {
+		t.Errorf("Redacted has %d keys, want one per setting (%d)", len(r), len(config.Keys()))
+	}
+	if r["DATABASE_URL"] != "postgres://app:xxxxx@db:5432/tf?sslmode=require&sslpassword=xxxxx" {
+		t.Errorf("DATABASE_URL = %v", r["DATABASE_URL"])
+	}
+	if r["REDIS_URL"] != "redis://:xxxxx@cache:6379/0" {
+		t.Errorf("REDIS_URL = %v", r["REDIS_URL"])
+	}
+
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "config", c)
+	for name, out := range map[string]string{
+		"Redacted": fmt.Sprint(r), "String": c.String(), "%v": fmt.Sprintf("%v", c), "slog": logged.String(),
+	} {
+		if strings.Contains(out, "hunter2") || strings.Contains(out, strongKey2) {
+			t.Errorf("%s leaks a secret: %s", name, out)
+		}
+		if !strings.Contains(out, "SECRET_KEY") || !strings.Contains(out, "db:5432") {
+			t.Errorf("%s is missing the settings: %s", name, out)
+		}
+	}
+}
