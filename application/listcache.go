@@ -1,0 +1,98 @@
+package application
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// ListCache puts the task list use case in front of a ports.ListCache. It
+// fails open: when the cache errors, the answer comes from the store and
+// the error is logged; after an error the cache is bypassed for a short
+// cool-down so that an unreachable Redis costs one timeout, not one per
+// request. A burst of misses for one key makes one store query.
+type ListCache struct {
+	cache    ports.ListCache
+	log      *slog.Logger
+	group    singleflight.Group
+	downTill atomic.Int64 // unix nanoseconds; the cache is skipped until then
+	coolDown time.Duration
+}
+
+// NewListCache wraps cache; a nil cache disables caching.
+func NewListCache(cache ports.ListCache, log *slog.Logger) *ListCache {
+	return &ListCache{cache: cache, log: log, coolDown: 2 * time.Second}
+}
+
+func (l *ListCache) usable() bool {
+	return l != nil && l.cache != nil && time.Now().UnixNano() >= l.downTill.Load()
+}
+
+func (l *ListCache) failed(op string, org domain.OrgID, err error) {
+	// Only the first failure of a burst is logged: the cool-down makes the
+	// rest skip the cache.
+	if l.downTill.Swap(time.Now().Add(l.coolDown).UnixNano()) < time.Now().UnixNano() {
+		l.log.Error("list cache unavailable, serving from the database",
+			"op", op, "organization_id", int64(org), "err", err, "retry_in", l.coolDown)
+	}
+}
+
+// load returns the cached value for (org, key) or calls fetch once for all
+// concurrent callers of the same key and caches what it returns.
+func (l *ListCache) load(ctx context.Context, org domain.OrgID, key string, fetch func() ([]byte, error)) ([]byte, error) {
+	if !l.usable() {
+		return fetch()
+	}
+	val, gen, err := l.cache.Get(ctx, org, key)
+	if err != nil {
+		l.failed("get", org, err)
+		return fetch()
+	}
+	if val != nil {
+		return val, nil
+	}
+	// The org is part of the flight key as it is of the cache key: two
+	// tenants asking the same query must never share an answer.
+	v, err, _ := l.group.Do(orgKey(org, key), func() (any, error) {
+		b, err := fetch()
+		if err != nil {
+			return nil, err
+		}
+		// Stored under the generation read before the query: if a write
+		// invalidated the list meanwhile, this entry is already dead.
+		if err := l.cache.Set(ctx, org, gen, key, b); err != nil {
+			l.failed("set", org, err)
+		}
+		return b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]byte), nil
+}
+
+// invalidate makes every cached list of org stale; call it after a write
+// has committed.
+func (l *ListCache) invalidate(ctx context.Context, org domain.OrgID) {
+	if l == nil || l.cache == nil {
+		return
+	}
+	// Tried even during a cool-down: a missed invalidation is worse than a
+	// slow one.
+	if err := l.cache.Invalidate(ctx, org); err != nil {
+		l.failed("invalidate", org, err)
+	}
+}
+
+func orgKey(org domain.OrgID, key string) string {
+	b := make([]byte, 0, 24+len(key))
+	b = appendInt(b, int64(org))
+	b = append(b, '|')
+	return string(append(b, key...))
+}
