@@ -1,0 +1,240 @@
+package apidoc_test
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/taskflow/taskflow/adapters/http/apidoc"
+)
+
+func loadDoc(t *testing.T) *openapi3.T {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(apidoc.OpenAPI)
+	if err != nil {
+		t.Fatalf("load openapi.json: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("validate openapi.json: %v", err)
+	}
+	return doc
+}
+
+func TestOpenAPI_LoadsAndValidatesAs31(t *testing.T) {
+	t.Parallel()
+	doc := loadDoc(t)
+	if doc.OpenAPI != "3.1.0" {
+		t.Errorf("openapi = %q, want 3.1.0", doc.OpenAPI)
+	}
+	if doc.Info.Title != "TaskFlow" || doc.Info.Version != "1.0.0" {
+		t.Errorf("info = %q %q, want TaskFlow 1.0.0", doc.Info.Title, doc.Info.Version)
+	}
+	bearer := doc.Components.SecuritySchemes["bearerAuth"]
+	if bearer == nil || bearer.Value.Type != "http" || bearer.Value.Scheme != "bearer" {
+		t.Errorf("bearerAuth is not an http bearer scheme: %+v", bearer)
+	}
+	oauth := doc.Components.SecuritySchemes["oauth2Password"]
+	if oauth == nil || oauth.Value.Flows == nil || oauth.Value.Flows.Password == nil ||
+		oauth.Value.Flows.Password.TokenURL != "/login" {
+		t.Errorf("oauth2Password is not a password flow against /login: %+v", oauth)
+	}
+}
+
+// contract lists every operation of shared/API.md with every status it can
+// answer. Each also answers 500, and the business operations 429.
+var contract = []struct {
+	method, path string
+	auth         bool
+	statuses     []int
+}{
+	{"GET", "/", false, []int{200}},
+	{"GET", "/health", false, []int{200}},
+	{"GET", "/ready", false, []int{200, 503}},
+	{"GET", "/openapi.json", false, []int{200}},
+	{"GET", "/docs", false, []int{200}},
+	{"POST", "/organizations", false, []int{201, 400, 413, 415, 422, 429}},
+	{"POST", "/invites", true, []int{201, 400, 401, 403, 413, 415, 422, 429}},
+	{"POST", "/signup", false, []int{201, 400, 403, 409, 413, 415, 422, 429}},
+	{"POST", "/login", false, []int{200, 400, 401, 413, 415, 422, 429}},
+	{"GET", "/me", true, []int{200, 401, 429}},
+	{"GET", "/users", true, []int{200, 401, 429}},
+	{"PATCH", "/users/{id}", true, []int{200, 400, 401, 403, 404, 409, 413, 415, 422, 429}},
+	{"DELETE", "/users/{id}", true, []int{204, 401, 403, 404, 409, 422, 429}},
+	{"GET", "/tasks", true, []int{200, 401, 422, 429}},
+	{"POST", "/tasks", true, []int{201, 400, 401, 403, 413, 415, 422, 429}},
+	{"GET", "/tasks/{id}", true, []int{200, 401, 404, 422, 429}},
+	{"PATCH", "/tasks/{id}", true, []int{200, 400, 401, 403, 404, 409, 412, 413, 415, 422, 429}},
+	{"PUT", "/tasks/{id}", true, []int{200, 400, 401, 403, 404, 409, 412, 413, 415, 422, 429}},
+	{"DELETE", "/tasks/{id}", true, []int{204, 401, 403, 404, 412, 422, 429}},
+}
+
+func TestOpenAPI_DocumentsExactlyTheContractsOperationsAndStatuses(t *testing.T) {
+	t.Parallel()
+	doc := loadDoc(t)
+
+	want := map[string]bool{}
+	for _, c := range contract {
+		want[c.method+" "+c.path] = true
+		op := doc.Paths.Find(c.path).GetOperation(c.method)
+		if op == nil {
+			t.Errorf("%s %s is not documented", c.method, c.path)
+			continue
+		}
+		statuses := append(slices.Clone(c.statuses), 500)
+		var got []int
+		for code := range op.Responses.Map() {
+			n, err := strconv.Atoi(code)
+			if err != nil {
+				t.Errorf("%s %s: response %q is not a plain status code", c.method, c.path, code)
+				continue
+			}
+			got = append(got, n)
+		}
+		slices.Sort(statuses)
+		slices.Sort(got)
+		if !slices.Equal(got, statuses) {
+			t.Errorf("%s %s documents statuses %v, want %v", c.method, c.path, got, statuses)
+		}
+
+		var schemes []string
+		if op.Security != nil {
+			for _, req := range *op.Security {
+				for name := range req {
+					schemes = append(schemes, name)
+				}
+			}
+		}
+		slices.Sort(schemes)
+		if c.auth && !slices.Equal(schemes, []string{"bearerAuth", "oauth2Password"}) {
+			t.Errorf("%s %s: security alternatives %v, want bearerAuth and oauth2Password", c.method, c.path, schemes)
+		}
+		if !c.auth && (op.Security == nil || len(*op.Security) != 0) {
+			t.Errorf("%s %s is public but does not say so with an empty security list", c.method, c.path)
+		}
+
+		for code, ref := range op.Responses.Map() {
+			h := ref.Value.Headers
+			if rid := h["X-Request-ID"]; rid == nil || !rid.Value.Required {
+				t.Errorf("%s %s -> %s: X-Request-ID is not a required header", c.method, c.path, code)
+			}
+			if c.auth && code[0] == '2' {
+				if cc := h["Cache-Control"]; cc == nil || !cc.Value.Required {
+					t.Errorf("%s %s -> %s: Cache-Control is not a required header", c.method, c.path, code)
+				}
+			}
+		}
+	}
+
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			if !want[method+" "+path] {
+				t.Errorf("%s %s is documented but not part of the contract", method, path)
+			}
+		}
+	}
+}
+
+func TestOpenAPI_OperationIDsAreUnique(t *testing.T) {
+	t.Parallel()
+	doc := loadDoc(t)
+	seen := map[string]string{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.OperationID == "" {
+				t.Errorf("%s %s has no operationId", method, path)
+			}
+			if prev, ok := seen[op.OperationID]; ok {
+				t.Errorf("operationId %q used by %s and %s %s", op.OperationID, prev, method, path)
+			}
+			seen[op.OperationID] = method + " " + path
+		}
+	}
+}
+
+// The contract itself lives outside the module (shared/API.md beside the
+// clone); when it is there, every "METHOD /path" it names must be documented.
+func TestOpenAPI_DescribesEveryPathNamedInAPIMarkdown(t *testing.T) {
+	t.Parallel()
+	var text []byte
+	for _, p := range []string{"../../../../shared/API.md", "../../../../../shared/API.md"} {
+		if b, err := os.ReadFile(filepath.FromSlash(p)); err == nil {
+			text = b
+			break
+		}
+	}
+	if text == nil {
+		t.Skip("shared/API.md not found beside the module; the contract table above still applies")
+	}
+	doc := loadDoc(t)
+	re := regexp.MustCompile("`(GET|POST|PUT|PATCH|DELETE) (/[^` ?]*)")
+	matches := re.FindAllStringSubmatch(string(text), -1)
+	if len(matches) < 10 {
+		t.Fatalf("found only %d operations in API.md; has its format changed?", len(matches))
+	}
+	for _, m := range matches {
+		method, path := m[1], m[2]
+		item := doc.Paths.Find(path)
+		if item == nil || item.GetOperation(method) == nil {
+			t.Errorf("API.md names %s %s but openapi.json does not document it", method, path)
+		}
+	}
+}
+
+func TestAssets_DocsPageUsesOnlyLocalFiles(t *testing.T) {
+	t.Parallel()
+	assets := apidoc.Assets()
+	index, err := fs.ReadFile(assets, "index.html")
+	if err != nil {
+		t.Fatalf("index.html: %v", err)
+	}
+	initJS, err := fs.ReadFile(assets, "init.js")
+	if err != nil {
+		t.Fatalf("init.js: %v", err)
+	}
+
+	for name, b := range map[string][]byte{"index.html": index, "init.js": initJS} {
+		if s := strings.ToLower(string(b)); strings.Contains(s, "http://") || strings.Contains(s, "https://") || strings.Contains(s, "//cdn") {
+			t.Errorf("%s refers to a remote URL", name)
+		}
+	}
+	if !strings.Contains(string(initJS), `"/openapi.json"`) {
+		t.Error(`init.js does not point Swagger UI at "/openapi.json"`)
+	}
+
+	// Every script comes from a file so that script-src 'self' is enough.
+	scripts := regexp.MustCompile(`<script\b[^>]*>`).FindAllString(string(index), -1)
+	if len(scripts) == 0 {
+		t.Fatal("index.html loads no script")
+	}
+	for _, s := range scripts {
+		if !strings.Contains(s, "src=") {
+			t.Errorf("inline script in index.html: %s", s)
+		}
+	}
+
+	refs := regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(string(index), -1)
+	for _, r := range refs {
+		name, ok := strings.CutPrefix(r[1], "/docs/")
+		if !ok {
+			t.Errorf("index.html refers to %q, outside /docs/", r[1])
+			continue
+		}
+		if _, err := fs.Stat(assets, name); err != nil {
+			t.Errorf("index.html refers to %q, which is not embedded: %v", r[1], err)
+		}
+	}
+	for _, name := range []string{"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE"} {
+		if _, err := fs.Stat(assets, name); err != nil {
+			t.Errorf("%s is not embedded: %v", name, err)
+		}
+	}
+}

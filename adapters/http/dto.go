@@ -1,0 +1,121 @@
+package http
+
+import (
+	"time"
+
+	"github.com/taskflow/taskflow/application"
+	"github.com/taskflow/taskflow/domain"
+)
+
+// Request and response bodies. Requests are decoded strictly into these
+// types, never into domain types, so a client can only set the fields
+// listed here (no id, organization_id, role, version or timestamps on
+// tasks).
+
+type orgCreateRequest struct {
+	Name string `json:"name" validate:"required"`
+}
+
+type orgCreatedResponse struct {
+	ID                   int64     `json:"id"`
+	Name                 string    `json:"name"`
+	CreatedAt            time.Time `json:"created_at"`
+	AdminInviteCode      string    `json:"admin_invite_code"`
+	AdminInviteExpiresAt time.Time `json:"admin_invite_expires_at"`
+}
+
+type inviteCreateRequest struct {
+	Role  string `json:"role" validate:"required,oneof=ADMIN USER"`
+	Email string `json:"email"`
+}
+
+type inviteResponse struct {
+	Code      string    `json:"code"`
+	Role      string    `json:"role"`
+	Email     *string   `json:"email"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+type signupRequest struct {
+	Email          string  `json:"email" validate:"required"`
+	Password       string  `json:"password" validate:"required"`
+	InviteCode     string  `json:"invite_code"`
+	OrganizationID *int64  `json:"organization_id"`
+	Role           *string `json:"role" validate:"omitempty,oneof=ADMIN USER"`
+}
+
+type loginRequest struct {
+	Email    string `json:"email" validate:"required"`
+	Password string `json:"password" validate:"required"`
+}
+
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+type userResponse struct {
+	ID             int64     `json:"id"`
+	Email          string    `json:"email"`
+	Role           string    `json:"role"`
+	OrganizationID int64     `json:"organization_id"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+func toUser(u *domain.User) userResponse {
+	return userResponse{ID: int64(u.ID), Email: u.Email, Role: string(u.Role), OrganizationID: int64(u.OrgID), CreatedAt: u.CreatedAt.UTC()}
+}
+
+type roleUpdateRequest struct {
+	Role string `json:"role" validate:"required,oneof=ADMIN USER"`
+}
+
+type taskCreateRequest struct {
+	Title       string     `json:"title" validate:"required"`
+	Description string     `json:"description"`
+	Status      *string    `json:"status"`
+	AssigneeID  opt[int64] `json:"assignee_id"`
+}
+
+type taskPatchRequest struct {
+	Title       opt[string] `json:"title"`
+	Description opt[string] `json:"description"`
+	AssigneeID  opt[int64]  `json:"assignee_id"`
+	Status      opt[string] `json:"status"`
+}
+
+type statusUpdateRequest struct {
+	Status string `json:"status" validate:"required"`
+}
+
+type taskResponse struct {
+	ID             int64     `json:"id"`
+	OrganizationID int64     `json:"organization_id"`
+	Title          string    `json:"title"`
+	Description    string    `json:"description"`
+	Status         string    `json:"status"`
+	AssigneeID     *int64    `json:"assignee_id"`
+	CreatedBy      int64     `json:"created_by"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	Version        int64     `json:"version"`
+}
+
+func toTask(t *domain.Task) taskResponse {
+	r := taskResponse{ID: int64(t.ID), OrganizationID: int64(t.OrgID), Title: t.Title, Description: t.Description,
+		Status: string(t.Status), CreatedBy: int64(t.CreatedBy), CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(), Version: t.Version}
+	if t.AssigneeID != nil {
+		a := int64(*t.AssigneeID)
+		r.AssigneeID = &a
+	}
+	return r
+}
+
+func toTasks(l *application.TaskList) []taskResponse {
+	out := make([]taskResponse, len(l.Tasks))
+	for i := range l.Tasks {
+		out[i] = toTask(&l.Tasks[i])
+	}
+	return out
+}

@@ -1,0 +1,151 @@
+package http
+
+import (
+	"mime"
+	"net/url"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/taskflow/taskflow/application"
+	"github.com/taskflow/taskflow/domain"
+)
+
+func (s *Server) createOrganization(c *fiber.Ctx) error {
+	var req orgCreateRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	out, err := s.orgs.Create(c.UserContext(), req.Name)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store") // carries a secret code
+	return c.Status(fiber.StatusCreated).JSON(orgCreatedResponse{
+		ID: int64(out.Org.ID), Name: out.Org.Name, CreatedAt: out.Org.CreatedAt.UTC(),
+		AdminInviteCode: out.Invite.Code, AdminInviteExpiresAt: out.Invite.Invite.ExpiresAt.UTC(),
+	})
+}
+
+func (s *Server) signup(c *fiber.Ctx) error {
+	var req signupRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	in := application.SignUpInput{Email: req.Email, Password: req.Password, InviteCode: req.InviteCode}
+	if req.OrganizationID != nil {
+		org := domain.OrgID(*req.OrganizationID)
+		in.OrgID = &org
+	}
+	if req.Role != nil {
+		role := domain.Role(*req.Role)
+		in.Role = &role
+	}
+	u, err := s.auth.SignUp(c.UserContext(), in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(toUser(u))
+}
+
+// oauthFormFields are the fields of the OAuth2 password grant form that
+// the docs page's Authorize button sends; only username and password are
+// used.
+var oauthFormFields = map[string]bool{"username": true, "password": true, "grant_type": true, "scope": true, "client_id": true, "client_secret": true}
+
+func (s *Server) login(c *fiber.Ctx) error {
+	var req loginRequest
+	mt, _, _ := mime.ParseMediaType(string(c.Request().Header.ContentType()))
+	if mt == fiber.MIMEApplicationForm {
+		form, err := url.ParseQuery(string(c.Body()))
+		if err != nil {
+			return &domain.Error{Kind: domain.KindBadRequest, Code: "malformed_form", Message: "the form body could not be parsed"}
+		}
+		for k := range form {
+			if !oauthFormFields[k] {
+				return domain.Invalid(domain.FieldError{Field: k, Message: "is not a field this request accepts"})
+			}
+		}
+		req.Email, req.Password = form.Get("username"), form.Get("password")
+		var fields []domain.FieldError
+		if req.Email == "" {
+			fields = append(fields, domain.FieldError{Field: "username", Message: "is required"})
+		}
+		if req.Password == "" {
+			fields = append(fields, domain.FieldError{Field: "password", Message: "is required"})
+		}
+		if len(fields) > 0 {
+			return domain.Invalid(fields...)
+		}
+	} else if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	tok, err := s.auth.Login(c.UserContext(), req.Email, req.Password)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(tokenResponse{AccessToken: tok.AccessToken, TokenType: "bearer", ExpiresIn: tok.ExpiresIn})
+}
+
+func (s *Server) me(c *fiber.Ctx) error {
+	u, err := s.auth.Me(c.UserContext(), actorOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(toUser(u))
+}
+
+func (s *Server) listUsers(c *fiber.Ctx) error {
+	users, err := s.orgs.Members(c.UserContext(), actorOf(c))
+	if err != nil {
+		return err
+	}
+	out := make([]userResponse, len(users))
+	for i := range users {
+		out[i] = toUser(&users[i])
+	}
+	return c.JSON(out)
+}
+
+func (s *Server) setRole(c *fiber.Ctx) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var req roleUpdateRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	u, err := s.orgs.SetRole(c.UserContext(), actorOf(c), domain.UserID(id), domain.Role(req.Role))
+	if err != nil {
+		return err
+	}
+	return c.JSON(toUser(u))
+}
+
+func (s *Server) removeUser(c *fiber.Ctx) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.orgs.RemoveMember(c.UserContext(), actorOf(c), domain.UserID(id)); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *Server) createInvite(c *fiber.Ctx) error {
+	var req inviteCreateRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	inv, err := s.orgs.CreateInvite(c.UserContext(), actorOf(c), domain.Role(req.Role), req.Email)
+	if err != nil {
+		return err
+	}
+	out := inviteResponse{Code: inv.Code, Role: string(inv.Invite.Role), ExpiresAt: inv.Invite.ExpiresAt.UTC()}
+	if inv.Invite.Email != "" {
+		out.Email = &inv.Invite.Email
+	}
+	return c.Status(fiber.StatusCreated).JSON(out)
+}

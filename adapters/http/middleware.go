@@ -1,0 +1,163 @@
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/taskflow/taskflow/application"
+	"github.com/taskflow/taskflow/domain"
+)
+
+type localKey int
+
+const (
+	keyRequestID localKey = iota
+	keyActor
+)
+
+// requestIDs makes ids that are unique per process run and cheap: a random
+// prefix fixed at start and a counter.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &requestIDs{prefix: hex.EncodeToString(b[:]) + "-"}
+}
+
+func (r *requestIDs) next() string {
+	return r.prefix + strconv.FormatUint(r.n.Add(1), 36)
+}
+
+// saneRequestID accepts a client's id if it is short and plain, so that it
+// can go into logs and headers as it is.
+func saneRequestID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// requestID returns the request's id, assigning one if no middleware has
+// (errors raised by fasthttp itself, such as an oversized body, reach the
+// error handler before any middleware runs).
+func requestID(c *fiber.Ctx) string {
+	if id, ok := c.Locals(keyRequestID).(string); ok {
+		return id
+	}
+	id := string(c.Request().Header.Peek(fiber.HeaderXRequestID))
+	if !saneRequestID(id) {
+		id = fallbackIDs.next()
+	} else {
+		id = strings.Clone(id)
+	}
+	c.Locals(keyRequestID, id)
+	c.Set(fiber.HeaderXRequestID, id)
+	return id
+}
+
+var fallbackIDs = newRequestIDs()
+
+// observe is the outermost middleware: it gives the request its id, runs
+// the chain, answers any error through the error handler (so the status is
+// final when logged) and writes one access-log line.
+func observe(log *slog.Logger, handle fiber.ErrorHandler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		requestID(c)
+		if err := c.Next(); err != nil {
+			if herr := handle(c, err); herr != nil {
+				return herr
+			}
+		}
+		status := c.Response().StatusCode()
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		if !log.Enabled(c.UserContext(), level) {
+			return nil
+		}
+		attrs := []slog.Attr{
+			slog.String("request_id", requestID(c)),
+			slog.String("method", c.Method()),
+			slog.String("route", c.Route().Path),
+			slog.Int("status", status),
+			slog.Duration("latency", time.Since(start)),
+		}
+		if a, ok := c.Locals(keyActor).(domain.Actor); ok {
+			attrs = append(attrs, slog.Int64("organization_id", int64(a.OrgID)), slog.Int64("user_id", int64(a.UserID)))
+		}
+		log.LogAttrs(context.Background(), level, "request", attrs...)
+		return nil
+	}
+}
+
+// recoverPanics turns a panic into an error the error handler answers as
+// a 500, with the stack in the log.
+func recoverPanics(log *slog.Logger) fiber.Handler {
+	return func(c *fiber.Ctx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("panic", "request_id", requestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return c.Next()
+	}
+}
+
+// deadline puts a timeout on the request's context: Fiber never cancels
+// UserContext by itself, so without this a stuck query holds its
+// connection for ever.
+func deadline(d time.Duration) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), d)
+		defer cancel()
+		c.SetUserContext(ctx)
+		return c.Next()
+	}
+}
+
+// authenticate resolves the bearer token to the caller (with the role the
+// store holds now) and marks the answer as not cacheable.
+func authenticate(auth *application.Auth) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		h := c.Get(fiber.HeaderAuthorization)
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			return domain.ErrUnauthenticated
+		}
+		actor, err := auth.Authenticate(c.UserContext(), strings.TrimSpace(token))
+		if err != nil {
+			return err
+		}
+		c.Locals(keyActor, actor)
+		return c.Next()
+	}
+}
+
+func actorOf(c *fiber.Ctx) domain.Actor {
+	a, _ := c.Locals(keyActor).(domain.Actor)
+	return a
+}

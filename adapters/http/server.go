@@ -1,0 +1,63 @@
+package http
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/taskflow/taskflow/application"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// Check is one dependency probed by GET /ready.
+type Check struct {
+	Name string
+	Ping ports.Pinger
+}
+
+// Options configure the HTTP server.
+type Options struct {
+	BodyLimit      int
+	RequestTimeout time.Duration
+	Version        string
+}
+
+// Server holds the use cases the handlers call.
+type Server struct {
+	auth   *application.Auth
+	orgs   *application.Organizations
+	tasks  *application.Tasks
+	checks []Check
+	log    *slog.Logger
+	opts   Options
+}
+
+// NewServer builds the handlers around the use cases.
+func NewServer(auth *application.Auth, orgs *application.Organizations, tasks *application.Tasks, checks []Check, log *slog.Logger, opts Options) *Server {
+	return &Server{auth: auth, orgs: orgs, tasks: tasks, checks: checks, log: log, opts: opts}
+}
+
+// App builds the Fiber application: error handling, limits, middleware
+// and routes.
+func (s *Server) App() *fiber.App {
+	handle := errorHandler(s.log)
+	app := fiber.New(fiber.Config{
+		AppName:               "taskflow",
+		BodyLimit:             s.opts.BodyLimit,
+		ErrorHandler:          handle,
+		DisableStartupMessage: true,
+		// Room for long tokens; anything larger is 431.
+		ReadBufferSize: 16 * 1024,
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    120 * time.Second,
+	})
+	app.Use(observe(s.log, handle), recoverPanics(s.log), deadline(s.opts.RequestTimeout))
+	s.routes(app)
+	return app
+}
+
+func (s *Server) notFound(c *fiber.Ctx) error {
+	return fiber.NewError(fiber.StatusNotFound, "no such route: "+c.Method()+" "+c.Path())
+}
