@@ -1,0 +1,30 @@
+package bootstrap
+
+import (
+	"log/slog"
+
+	"go.uber.org/fx"
+
+	"github.com/taskflow/taskflow/application"
+	"github.com/taskflow/taskflow/config"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// ApplicationModule provides the use cases over whatever stores and cache
+// the other modules chose.
+var ApplicationModule = fx.Module("application",
+	fx.Provide(
+		func(c ports.ListCache, log *slog.Logger) *application.ListCache {
+			return application.NewListCache(c, log)
+		},
+		func(s ports.Stores, l *application.ListCache, clock ports.Clock) *application.Tasks {
+			return application.NewTasks(s.Tasks, l, clock)
+		},
+		func(tx ports.Transactor, s ports.Stores, clock ports.Clock, codes ports.CodeGenerator, l *application.ListCache, cfg *config.Config) *application.Organizations {
+			return application.NewOrganizations(tx, s.Users, clock, codes, l, cfg.InviteTTL)
+		},
+		func(tx ports.Transactor, s ports.Stores, h ports.PasswordHasher, t application.Tokens, clock ports.Clock) (*application.Auth, error) {
+			return application.NewAuth(tx, s.Users, h, t, clock)
+		},
+	),
+)

@@ -1,0 +1,23 @@
+package bootstrap
+
+import (
+	"go.uber.org/fx"
+
+	"github.com/taskflow/taskflow/adapters/auth"
+	"github.com/taskflow/taskflow/application"
+	"github.com/taskflow/taskflow/config"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// AuthModule provides tokens, password hashing, the clock and the code
+// generator.
+var AuthModule = fx.Module("auth",
+	fx.Provide(
+		fx.Annotate(func() auth.SystemClock { return auth.SystemClock{} }, fx.As(new(ports.Clock))),
+		fx.Annotate(func() auth.RandomCodes { return auth.RandomCodes{} }, fx.As(new(ports.CodeGenerator))),
+		fx.Annotate(func(cfg *config.Config) *auth.Bcrypt { return auth.NewBcrypt(cfg.BcryptCost) }, fx.As(new(ports.PasswordHasher))),
+		fx.Annotate(func(cfg *config.Config, clock ports.Clock) *auth.JWT {
+			return auth.NewJWT([]byte(cfg.SecretKey), cfg.JWTTTL, clock)
+		}, fx.As(new(application.Tokens))),
+	),
+)

@@ -1,0 +1,81 @@
+// Package bootstrap wires TaskFlow together with uber-go/fx: one module per
+// adapter, the choice of implementations from config made here and only
+// here, and the HTTP server's life cycle. It is the only package that
+// imports fx; cmd/taskflow calls it and nothing else does.
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/taskflow/taskflow/config"
+)
+
+// New builds the application for cfg. extra options let tests reach into
+// the graph (fx.Populate) or replace a piece (fx.Decorate).
+func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
+	log := NewLogger(cfg, os.Stderr)
+	opts := []fx.Option{
+		fx.Supply(cfg, log, buildInfo{Version: version}),
+		fx.WithLogger(func() fxevent.Logger {
+			// fx's own lines (provides, hooks) are noise at info level.
+			l := &fxevent.SlogLogger{Logger: log}
+			l.UseLogLevel(slog.LevelDebug)
+			return l
+		}),
+		fx.StartTimeout(2 * time.Minute),
+		fx.StopTimeout(cfg.ShutdownTimeout + 5*time.Second),
+		PostgresModule,
+		CacheModule,
+		AuthModule,
+		ApplicationModule,
+		HTTPModule,
+		fx.Invoke(func(*Server) {}),
+	}
+	return fx.New(append(opts, extra...)...)
+}
+
+type buildInfo struct{ Version string }
+
+// NewLogger builds the service's slog logger from LOG_LEVEL and LOG_FORMAT.
+func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Run starts the service and blocks until SIGINT or SIGTERM, then drains
+// in-flight requests (bounded by SHUTDOWN_TIMEOUT) and closes the pools.
+func Run(cfg *config.Config, version string) error {
+	log := NewLogger(cfg, os.Stderr)
+	if cfg.SecretKeyGenerated {
+		log.Warn("SECRET_KEY is not set: using a random key for this run; tokens will not survive a restart (set SECRET_KEY, at least 32 bytes)")
+	}
+	app := New(cfg, version)
+	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	sig := <-app.Wait()
+	log.Info("shutting down", "signal", sig.Signal.String())
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
+	defer cancelStop()
+	if err := app.Stop(stopCtx); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/fx"
+
+	"github.com/taskflow/taskflow/adapters/cache"
+	httpadapter "github.com/taskflow/taskflow/adapters/http"
+	"github.com/taskflow/taskflow/config"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// CacheModule provides the list cache chosen by CACHE_BACKEND: this is the
+// one place that choice is made.
+var CacheModule = fx.Module("cache",
+	fx.Provide(newListCache),
+)
+
+type cacheOut struct {
+	fx.Out
+	Cache ports.ListCache
+	Check httpadapter.Check `group:"checks"`
+}
+
+func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger) (cacheOut, error) {
+	switch cfg.CacheBackend {
+	case "redis":
+		client, err := cache.NewRedisClient(cfg.RedisURL)
+		if err != nil {
+			return cacheOut{}, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		lc.Append(fx.Hook{OnStop: func(context.Context) error { return client.Close() }})
+		log.Info("list cache: redis", "url", config.RedactURL(cfg.RedisURL), "ttl", cfg.CacheTTL)
+		return cacheOut{
+			Cache: cache.NewRedis(client, "taskflow", cfg.CacheTTL),
+			Check: httpadapter.Check{Name: "redis", Ping: redisPinger{client}},
+		}, nil
+	default:
+		log.Info("list cache: memory", "ttl", cfg.CacheTTL)
+		return cacheOut{Cache: cache.NewMemory(cfg.CacheTTL), Check: httpadapter.Check{Name: "cache", Ping: alwaysUp{}}}, nil
+	}
+}
+
+type redisPinger struct{ c *redis.Client }
+
+func (p redisPinger) Ping(ctx context.Context) error { return p.c.Ping(ctx).Err() }
+
+type alwaysUp struct{}
+
+func (alwaysUp) Ping(context.Context) error { return nil }

@@ -1,0 +1,78 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/gofiber/fiber/v2"
+	"go.uber.org/fx"
+
+	httpadapter "github.com/taskflow/taskflow/adapters/http"
+	"github.com/taskflow/taskflow/application"
+	"github.com/taskflow/taskflow/config"
+)
+
+// HTTPModule provides the HTTP server, bound in OnStart and drained in
+// OnStop.
+var HTTPModule = fx.Module("http",
+	fx.Provide(newServer),
+)
+
+// Server is the running HTTP server; Addr is where it listens once the
+// app has started (useful with HTTP_ADDR=127.0.0.1:0).
+type Server struct {
+	app *fiber.App
+	ln  net.Listener
+}
+
+// Addr returns the bound address, or "" before start.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+type serverIn struct {
+	fx.In
+	Cfg    *config.Config
+	Log    *slog.Logger
+	Info   buildInfo
+	Auth   *application.Auth
+	Orgs   *application.Organizations
+	Tasks  *application.Tasks
+	Checks []httpadapter.Check `group:"checks"`
+}
+
+func newServer(lc fx.Lifecycle, in serverIn) *Server {
+	h := httpadapter.NewServer(in.Auth, in.Orgs, in.Tasks, in.Checks, in.Log, httpadapter.Options{
+		BodyLimit: in.Cfg.BodyLimit, RequestTimeout: in.Cfg.RequestTimeout, Version: in.Info.Version,
+	})
+	s := &Server{app: h.App()}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", in.Cfg.HTTPAddr)
+			if err != nil {
+				return fmt.Errorf("listen on %s (HTTP_ADDR): %w", in.Cfg.HTTPAddr, err)
+			}
+			s.ln = ln
+			go func() {
+				if err := s.app.Listener(ln); err != nil {
+					in.Log.Error("http server stopped", "err", err)
+				}
+			}()
+			in.Log.Info("listening", "addr", ln.Addr().String(), "env", in.Cfg.Env, "version", in.Info.Version)
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			// In-flight requests finish; new connections are refused. The
+			// deadline comes from SHUTDOWN_TIMEOUT via fx.StopTimeout.
+			shutdownCtx, cancel := context.WithTimeout(ctx, in.Cfg.ShutdownTimeout)
+			defer cancel()
+			return s.app.ShutdownWithContext(shutdownCtx)
+		},
+	})
+	return s
+}

@@ -1,0 +1,378 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
+)
+
+// binary builds the real taskflow binary once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "taskflow")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// process is a running binary with its combined output.
+type process struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+}
+
+func start(t *testing.T, bin string, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Dir = t.TempDir() // no stray .env from the repository
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, out: out}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return p
+}
+
+func waitHealthy(t *testing.T, p *process, base string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("server did not become healthy; output:\n%s", p.out.String())
+}
+
+func call(t *testing.T, method, u, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, u, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m
+}
+
+// walkThrough does the README's walk-through to a created task.
+func walkThrough(t *testing.T, base string) {
+	t.Helper()
+	st, org := call(t, "POST", base+"/organizations", "", map[string]any{"name": "Acme Corp"})
+	if st != 201 {
+		t.Fatalf("create org: %d %v", st, org)
+	}
+	st, user := call(t, "POST", base+"/signup", "", map[string]any{"email": "admin@acme.com", "password": "secure123", "invite_code": org["admin_invite_code"]})
+	if st != 201 || user["role"] != "ADMIN" {
+		t.Fatalf("signup: %d %v", st, user)
+	}
+	st, tok := call(t, "POST", base+"/login", "", map[string]any{"email": "admin@acme.com", "password": "secure123"})
+	if st != 200 {
+		t.Fatalf("login: %d %v", st, tok)
+	}
+	token, _ := tok["access_token"].(string)
+	st, task := call(t, "POST", base+"/tasks", token, map[string]any{"title": "Launch product", "status": "CREATED"})
+	if st != 201 || task["title"] != "Launch product" {
+		t.Fatalf("create task: %d %v", st, task)
+	}
+}
+
+func baseEnv(extra ...string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "BCRYPT_COST=10", "LOG_FORMAT=json"}
+	return append(env, extra...)
+}
+
+// TestBinary_ServesTheWalkThroughAndDrainsOnSIGTERM starts the real binary,
+// walks the README example, then checks that SIGTERM during a request lets
+// that request finish and the process exit cleanly.
+func TestBinary_ServesTheWalkThroughAndDrainsOnSIGTERM(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	bin := binary(t)
+	port := freePort(t)
+	base := "http://127.0.0.1:" + port
+	p := start(t, bin, baseEnv("DATABASE_URL="+dbURL, "HTTP_ADDR=127.0.0.1:"+port, "SHUTDOWN_TIMEOUT=10s"))
+	waitHealthy(t, p, base)
+	walkThrough(t, base)
+
+	// The container health check uses the binary itself.
+	hc := exec.Command(bin, "healthcheck")
+	hc.Env = baseEnv("HTTP_ADDR=:" + port)
+	if out, err := hc.CombinedOutput(); err != nil {
+		t.Fatalf("healthcheck: %v\n%s", err, out)
+	}
+
+	// A login is slow (bcrypt): start one, then SIGTERM while it runs.
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(base+"/login", "application/json", strings.NewReader(`{"email":"admin@acme.com","password":"secure123"}`))
+		if err != nil {
+			done <- -1
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if st := <-done; st != 200 {
+		t.Fatalf("in-flight login during shutdown answered %d, want 200; output:\n%s", st, p.out.String())
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v; output:\n%s", err, p.out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("did not exit after SIGTERM; output:\n%s", p.out.String())
+	}
+	if !strings.Contains(p.out.String(), `"msg":"shutting down"`) {
+		t.Fatalf("no shutdown line in the log:\n%s", p.out.String())
+	}
+}
+
+func TestBinary_MigrateCommands(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	bin := binary(t)
+	run := func(args ...string) string {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = baseEnv("DATABASE_URL=" + dbURL)
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("taskflow %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := run("migrate", "status"); !strings.Contains(out, "pending") && !strings.Contains(strings.ToLower(out), "pending") {
+		t.Fatalf("status before up should list pending migrations:\n%s", out)
+	}
+	run("migrate", "up")
+	out := run("migrate", "status")
+	if strings.Contains(strings.ToLower(out), "pending") {
+		t.Fatalf("status after up still lists pending migrations:\n%s", out)
+	}
+	run("migrate", "down")
+	if out := run("migrate", "status"); !strings.Contains(strings.ToLower(out), "pending") {
+		t.Fatalf("status after down should list one pending migration:\n%s", out)
+	}
+}
+
+func TestBinary_HelpAndBadUsage(t *testing.T) {
+	bin := binary(t)
+	out, err := exec.Command(bin, "--help").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "taskflow [flags] migrate up|down|status") {
+		t.Fatalf("--help: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "frobnicate").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: err=%v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "migrate", "sideways").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "migrate needs one of up, down, status") {
+		t.Fatalf("bad migrate: err=%v\n%s", err, out)
+	}
+}
+
+// TestBinary_ProductionRefusesWeakSecretKey: production with a missing,
+// short or placeholder SECRET_KEY must not start.
+func TestBinary_ProductionRefusesWeakSecretKey(t *testing.T) {
+	bin := binary(t)
+	for name, key := range map[string]string{
+		"missing":     "",
+		"short":       "short-key",
+		"placeholder": "your-secret-key-here-change-me-please-now",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(bin)
+			cmd.Env = baseEnv("APP_ENV=production", "SECRET_KEY="+key, "DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "HTTP_ADDR=127.0.0.1:0")
+			cmd.Dir = t.TempDir()
+			done := make(chan struct{})
+			var out []byte
+			var err error
+			go func() { out, err = cmd.CombinedOutput(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatal("the service started in production with a weak SECRET_KEY")
+			}
+			if err == nil || !strings.Contains(string(out), "SECRET_KEY") {
+				t.Fatalf("want a refusal naming SECRET_KEY, got err=%v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestCompose_AppEnvironmentStartsTheBinary starts the binary with exactly
+// the environment docker-compose.yml gives the app service (the defaults
+// of its ${VAR:-default} references), with the compose service host names
+// pointed at this machine's Postgres and Redis, once per cache backend.
+func TestCompose_AppEnvironmentStartsTheBinary(t *testing.T) {
+	raw, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Environment map[string]string `yaml:"environment"`
+			Healthcheck struct {
+				Test []string `yaml:"test"`
+			} `yaml:"healthcheck"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	app, ok := compose.Services["app"]
+	if !ok || len(app.Environment) == 0 {
+		t.Fatal("docker-compose.yml has no app service with an environment")
+	}
+	for _, svc := range []string{"postgres", "redis", "app"} {
+		if len(compose.Services[svc].Healthcheck.Test) == 0 {
+			t.Errorf("service %s has no health check", svc)
+		}
+	}
+	bin := binary(t)
+	for _, backend := range []string{"memory", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			dbURL := pgtest.NewDatabase(t)
+			requireRedis(t)
+			port := freePort(t)
+			env := baseEnv()
+			for k, v := range app.Environment {
+				v = substitute(v, map[string]string{"CACHE_BACKEND": backend})
+				switch k {
+				case "DATABASE_URL":
+					v = retarget(t, v, dbURL)
+				case "REDIS_URL":
+					v = strings.Replace(v, "redis:6379", "127.0.0.1:6379", 1)
+				case "HTTP_ADDR":
+					v = "127.0.0.1:" + port // the container's :8000, on a free port here
+				}
+				env = append(env, k+"="+v)
+			}
+			p := start(t, bin, env)
+			base := "http://127.0.0.1:" + port
+			waitHealthy(t, p, base)
+			st, ready := call(t, "GET", base+"/ready", "", nil)
+			if st != 200 {
+				t.Fatalf("/ready = %d %v", st, ready)
+			}
+			checks, _ := ready["checks"].(map[string]any)
+			if backend == "redis" && checks["redis"] != "ok" {
+				t.Fatalf("the redis backend was not selected: %v", ready)
+			}
+			walkThrough(t, base)
+			if !strings.Contains(p.out.String(), `"msg":"list cache: `+backend+`"`) {
+				t.Fatalf("log does not show the %s cache:\n%s", backend, p.out.String())
+			}
+		})
+	}
+}
+
+var ref = regexp.MustCompile(`\$\{([A-Z_]+)(:-([^}]*))?\}`)
+
+// substitute expands ${VAR:-default} as compose does, from over or else
+// the default.
+func substitute(v string, over map[string]string) string {
+	return ref.ReplaceAllStringFunc(v, func(m string) string {
+		g := ref.FindStringSubmatch(m)
+		if o, ok := over[g[1]]; ok {
+			return o
+		}
+		return g[3]
+	})
+}
+
+// retarget keeps the compose URL's scheme and options but points it at the
+// test's own database.
+func retarget(t *testing.T, composeURL, testURL string) string {
+	c, err := url.Parse(composeURL)
+	if err != nil {
+		t.Fatalf("compose DATABASE_URL: %v", err)
+	}
+	u, _ := url.Parse(testURL)
+	if c.Scheme != "postgres" && c.Scheme != "postgresql" {
+		t.Fatalf("compose DATABASE_URL scheme %q", c.Scheme)
+	}
+	u.RawQuery = c.RawQuery
+	return u.String()
+}
+
+func requireRedis(t *testing.T) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second)
+	if err == nil {
+		defer conn.Close()
+		fmt.Fprint(conn, "PING\r\n")
+		line, _ := bufio.NewReader(conn).ReadString('\n')
+		if strings.HasPrefix(line, "+PONG") {
+			return
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("Redis at 127.0.0.1:6379 does not answer: %v", err)
+	}
+	t.Skip("Redis at 127.0.0.1:6379 does not answer")
+}
