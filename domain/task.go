@@ -2,6 +2,7 @@ package domain
 
 import (
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -73,8 +74,9 @@ func (t *Task) SetTitle(title string) error {
 // SetDescription validates a description (up to 10,000 characters).
 func (t *Task) SetDescription(d string) error {
 	// Descriptions keep their white space: it may be formatting.
-	if !utf8.ValidString(d) {
-		return Invalid(FieldError{Field: "description", Message: "must be valid UTF-8"})
+	// NUL is valid UTF-8 but no text column (Postgres) can store it.
+	if !utf8.ValidString(d) || strings.IndexByte(d, 0) >= 0 {
+		return Invalid(FieldError{Field: "description", Message: "must be valid UTF-8 without NUL characters"})
 	}
 	if utf8.RuneCountInString(d) > MaxDescriptionLen {
 		return Invalid(FieldError{Field: "description", Message: "must be at most 10000 characters"})

@@ -87,6 +87,8 @@ func TestNewTask(t *testing.T) {
 		"title_of_201_chars_is_rejected":    {strings.Repeat("é", 201), ""},
 		"description_of_10001_is_rejected":  {"ok", strings.Repeat("x", 10001)},
 		"invalid_utf8_description_rejected": {"ok", "\xff"},
+		"nul_in_title_is_rejected":          {"a\x00b", ""},
+		"nul_in_description_is_rejected":    {"ok", "a\x00b"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -78,8 +78,8 @@ func trimmedLength(field, s string, min, max int) (string, error) {
 	t := strings.TrimSpace(s)
 	n := utf8.RuneCountInString(t)
 	switch {
-	case !utf8.ValidString(t):
-		return "", Invalid(FieldError{Field: field, Message: "must be valid UTF-8"})
+	case !utf8.ValidString(t) || strings.IndexByte(t, 0) >= 0:
+		return "", Invalid(FieldError{Field: field, Message: "must be valid UTF-8 without NUL characters"})
 	case n < min && min == 1:
 		return "", Invalid(FieldError{Field: field, Message: "must not be empty"})
 	case n < min:
