@@ -26,7 +26,7 @@ type cacheOut struct {
 	Check httpadapter.Check `group:"checks"`
 }
 
-func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger) (cacheOut, error) {
+func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install InstallationID) (cacheOut, error) {
 	switch cfg.CacheBackend {
 	case "redis":
 		client, err := cache.NewRedisClient(cfg.RedisURL)
@@ -36,7 +36,9 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger) (cacheO
 		lc.Append(fx.Hook{OnStop: func(context.Context) error { return client.Close() }})
 		log.Info("list cache: redis", "url", config.RedactURL(cfg.RedisURL), "ttl", cfg.CacheTTL)
 		return cacheOut{
-			Cache: cache.NewRedis(client, "taskflow", cfg.CacheTTL),
+			// Keys carry the installation id: two deployments sharing one
+			// Redis (each with its own organization 1) never meet.
+			Cache: cache.NewRedis(client, "taskflow:"+string(install), cfg.CacheTTL),
 			Check: httpadapter.Check{Name: "redis", Ping: redisPinger{client}},
 		}, nil
 	default:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"go.uber.org/fx"
@@ -21,6 +22,10 @@ import (
 var PostgresModule = fx.Module("postgres",
 	fx.Provide(
 		openPostgres,
+		func(db *sqlx.DB) (InstallationID, error) {
+			id, err := postgres.InstallationID(context.Background(), db)
+			return InstallationID(id), err
+		},
 		func(db *sqlx.DB) ports.Stores { return postgres.NewStores(db) },
 		fx.Annotate(postgres.NewTransactor, fx.As(new(ports.Transactor))),
 		fx.Annotate(func(db *sqlx.DB) httpadapter.Check {
@@ -33,25 +38,28 @@ func openPostgres(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger) (*sqlx.
 	if cfg.DatabaseURL == "" {
 		return nil, fmt.Errorf("DATABASE_URL is not set: point it at Postgres, e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 	}
-	db, err := postgres.Open(context.Background(), cfg.DatabaseURL, cfg.DBMaxOpenConns)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxOpenConns)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Postgres (%s): %w", config.RedactURL(cfg.DatabaseURL), err)
 	}
-	lc.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error {
-			if !cfg.MigrateOnStart {
-				return nil
-			}
-			if err := postgres.Migrate(ctx, db.DB, "up", io.Discard); err != nil {
-				return fmt.Errorf("migrate: %w", err)
-			}
-			log.Info("database migrated")
-			return nil
-		},
-		OnStop: func(context.Context) error { return db.Close() },
-	})
+	lc.Append(fx.Hook{OnStop: func(context.Context) error { return db.Close() }})
+	// Migrations run here, before anything reads the schema (the cache
+	// prefix needs the installation table).
+	if cfg.MigrateOnStart {
+		if err := postgres.Migrate(ctx, db.DB, "up", io.Discard); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		log.Info("database migrated")
+	}
 	return db, nil
 }
+
+// InstallationID names the database this process serves; shared caches
+// prefix their keys with it.
+type InstallationID string
 
 // Migrate runs a migration command ("up", "down" or "status") by hand.
 func Migrate(ctx context.Context, cfg *config.Config, command string, out io.Writer) error {

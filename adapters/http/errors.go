@@ -96,6 +96,9 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 }
 
 func writeProblem(c *fiber.Ctx, p problem) error {
+	// An error may come before authentication has marked the answer; no
+	// error answer is worth storing anyway.
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Status(p.Status)
 	return c.JSON(p, problemJSON)
 }

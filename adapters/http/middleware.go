@@ -112,6 +112,16 @@ func observe(log *slog.Logger, handle fiber.ErrorHandler) fiber.Handler {
 	}
 }
 
+// limitBody answers 413 for a body over the configured limit.
+func limitBody(limit int) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if len(c.Request().Body()) > limit {
+			return fiber.ErrRequestEntityTooLarge
+		}
+		return c.Next()
+	}
+}
+
 // recoverPanics turns a panic into an error the error handler answers as
 // a 500, with the stack in the log.
 func recoverPanics(log *slog.Logger) fiber.Handler {

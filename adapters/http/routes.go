@@ -6,8 +6,8 @@ import (
 	"github.com/taskflow/taskflow/domain"
 )
 
-// routes is the whole API surface. Public routes first; everything after
-// the authenticate middleware needs a bearer token.
+// routes is the whole API surface: public routes first, then those that
+// need a bearer token (auth) and an ADMIN (adminOnly).
 func (s *Server) routes(app *fiber.App) {
 	app.Get("/", s.root)
 	app.Get("/health", s.health)
@@ -20,19 +20,21 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/signup", s.signup)
 	app.Post("/login", s.login)
 
-	authed := app.Group("", authenticate(s.auth))
-	authed.Get("/me", s.me)
-	authed.Get("/users", s.listUsers)
-	authed.Patch("/users/:id", adminOnly, s.setRole)
-	authed.Delete("/users/:id", adminOnly, s.removeUser)
-	authed.Post("/invites", adminOnly, s.createInvite)
+	// Authenticated routes name the middleware one by one (not a group on
+	// "/"), so an unknown path is a 404, not a 401.
+	auth := authenticate(s.auth)
+	app.Get("/me", auth, s.me)
+	app.Get("/users", auth, s.listUsers)
+	app.Patch("/users/:id", auth, adminOnly, s.setRole)
+	app.Delete("/users/:id", auth, adminOnly, s.removeUser)
+	app.Post("/invites", auth, adminOnly, s.createInvite)
 
-	authed.Get("/tasks", s.listTasks)
-	authed.Post("/tasks", adminOnly, s.createTask)
-	authed.Get("/tasks/:id", s.getTask)
-	authed.Patch("/tasks/:id", adminOnly, s.patchTask)
-	authed.Put("/tasks/:id", adminOnly, s.putTaskStatus)
-	authed.Delete("/tasks/:id", adminOnly, s.deleteTask)
+	app.Get("/tasks", auth, s.listTasks)
+	app.Post("/tasks", auth, adminOnly, s.createTask)
+	app.Get("/tasks/:id", auth, s.getTask)
+	app.Patch("/tasks/:id", auth, adminOnly, s.patchTask)
+	app.Put("/tasks/:id", auth, adminOnly, s.putTaskStatus)
+	app.Delete("/tasks/:id", auth, adminOnly, s.deleteTask)
 
 	app.Use(s.notFound)
 }

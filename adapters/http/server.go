@@ -43,8 +43,12 @@ func NewServer(auth *application.Auth, orgs *application.Organizations, tasks *a
 func (s *Server) App() *fiber.App {
 	handle := errorHandler(s.log)
 	app := fiber.New(fiber.Config{
-		AppName:               "taskflow",
-		BodyLimit:             s.opts.BodyLimit,
+		AppName: "taskflow",
+		// fasthttp refuses a body over its limit from Content-Length alone
+		// and closes the connection unread, so a client still sending gets
+		// a reset instead of the 413. Its hard limit is set well above
+		// ours; limitBody answers bodies in between with a proper 413.
+		BodyLimit:             max(8*s.opts.BodyLimit, 16<<20),
 		ErrorHandler:          handle,
 		DisableStartupMessage: true,
 		// Room for long tokens; anything larger is 431.
@@ -53,7 +57,7 @@ func (s *Server) App() *fiber.App {
 		WriteTimeout:   30 * time.Second,
 		IdleTimeout:    120 * time.Second,
 	})
-	app.Use(observe(s.log, handle), recoverPanics(s.log), deadline(s.opts.RequestTimeout))
+	app.Use(observe(s.log, handle), limitBody(s.opts.BodyLimit), recoverPanics(s.log), deadline(s.opts.RequestTimeout))
 	s.routes(app)
 	return app
 }

@@ -184,3 +184,13 @@ func wrapInfra(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// InstallationID returns the random id the migrations gave this database.
+// It is not tenant data: it names the deployment, for cache key prefixes.
+func InstallationID(ctx context.Context, db *sqlx.DB) (string, error) {
+	var id string
+	if err := db.GetContext(ctx, &id, `SELECT id FROM installation`); err != nil {
+		return "", fmt.Errorf("postgres: installation id: %w", err)
+	}
+	return id, nil
+}

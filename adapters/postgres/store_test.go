@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"io/fs"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/taskflow/taskflow/adapters/postgres"
 	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
 	"github.com/taskflow/taskflow/adapters/storetest"
+	"github.com/taskflow/taskflow/migrations"
 	"github.com/taskflow/taskflow/ports"
 )
 
@@ -82,6 +84,16 @@ func tableExists(t *testing.T, db *sqlx.DB, name string) bool {
 	return ok
 }
 
+// migrationCount is the number of embedded Postgres migrations.
+func migrationCount(t *testing.T) int {
+	t.Helper()
+	files, err := fs.Glob(migrations.Postgres, "postgres/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("embedded migrations: %v (%d files)", err, len(files))
+	}
+	return len(files)
+}
+
 func TestMigrate(t *testing.T) {
 	t.Parallel()
 
@@ -104,11 +116,11 @@ func TestMigrate(t *testing.T) {
 			t.Fatalf("second up:\n%s", out)
 		}
 		status = migrate(t, db.DB, "status")
-		if strings.Contains(status, "pending") || strings.Count(status, "applied") != 4 {
+		if strings.Contains(status, "pending") || strings.Count(status, "applied") != migrationCount(t) {
 			t.Fatalf("status after up:\n%s", status)
 		}
 
-		for _, table := range []string{"tasks", "invites", "users", "organizations"} {
+		for _, table := range []string{"installation", "tasks", "invites", "users", "organizations"} {
 			out := migrate(t, db.DB, "down")
 			if tableExists(t, db, table) {
 				t.Fatalf("table %s still there after down:\n%s", table, out)
@@ -147,8 +159,25 @@ func TestMigrate(t *testing.T) {
 			}
 		}
 		status := migrate(t, dbs[0].DB, "status")
-		if strings.Count(status, "applied") != 4 {
+		if strings.Count(status, "applied") != migrationCount(t) {
 			t.Fatalf("status after concurrent ups:\n%s", status)
 		}
 	})
+}
+
+func TestInstallationID_IsStableAndDiffersBetweenDatabases(t *testing.T) {
+	t.Parallel()
+	a, b := openMigrated(t), openMigrated(t)
+	idA, err := postgres.InstallationID(t.Context(), a)
+	if err != nil || idA == "" {
+		t.Fatalf("InstallationID = %q, %v", idA, err)
+	}
+	again, _ := postgres.InstallationID(t.Context(), a)
+	idB, _ := postgres.InstallationID(t.Context(), b)
+	if again != idA {
+		t.Fatalf("id changed between reads: %q then %q", idA, again)
+	}
+	if idB == idA {
+		t.Fatalf("two databases share installation id %q", idA)
+	}
 }
