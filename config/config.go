@@ -61,6 +61,13 @@ type Config struct {
 	InviteTTL          time.Duration // INVITE_TTL
 	DBMaxOpenConns     int           // DB_MAX_OPEN_CONNS
 	MigrateOnStart     bool          // MIGRATE_ON_START
+	// SecretKeyPrevious is the key being rotated out: tokens it signed are
+	// still accepted until they expire. Empty outside a rotation.
+	SecretKeyPrevious string        // SECRET_KEY_PREVIOUS
+	RefreshTTL        time.Duration // REFRESH_TTL: refresh token lifetime
+	AuthPerMinute     int           // RATE_LIMIT_AUTH_PER_MINUTE; 0 turns it off
+	OrgPerMinute      int           // RATE_LIMIT_ORG_PER_MINUTE; 0 turns it off
+	CORSOrigins       []string      // CORS_ORIGINS: comma-separated; none by default
 }
 
 // defaults lists every key with its default, as text parsed like any
@@ -69,23 +76,28 @@ type Config struct {
 // The names are the environment variables; config files use the same
 // names, in any case.
 var defaults = map[string]string{
-	"APP_ENV":           EnvDevelopment,
-	"HTTP_ADDR":         ":8000",
-	"DATABASE_URL":      "",
-	"SECRET_KEY":        "",
-	"CACHE_BACKEND":     "memory",
-	"REDIS_URL":         "redis://localhost:6379/0",
-	"CACHE_TTL":         "60s",
-	"JWT_TTL":           "30m",
-	"BCRYPT_COST":       "12",
-	"LOG_LEVEL":         "info",
-	"LOG_FORMAT":        "json",
-	"BODY_LIMIT":        "1048576",
-	"REQUEST_TIMEOUT":   "10s",
-	"SHUTDOWN_TIMEOUT":  "15s",
-	"INVITE_TTL":        "168h",
-	"DB_MAX_OPEN_CONNS": "20",
-	"MIGRATE_ON_START":  "true",
+	"APP_ENV":                    EnvDevelopment,
+	"HTTP_ADDR":                  ":8000",
+	"DATABASE_URL":               "",
+	"SECRET_KEY":                 "",
+	"CACHE_BACKEND":              "memory",
+	"REDIS_URL":                  "redis://localhost:6379/0",
+	"CACHE_TTL":                  "60s",
+	"JWT_TTL":                    "30m",
+	"BCRYPT_COST":                "12",
+	"LOG_LEVEL":                  "info",
+	"LOG_FORMAT":                 "json",
+	"BODY_LIMIT":                 "1048576",
+	"REQUEST_TIMEOUT":            "10s",
+	"SHUTDOWN_TIMEOUT":           "15s",
+	"INVITE_TTL":                 "168h",
+	"DB_MAX_OPEN_CONNS":          "20",
+	"MIGRATE_ON_START":           "true",
+	"SECRET_KEY_PREVIOUS":        "",
+	"REFRESH_TTL":                "720h",
+	"RATE_LIMIT_AUTH_PER_MINUTE": "10",
+	"RATE_LIMIT_ORG_PER_MINUTE":  "12000",
+	"CORS_ORIGINS":               "",
 }
 
 // Keys returns the names of all configuration keys, sorted.
@@ -190,7 +202,43 @@ func (p *parser) parse() *Config {
 		c.RedisURL = p.redisURL("REDIS_URL")
 	}
 	c.SecretKey, c.SecretKeyGenerated = p.secretKey("SECRET_KEY", c.Env == EnvProduction)
+	if prev := p.get("SECRET_KEY_PREVIOUS"); prev != "" {
+		if len(prev) < MinSecretKeyBytes {
+			p.problem("SECRET_KEY_PREVIOUS must be at least %d bytes, got %d (it is the key being rotated out)", MinSecretKeyBytes, len(prev))
+		} else if prev == c.SecretKey {
+			p.problem("SECRET_KEY_PREVIOUS must differ from SECRET_KEY")
+		}
+		c.SecretKeyPrevious = prev
+	}
+	c.RefreshTTL = p.duration("REFRESH_TTL", time.Minute, 365*24*time.Hour)
+	c.AuthPerMinute = p.integer("RATE_LIMIT_AUTH_PER_MINUTE", 0, 1_000_000)
+	c.OrgPerMinute = p.integer("RATE_LIMIT_ORG_PER_MINUTE", 0, 100_000_000)
+	c.CORSOrigins = p.origins("CORS_ORIGINS")
 	return c
+}
+
+// origins parses a comma-separated list of exact origins
+// (scheme://host[:port]); "*" is refused: credentials travel in headers
+// and a wildcard would let any site read the API's answers.
+func (p *parser) origins(key string) []string {
+	raw := p.get(key)
+	if raw == "" {
+		return nil
+	}
+	var out []string
+	for _, o := range strings.Split(raw, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if o == "*" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			p.problem("%s must list origins such as https://app.example.com, separated by commas; %q is not one", key, o)
+			continue
+		}
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	return out
 }
 
 func (p *parser) oneOf(key string, allowed ...string) string {
@@ -447,23 +495,28 @@ func (c *Config) Redacted() map[string]any {
 		secret = "[not set]"
 	}
 	return map[string]any{
-		"APP_ENV":           c.Env,
-		"HTTP_ADDR":         c.HTTPAddr,
-		"DATABASE_URL":      RedactURL(c.DatabaseURL),
-		"SECRET_KEY":        secret,
-		"CACHE_BACKEND":     c.CacheBackend,
-		"REDIS_URL":         RedactURL(c.RedisURL),
-		"CACHE_TTL":         c.CacheTTL.String(),
-		"JWT_TTL":           c.JWTTTL.String(),
-		"BCRYPT_COST":       c.BcryptCost,
-		"LOG_LEVEL":         c.LogLevel,
-		"LOG_FORMAT":        c.LogFormat,
-		"BODY_LIMIT":        c.BodyLimit,
-		"REQUEST_TIMEOUT":   c.RequestTimeout.String(),
-		"SHUTDOWN_TIMEOUT":  c.ShutdownTimeout.String(),
-		"INVITE_TTL":        c.InviteTTL.String(),
-		"DB_MAX_OPEN_CONNS": c.DBMaxOpenConns,
-		"MIGRATE_ON_START":  c.MigrateOnStart,
+		"APP_ENV":                    c.Env,
+		"HTTP_ADDR":                  c.HTTPAddr,
+		"DATABASE_URL":               RedactURL(c.DatabaseURL),
+		"SECRET_KEY":                 secret,
+		"CACHE_BACKEND":              c.CacheBackend,
+		"REDIS_URL":                  RedactURL(c.RedisURL),
+		"CACHE_TTL":                  c.CacheTTL.String(),
+		"JWT_TTL":                    c.JWTTTL.String(),
+		"BCRYPT_COST":                c.BcryptCost,
+		"LOG_LEVEL":                  c.LogLevel,
+		"LOG_FORMAT":                 c.LogFormat,
+		"BODY_LIMIT":                 c.BodyLimit,
+		"REQUEST_TIMEOUT":            c.RequestTimeout.String(),
+		"SHUTDOWN_TIMEOUT":           c.ShutdownTimeout.String(),
+		"INVITE_TTL":                 c.InviteTTL.String(),
+		"DB_MAX_OPEN_CONNS":          c.DBMaxOpenConns,
+		"MIGRATE_ON_START":           c.MigrateOnStart,
+		"SECRET_KEY_PREVIOUS":        map[bool]string{true: "[redacted]", false: "[not set]"}[c.SecretKeyPrevious != ""],
+		"REFRESH_TTL":                fmtDuration(c.RefreshTTL),
+		"RATE_LIMIT_AUTH_PER_MINUTE": c.AuthPerMinute,
+		"RATE_LIMIT_ORG_PER_MINUTE":  c.OrgPerMinute,
+		"CORS_ORIGINS":               strings.Join(c.CORSOrigins, ","),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -84,8 +85,9 @@ func TestLoad_defaults(t *testing.T) {
 		JWTTTL: 30 * time.Minute, BcryptCost: 12, LogLevel: "info", LogFormat: "json",
 		BodyLimit: 1 << 20, RequestTimeout: 10 * time.Second, ShutdownTimeout: 15 * time.Second,
 		InviteTTL: 168 * time.Hour, DBMaxOpenConns: 20, MigrateOnStart: true,
+		RefreshTTL: 720 * time.Hour, AuthPerMinute: 10, OrgPerMinute: 12000,
 	}
-	if *c != want {
+	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", *c, want)
 	}
 }
@@ -118,8 +120,9 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 		JWTTTL: time.Hour, BcryptCost: 10, LogLevel: "debug", LogFormat: "text", BodyLimit: 2048,
 		RequestTimeout: 3 * time.Second, ShutdownTimeout: time.Minute, InviteTTL: 24 * time.Hour,
 		DBMaxOpenConns: 5, MigrateOnStart: false,
+		RefreshTTL: 720 * time.Hour, AuthPerMinute: 10, OrgPerMinute: 12000,
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", got, want)
 	}
 }
@@ -431,6 +434,37 @@ func TestConfig_Redacted_hides_secrets(t *testing.T) {
 		}
 		if !strings.Contains(out, "SECRET_KEY") || !strings.Contains(out, "db:5432") {
 			t.Errorf("%s is missing the settings: %s", name, out)
+		}
+	}
+}
+
+func TestLoad_rotation_rate_limits_and_cors(t *testing.T) {
+	isolate(t)
+	t.Setenv("DATABASE_URL", testDB)
+	t.Setenv("SECRET_KEY", "k1-0123456789abcdefghijklmnopqrstuvwxyz")
+	t.Setenv("SECRET_KEY_PREVIOUS", "k0-0123456789abcdefghijklmnopqrstuvwxyz")
+	t.Setenv("RATE_LIMIT_AUTH_PER_MINUTE", "0")
+	t.Setenv("CORS_ORIGINS", "https://app.example.com, http://localhost:3000/")
+	c := mustLoad(t, "")
+	if c.SecretKeyPrevious != "k0-0123456789abcdefghijklmnopqrstuvwxyz" || c.AuthPerMinute != 0 {
+		t.Fatalf("config = %+v", c)
+	}
+	if want := []string{"https://app.example.com", "http://localhost:3000"}; !reflect.DeepEqual(c.CORSOrigins, want) {
+		t.Fatalf("CORSOrigins = %q, want %q", c.CORSOrigins, want)
+	}
+}
+
+func TestLoad_bad_rotation_key_and_origins_are_refused(t *testing.T) {
+	isolate(t)
+	t.Setenv("DATABASE_URL", testDB)
+	t.Setenv("SECRET_KEY_PREVIOUS", "short")
+	t.Setenv("CORS_ORIGINS", "*,ftp://x")
+	t.Setenv("RATE_LIMIT_ORG_PER_MINUTE", "-1")
+	_, err := config.Load("")
+	got := strings.Join(problems(t, err), "\n")
+	for _, want := range []string{"SECRET_KEY_PREVIOUS must be at least 32 bytes", `"*" is not one`, `"ftp://x" is not one`, "RATE_LIMIT_ORG_PER_MINUTE must be a whole number"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems %q lack %q", got, want)
 		}
 	}
 }
