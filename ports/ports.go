@@ -155,3 +155,20 @@ type Clock interface {
 type CodeGenerator interface {
 	NewCode() (string, error)
 }
+
+// RateDecision is the outcome of counting one request against a limit.
+type RateDecision struct {
+	Allowed   bool
+	Limit     int
+	Remaining int           // requests left in the current window
+	Reset     time.Duration // until the window ends
+}
+
+// RateLimiter counts requests per key in fixed windows. Implementations
+// shared by replicas (Redis) make the limit hold across all of them. The
+// count is taken whatever happens to the request afterwards: nothing a
+// failing request does can roll it back.
+type RateLimiter interface {
+	// Allow counts one request for key against limit per window.
+	Allow(ctx context.Context, key string, limit int, window time.Duration) (RateDecision, error)
+}
