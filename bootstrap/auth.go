@@ -17,7 +17,7 @@ var AuthModule = fx.Module("auth",
 		fx.Annotate(func() auth.RandomCodes { return auth.RandomCodes{} }, fx.As(new(ports.CodeGenerator))),
 		fx.Annotate(func(cfg *config.Config) *auth.Bcrypt { return auth.NewBcrypt(cfg.BcryptCost) }, fx.As(new(ports.PasswordHasher))),
 		fx.Annotate(func(cfg *config.Config, clock ports.Clock) *auth.JWT {
-			return auth.NewJWT([]byte(cfg.SecretKey), cfg.JWTTTL, clock)
+			return auth.NewJWT([]byte(cfg.SecretKey), cfg.JWTTTL, clock, []byte(cfg.SecretKeyPrevious))
 		}, fx.As(new(application.Tokens))),
 	),
 )

@@ -2,7 +2,9 @@ package auth
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -33,17 +35,35 @@ var (
 // JWT issues and verifies HS256 access tokens.
 type JWT struct {
 	secret []byte
-	ttl    time.Duration
-	clock  ports.Clock
-	parser *jwt.Parser
+	kid    string
+	// verifyKeys maps a kid to its key: the current one and any previous
+	// key still accepted during a rotation.
+	verifyKeys map[string][]byte
+	ttl        time.Duration
+	clock      ports.Clock
+	parser     *jwt.Parser
 }
 
 // NewJWT returns a token issuer and verifier signing with secret. Tokens
 // live for ttl from the clock's now. The secret's strength is checked by
 // config at start-up (at least 32 bytes); an empty secret makes every
 // Issue and Verify fail rather than sign with no key at all.
-func NewJWT(secret []byte, ttl time.Duration, clock ports.Clock) *JWT {
-	j := &JWT{secret: append([]byte(nil), secret...), ttl: ttl, clock: clock}
+//
+// previous keys (SECRET_KEY_PREVIOUS) are accepted for verification only:
+// during a rotation, tokens signed with the old key keep working until
+// they expire, while every new token is signed with secret. Tokens carry
+// a kid header naming their key (a fingerprint, never the key).
+func NewJWT(secret []byte, ttl time.Duration, clock ports.Clock, previous ...[]byte) *JWT {
+	j := &JWT{secret: append([]byte(nil), secret...), kid: KeyID(secret), ttl: ttl, clock: clock,
+		verifyKeys: map[string][]byte{}}
+	if len(secret) > 0 {
+		j.verifyKeys[j.kid] = j.secret
+	}
+	for _, p := range previous {
+		if len(p) > 0 {
+			j.verifyKeys[KeyID(p)] = append([]byte(nil), p...)
+		}
+	}
 	j.parser = jwt.NewParser(
 		// Pinning the algorithm defeats alg=none and the RS256/HS256
 		// confusion, whatever the token's header claims.
@@ -102,6 +122,7 @@ func (j *JWT) Issue(c ports.TokenClaims) (string, error) {
 			ID:        jti,
 		},
 	})
+	tok.Header["kid"] = j.kid
 	s, err := tok.SignedString(j.secret)
 	if err != nil {
 		return "", fmt.Errorf("issue token: %w", err)
@@ -145,10 +166,23 @@ func (j *JWT) key(t *jwt.Token) (any, error) {
 	if t.Method != jwt.SigningMethodHS256 {
 		return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
 	}
-	if len(j.secret) == 0 {
-		return nil, errors.New("empty signing key")
+	kid, _ := t.Header["kid"].(string)
+	if kid == "" {
+		// Tokens from before kids existed were signed with the current key.
+		kid = j.kid
 	}
-	return j.secret, nil
+	key, ok := j.verifyKeys[kid]
+	if !ok || len(key) == 0 {
+		return nil, errors.New("unknown signing key")
+	}
+	return key, nil
+}
+
+// KeyID names a key without revealing it: the first 8 bytes of its
+// SHA-256, in hex.
+func KeyID(key []byte) string {
+	sum := sha256.Sum256(key)
+	return hex.EncodeToString(sum[:8])
 }
 
 func unauthenticated(cause error) error {

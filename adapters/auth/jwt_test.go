@@ -329,3 +329,63 @@ func BenchmarkJWT_Verify(b *testing.B) {
 		}
 	}
 }
+
+func TestJWT_KeyRotation(t *testing.T) {
+	t.Parallel()
+	oldKey := []byte("old-key-0123456789abcdef0123456789")
+	newKey := []byte("new-key-0123456789abcdef0123456789")
+	clock := &fakeClock{now: t0}
+	claims := ports.TokenClaims{UserID: 7, OrgID: 3, Role: domain.RoleAdmin}
+
+	before := auth.NewJWT(oldKey, testTTL, clock)
+	oldToken, err := before.Issue(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	during := auth.NewJWT(newKey, testTTL, clock, oldKey)
+	after := auth.NewJWT(newKey, testTTL, clock)
+
+	t.Run("tokens_carry_the_kid_of_their_key", func(t *testing.T) {
+		tok, _ := during.Issue(claims)
+		parsed, _, err := jwt.NewParser().ParseUnverified(tok, jwt.MapClaims{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kid := parsed.Header["kid"]; kid != auth.KeyID(newKey) {
+			t.Fatalf("kid = %v, want %s", kid, auth.KeyID(newKey))
+		}
+		if strings.Contains(tok, string(newKey)) || auth.KeyID(newKey) == auth.KeyID(oldKey) {
+			t.Fatal("kid must name the key without revealing it")
+		}
+	})
+	t.Run("previous_key_is_accepted_during_rotation", func(t *testing.T) {
+		if _, err := during.Verify(oldToken); err != nil {
+			t.Fatalf("old token during rotation: %v", err)
+		}
+	})
+	t.Run("new_tokens_are_signed_with_the_new_key", func(t *testing.T) {
+		tok, _ := during.Issue(claims)
+		if _, err := after.Verify(tok); err != nil {
+			t.Fatalf("token issued during rotation, verified after: %v", err)
+		}
+		if _, err := before.Verify(tok); err == nil {
+			t.Fatal("a verifier with only the old key accepted a new-key token")
+		}
+	})
+	t.Run("previous_key_is_refused_once_rotation_ends", func(t *testing.T) {
+		if _, err := after.Verify(oldToken); !errors.Is(err, domain.ErrUnauthenticated) {
+			t.Fatalf("old token after rotation: err = %v", err)
+		}
+	})
+	t.Run("a_kid_naming_the_previous_key_but_signed_with_another_is_refused", func(t *testing.T) {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"sub": "7", "user_id": 7, "organization_id": 3, "role": "ADMIN", "iss": auth.Issuer,
+			"iat": t0.Unix(), "exp": t0.Add(time.Minute).Unix(), "jti": "x",
+		})
+		tok.Header["kid"] = auth.KeyID(oldKey)
+		s, _ := tok.SignedString([]byte("attacker-key-0123456789abcdef01234"))
+		if _, err := during.Verify(s); !errors.Is(err, domain.ErrUnauthenticated) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
