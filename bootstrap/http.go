@@ -49,6 +49,7 @@ type serverIn struct {
 func newServer(lc fx.Lifecycle, in serverIn) *Server {
 	h := httpadapter.NewServer(in.Auth, in.Orgs, in.Tasks, in.Checks, in.Log, httpadapter.Options{
 		BodyLimit: in.Cfg.BodyLimit, RequestTimeout: in.Cfg.RequestTimeout, Version: in.Info.Version,
+		CORSOrigins: in.Cfg.CORSOrigins,
 	})
 	s := &Server{app: h.App()}
 	lc.Append(fx.Hook{

@@ -99,6 +99,7 @@ func writeProblem(c *fiber.Ctx, p problem) error {
 	// An error may come before authentication has marked the answer; no
 	// error answer is worth storing anyway.
 	c.Set(fiber.HeaderCacheControl, "no-store")
+	setSecurityHeaders(c)
 	c.Status(p.Status)
 	return c.JSON(p, problemJSON)
 }

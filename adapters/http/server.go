@@ -21,6 +21,8 @@ type Options struct {
 	BodyLimit      int
 	RequestTimeout time.Duration
 	Version        string
+	// CORSOrigins may call the API from a browser; none by default.
+	CORSOrigins []string
 }
 
 // Server holds the use cases the handlers call.
@@ -57,7 +59,8 @@ func (s *Server) App() *fiber.App {
 		WriteTimeout:   30 * time.Second,
 		IdleTimeout:    120 * time.Second,
 	})
-	app.Use(observe(s.log, handle), limitBody(s.opts.BodyLimit), recoverPanics(s.log), deadline(s.opts.RequestTimeout))
+	app.Use(observe(s.log, handle), securityHeaders, corsFor(s.opts.CORSOrigins), limitBody(s.opts.BodyLimit),
+		recoverPanics(s.log), deadline(s.opts.RequestTimeout))
 	s.routes(app)
 	return app
 }
