@@ -1,5 +1,6 @@
-// Package cachetest is the contract suite of ports.ListCache: every
-// implementation runs Run and so behaves the same behind the port. It
+// Package cachetest holds the contract suites of ports.ListCache (Run) and
+// ports.RateLimiter (RunRateLimiter): every implementation runs them and
+// so behaves the same behind the port. It
 // imports the domain, the ports and the standard library (testing
 // included); only tests import it.
 package cachetest
