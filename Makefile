@@ -4,7 +4,7 @@
 LOCAL_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test lint build migrate-status
+.PHONY: run test lint build migrate-status fuzz
 
 ## run: start the API on :8000 against the local Postgres (DATABASE_URL overrides)
 run:
@@ -25,3 +25,12 @@ build:
 
 migrate-status:
 	DATABASE_URL="$${DATABASE_URL:-$(LOCAL_DATABASE_URL)}" go run ./cmd/taskflow migrate status
+
+## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m)
+FUZZTIME ?= 30s
+FUZZ_TARGETS = adapters/http:FuzzDecodeJSON adapters/http:FuzzListQuery adapters/auth:FuzzJWT_Verify \
+	application:FuzzDecodeCursor application:FuzzListQuery_filter
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in ./$$pkg for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
