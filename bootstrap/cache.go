@@ -14,16 +14,18 @@ import (
 	"github.com/taskflow/taskflow/ports"
 )
 
-// CacheModule provides the list cache chosen by CACHE_BACKEND: this is the
-// one place that choice is made.
+// CacheModule provides the list cache and the rate limiter's counters,
+// chosen by CACHE_BACKEND: this is the one place that choice is made.
+// With Redis both are shared by every replica.
 var CacheModule = fx.Module("cache",
 	fx.Provide(newListCache),
 )
 
 type cacheOut struct {
 	fx.Out
-	Cache ports.ListCache
-	Check httpadapter.Check `group:"checks"`
+	Cache   ports.ListCache
+	Limiter ports.RateLimiter
+	Check   httpadapter.Check `group:"checks"`
 }
 
 func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install InstallationID) (cacheOut, error) {
@@ -35,15 +37,21 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		}
 		lc.Append(fx.Hook{OnStop: func(context.Context) error { return client.Close() }})
 		log.Info("list cache: redis", "url", config.RedactURL(cfg.RedisURL), "ttl", cfg.CacheTTL)
+		// Keys carry the installation id: two deployments sharing one
+		// Redis (each with its own organization 1) never meet.
+		prefix := "taskflow:" + string(install)
 		return cacheOut{
-			// Keys carry the installation id: two deployments sharing one
-			// Redis (each with its own organization 1) never meet.
-			Cache: cache.NewRedis(client, "taskflow:"+string(install), cfg.CacheTTL),
-			Check: httpadapter.Check{Name: "redis", Ping: redisPinger{client}},
+			Cache:   cache.NewRedis(client, prefix, cfg.CacheTTL),
+			Limiter: cache.NewRedisLimiter(client, prefix),
+			Check:   httpadapter.Check{Name: "redis", Ping: redisPinger{client}},
 		}, nil
 	default:
 		log.Info("list cache: memory", "ttl", cfg.CacheTTL)
-		return cacheOut{Cache: cache.NewMemory(cfg.CacheTTL), Check: httpadapter.Check{Name: "cache", Ping: alwaysUp{}}}, nil
+		return cacheOut{
+			Cache:   cache.NewMemory(cfg.CacheTTL),
+			Limiter: cache.NewMemoryLimiter(),
+			Check:   httpadapter.Check{Name: "cache", Ping: alwaysUp{}},
+		}, nil
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	httpadapter "github.com/taskflow/taskflow/adapters/http"
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/config"
+	"github.com/taskflow/taskflow/ports"
 )
 
 // HTTPModule provides the HTTP server, bound in OnStart and drained in
@@ -37,19 +38,21 @@ func (s *Server) Addr() string {
 
 type serverIn struct {
 	fx.In
-	Cfg    *config.Config
-	Log    *slog.Logger
-	Info   buildInfo
-	Auth   *application.Auth
-	Orgs   *application.Organizations
-	Tasks  *application.Tasks
-	Checks []httpadapter.Check `group:"checks"`
+	Cfg     *config.Config
+	Log     *slog.Logger
+	Info    buildInfo
+	Auth    *application.Auth
+	Orgs    *application.Organizations
+	Tasks   *application.Tasks
+	Checks  []httpadapter.Check `group:"checks"`
+	Limiter ports.RateLimiter
 }
 
 func newServer(lc fx.Lifecycle, in serverIn) *Server {
-	h := httpadapter.NewServer(in.Auth, in.Orgs, in.Tasks, in.Checks, in.Log, httpadapter.Options{
+	h := httpadapter.NewServer(in.Auth, in.Orgs, in.Tasks, in.Checks, in.Limiter, in.Log, httpadapter.Options{
 		BodyLimit: in.Cfg.BodyLimit, RequestTimeout: in.Cfg.RequestTimeout, Version: in.Info.Version,
 		CORSOrigins: in.Cfg.CORSOrigins,
+		Limits:      httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},
 	})
 	s := &Server{app: h.App()}
 	lc.Append(fx.Hook{

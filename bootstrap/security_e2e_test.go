@@ -16,7 +16,7 @@ func TestSecurityHeaders(t *testing.T) {
 	for _, r := range []reply{
 		a.do(t, "GET", "/health", "", nil),
 		a.do(t, "GET", "/tasks", tn.Admin.Token, nil),
-		a.do(t, "GET", "/tasks", "", nil),               // 401
+		a.do(t, "GET", "/tasks", "", nil),              // 401
 		a.do(t, "POST", "/tasks", tn.Admin.Token, "{"), // 400
 		a.undocumented(t, "GET", "/no-such-route"),
 	} {

@@ -64,7 +64,11 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		p := problem{RequestID: requestID(c)}
 		var de *domain.Error
 		var fe *fiber.Error
+		var rl *errRateLimited
 		switch {
+		case errors.As(err, &rl):
+			q := rateLimitedProblem(c, rl)
+			p.Status, p.Code, p.Detail = q.Status, q.Code, q.Detail
 		case errors.As(err, &de) && de.Kind != domain.KindInternal:
 			p.Status, p.Code, p.Detail = statusOf[de.Kind], de.Code, de.Message
 			for _, f := range de.Fields {

@@ -31,6 +31,9 @@ func (s *Server) signup(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if err := s.limit.byEmail(c, "signup", req.Email); err != nil {
+		return err
+	}
 	in := application.SignUpInput{Email: req.Email, Password: req.Password, InviteCode: req.InviteCode}
 	if req.OrganizationID != nil {
 		org := domain.OrgID(*req.OrganizationID)
@@ -77,6 +80,11 @@ func (s *Server) login(c *fiber.Ctx) error {
 			return domain.Invalid(fields...)
 		}
 	} else if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	// Counted before the password is checked, so a failed attempt counts
+	// as much as a good one; nothing rolls the count back.
+	if err := s.limit.byEmail(c, "login", req.Email); err != nil {
 		return err
 	}
 	tok, err := s.auth.Login(c.UserContext(), req.Email, req.Password)

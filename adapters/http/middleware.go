@@ -23,6 +23,7 @@ type localKey int
 const (
 	keyRequestID localKey = iota
 	keyActor
+	keyRate
 )
 
 // requestIDs makes ids that are unique per process run and cheap: a random

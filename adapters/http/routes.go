@@ -16,25 +16,25 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/docs", s.docsIndex)
 	app.Get("/docs/*", s.docsAsset)
 
-	app.Post("/organizations", s.createOrganization)
-	app.Post("/signup", s.signup)
-	app.Post("/login", s.login)
+	app.Post("/organizations", s.limit.byIP("organizations"), s.createOrganization)
+	app.Post("/signup", s.limit.byIP("signup"), s.signup)
+	app.Post("/login", s.limit.byIP("login"), s.login)
 
 	// Authenticated routes name the middleware one by one (not a group on
 	// "/"), so an unknown path is a 404, not a 401.
-	auth := authenticate(s.auth)
-	app.Get("/me", auth, s.me)
-	app.Get("/users", auth, s.listUsers)
-	app.Patch("/users/:id", auth, adminOnly, s.setRole)
-	app.Delete("/users/:id", auth, adminOnly, s.removeUser)
-	app.Post("/invites", auth, adminOnly, s.createInvite)
+	auth := []fiber.Handler{authenticate(s.auth), s.limit.byOrg}
+	app.Get("/me", with(auth, s.me)...)
+	app.Get("/users", with(auth, s.listUsers)...)
+	app.Patch("/users/:id", with(auth, adminOnly, s.setRole)...)
+	app.Delete("/users/:id", with(auth, adminOnly, s.removeUser)...)
+	app.Post("/invites", with(auth, adminOnly, s.createInvite)...)
 
-	app.Get("/tasks", auth, s.listTasks)
-	app.Post("/tasks", auth, adminOnly, s.createTask)
-	app.Get("/tasks/:id", auth, s.getTask)
-	app.Patch("/tasks/:id", auth, adminOnly, s.patchTask)
-	app.Put("/tasks/:id", auth, adminOnly, s.putTaskStatus)
-	app.Delete("/tasks/:id", auth, adminOnly, s.deleteTask)
+	app.Get("/tasks", with(auth, s.listTasks)...)
+	app.Post("/tasks", with(auth, adminOnly, s.createTask)...)
+	app.Get("/tasks/:id", with(auth, s.getTask)...)
+	app.Patch("/tasks/:id", with(auth, adminOnly, s.patchTask)...)
+	app.Put("/tasks/:id", with(auth, adminOnly, s.putTaskStatus)...)
+	app.Delete("/tasks/:id", with(auth, adminOnly, s.deleteTask)...)
 
 	app.Use(s.notFound)
 }
@@ -47,4 +47,9 @@ func adminOnly(c *fiber.Ctx) error {
 		return domain.ErrForbidden
 	}
 	return c.Next()
+}
+
+// with lists a route's handlers: the shared ones first, then its own.
+func with(shared []fiber.Handler, own ...fiber.Handler) []fiber.Handler {
+	return append(append([]fiber.Handler(nil), shared...), own...)
 }

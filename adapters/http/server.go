@@ -23,6 +23,7 @@ type Options struct {
 	Version        string
 	// CORSOrigins may call the API from a browser; none by default.
 	CORSOrigins []string
+	Limits      RateLimits
 }
 
 // Server holds the use cases the handlers call.
@@ -31,13 +32,17 @@ type Server struct {
 	orgs   *application.Organizations
 	tasks  *application.Tasks
 	checks []Check
+	limit  *limiter
 	log    *slog.Logger
 	opts   Options
 }
 
-// NewServer builds the handlers around the use cases.
-func NewServer(auth *application.Auth, orgs *application.Organizations, tasks *application.Tasks, checks []Check, log *slog.Logger, opts Options) *Server {
-	return &Server{auth: auth, orgs: orgs, tasks: tasks, checks: checks, log: log, opts: opts}
+// NewServer builds the handlers around the use cases. rl counts requests
+// for opts.Limits; nil turns rate limiting off.
+func NewServer(auth *application.Auth, orgs *application.Organizations, tasks *application.Tasks, checks []Check,
+	rl ports.RateLimiter, log *slog.Logger, opts Options) *Server {
+	return &Server{auth: auth, orgs: orgs, tasks: tasks, checks: checks, log: log, opts: opts,
+		limit: &limiter{rl: rl, limits: opts.Limits, log: log}}
 }
 
 // App builds the Fiber application: error handling, limits, middleware
