@@ -12,6 +12,9 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/taskflow /taskflow
 USER nonroot:nonroot
+# Without DATABASE_URL the embedded SQLite store needs a writable directory;
+# mount a volume here to keep its data. compose sets DATABASE_URL (Postgres).
+ENV DATA_DIR=/home/nonroot/data
 EXPOSE 8000
 ENTRYPOINT ["/taskflow"]
 CMD ["serve"]

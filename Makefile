@@ -4,13 +4,17 @@
 LOCAL_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test lint build migrate-status fuzz
+.PHONY: run run-postgres test lint build migrate-status fuzz
 
-## run: start the API on :8000 against the local Postgres (DATABASE_URL overrides)
+## run: start the API on :8000; with no DATABASE_URL, on the embedded SQLite in ./data
 run:
+	go run ./cmd/taskflow
+
+## run-postgres: the same against the local Postgres (DATABASE_URL overrides)
+run-postgres:
 	DATABASE_URL="$${DATABASE_URL:-$(LOCAL_DATABASE_URL)}" go run ./cmd/taskflow
 
-## test: every test, against the local Postgres and Redis
+## test: every test, against SQLite, the local Postgres and Redis
 test:
 	go test -count=1 ./...
 
@@ -23,8 +27,9 @@ lint:
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/taskflow ./cmd/taskflow
 
+## migrate-status: the migrations of the database `make run` uses
 migrate-status:
-	DATABASE_URL="$${DATABASE_URL:-$(LOCAL_DATABASE_URL)}" go run ./cmd/taskflow migrate status
+	go run ./cmd/taskflow migrate status
 
 ## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m)
 FUZZTIME ?= 30s
@@ -34,3 +39,4 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$name in ./$$pkg for $(FUZZTIME)"; \
 		go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
+

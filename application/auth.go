@@ -61,6 +61,12 @@ func (a *Auth) SignUp(ctx context.Context, in SignUpInput) (*domain.User, error)
 	if in.InviteCode == "" {
 		return nil, domain.ErrInviteRequired
 	}
+	// Hashed before the transaction: bcrypt takes a quarter of a second,
+	// and on SQLite the transaction holds the only write connection.
+	hash, err := a.hasher.Hash(in.Password)
+	if err != nil {
+		return nil, err
+	}
 	now := a.clock.Now()
 	var user *domain.User
 	err = a.tx.InTx(ctx, func(s ports.Stores) error {
@@ -76,13 +82,6 @@ func (a *Auth) SignUp(ctx context.Context, in SignUpInput) (*domain.User, error)
 		}
 		if (in.OrgID != nil && *in.OrgID != inv.OrgID) || (in.Role != nil && *in.Role != inv.Role) {
 			return domain.ErrInviteMismatch
-		}
-		// Hashing inside the transaction holds a connection for the bcrypt
-		// time; sign-ups are rare and this keeps the invite check and its
-		// use atomic.
-		hash, err := a.hasher.Hash(in.Password)
-		if err != nil {
-			return err
 		}
 		u := &domain.User{OrgID: inv.OrgID, Email: email, PasswordHash: hash, Role: inv.Role, CreatedAt: now.UTC()}
 		if err := s.Users.Create(ctx, u); err != nil {

@@ -32,7 +32,7 @@ func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
 		}),
 		fx.StartTimeout(2 * time.Minute),
 		fx.StopTimeout(cfg.ShutdownTimeout + 5*time.Second),
-		PostgresModule,
+		StoreModule,
 		CacheModule,
 		AuthModule,
 		ApplicationModule,

@@ -33,13 +33,16 @@ import (
 // bound to 127.0.0.1:0, and every response it gives is checked against the
 // OpenAPI document that server itself serves.
 
-// testConfig is the configuration of a test server on a fresh database.
+// testConfig is the configuration of a test server on a fresh database:
+// databaseURL, or with "" the embedded SQLite store in a new data
+// directory.
 func testConfig(t *testing.T, backend, databaseURL string) *config.Config {
 	t.Helper()
 	cfg := &config.Config{
 		Env:             config.EnvTest,
 		HTTPAddr:        "127.0.0.1:0",
 		DatabaseURL:     databaseURL,
+		DataDir:         t.TempDir(),
 		SecretKey:       randomHex(32),
 		CacheBackend:    backend,
 		CacheTTL:        60 * time.Second,
@@ -108,13 +111,6 @@ func startServer(t *testing.T, cfg *config.Config) *api {
 	if err := app.Start(ctx); err != nil {
 		t.Fatalf("start app: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := app.Stop(ctx); err != nil {
-			t.Errorf("stop app: %v", err)
-		}
-	})
 	a := &api{
 		base: "http://" + srv.Addr(),
 		cfg:  cfg,
@@ -125,6 +121,18 @@ func startServer(t *testing.T, cfg *config.Config) *api {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
+	t.Cleanup(func() {
+		// The client may hold a connection it dialed for a request that
+		// then went out on another one: the server has read nothing on it
+		// yet, so its graceful shutdown waits for it (until
+		// SHUTDOWN_TIMEOUT) rather than closing it as idle.
+		a.client.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := app.Stop(ctx); err != nil {
+			t.Errorf("stop app: %v", err)
+		}
+	})
 	resp, err := a.client.Get(a.base + "/openapi.json")
 	if err != nil {
 		t.Fatalf("GET /openapi.json: %v", err)

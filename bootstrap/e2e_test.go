@@ -22,9 +22,10 @@ import (
 )
 
 // TestAPI runs the whole contract (API.md) against a real server, once per
-// cache backend. Each backend gets its own server and database; the
-// subtests share that server and keep out of each other's way by working
-// in organizations of their own.
+// cache backend on Postgres and once on the embedded default (SQLite and
+// the memory cache, what an empty environment gets). Each configuration
+// gets its own server and database; the subtests share that server and
+// keep out of each other's way by working in organizations of their own.
 func TestAPI(t *testing.T) {
 	suite := []struct {
 		name string
@@ -49,12 +50,19 @@ func TestAPI(t *testing.T) {
 		{"operations", testOperations},
 		{"request_id", testRequestID},
 	}
-	for _, backend := range []string{"memory", "redis"} {
-		t.Run(backend, func(t *testing.T) {
+	for _, c := range []struct {
+		name, backend string
+		database      func(*testing.T) string
+	}{
+		{"memory", "memory", newDatabase},
+		{"redis", "redis", newDatabase},
+		{"sqlite", "memory", func(*testing.T) string { return "" }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := testConfig(t, backend, newDatabase(t))
+			cfg := testConfig(t, c.backend, c.database(t))
 			a := startServer(t, cfg)
-			if backend == "redis" {
+			if c.backend == "redis" {
 				isolateCacheKeys(t, cfg.DatabaseURL)
 			}
 			for _, s := range suite {

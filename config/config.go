@@ -40,9 +40,13 @@ const MinSecretKeyBytes = 32
 
 // Config is the whole configuration of the service.
 type Config struct {
-	Env         string // APP_ENV: development, production or test
-	HTTPAddr    string // HTTP_ADDR
-	DatabaseURL string // DATABASE_URL: postgres:// or postgresql://
+	Env      string // APP_ENV: development, production or test
+	HTTPAddr string // HTTP_ADDR
+	// DatabaseURL is DATABASE_URL: empty for the embedded SQLite store in
+	// DataDir, sqlite:PATH for a SQLite file of one's choice, or a
+	// postgres:// or postgresql:// URL. Store tells which.
+	DatabaseURL string
+	DataDir     string // DATA_DIR: where the embedded SQLite store lives
 	SecretKey   string // SECRET_KEY: the JWT signing key, at least 32 bytes
 	// SecretKeyGenerated says SECRET_KEY was missing outside production and
 	// a random one was made: tokens do not survive a restart and replicas
@@ -59,7 +63,7 @@ type Config struct {
 	RequestTimeout     time.Duration // REQUEST_TIMEOUT
 	ShutdownTimeout    time.Duration // SHUTDOWN_TIMEOUT
 	InviteTTL          time.Duration // INVITE_TTL
-	DBMaxOpenConns     int           // DB_MAX_OPEN_CONNS
+	DBMaxOpenConns     int           // DB_MAX_OPEN_CONNS: Postgres pool; SQLite readers
 	MigrateOnStart     bool          // MIGRATE_ON_START
 	// SecretKeyPrevious is the key being rotated out: tokens it signed are
 	// still accepted until they expire. Empty outside a rotation.
@@ -79,6 +83,7 @@ var defaults = map[string]string{
 	"APP_ENV":                    EnvDevelopment,
 	"HTTP_ADDR":                  ":8000",
 	"DATABASE_URL":               "",
+	"DATA_DIR":                   "./data",
 	"SECRET_KEY":                 "",
 	"CACHE_BACKEND":              "memory",
 	"REDIS_URL":                  "redis://localhost:6379/0",
@@ -183,7 +188,8 @@ func (p *parser) parse() *Config {
 	c := &Config{
 		Env:             p.oneOf("APP_ENV", EnvDevelopment, EnvProduction, EnvTest),
 		HTTPAddr:        p.addr("HTTP_ADDR"),
-		DatabaseURL:     p.databaseURL("DATABASE_URL"),
+		DatabaseURL:     p.databaseURL("DATABASE_URL", "DATA_DIR"),
+		DataDir:         p.get("DATA_DIR"),
 		CacheBackend:    p.oneOf("CACHE_BACKEND", "memory", "redis"),
 		CacheTTL:        p.duration("CACHE_TTL", time.Second, 24*time.Hour),
 		JWTTTL:          p.duration("JWT_TTL", time.Minute, 24*time.Hour),
@@ -306,19 +312,89 @@ func (p *parser) addr(key string) string {
 
 const exampleDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
-func (p *parser) databaseURL(key string) string {
+func (p *parser) databaseURL(key, dirKey string) string {
 	raw := p.get(key)
-	if raw == "" {
-		p.problem("%s is required: set it to a Postgres URL, e.g. %s=%s", key, key, exampleDatabaseURL)
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		p.problem("%s must be a URL starting with postgres:// or postgresql://, e.g. %s, got %s",
-			key, exampleDatabaseURL, describeURL(u, err))
+	if _, err := parseStore(raw, p.get(dirKey)); err != nil {
+		p.problem("%v", err)
 		return ""
 	}
 	return raw
+}
+
+// Store kinds, as Config.Store reports them.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+)
+
+// SQLiteFile is the embedded store's file name in DATA_DIR.
+const SQLiteFile = "taskflow.db"
+
+// Store is the database the service keeps its data in.
+type Store struct {
+	Kind string // StoreSQLite or StorePostgres
+	Path string // the SQLite database file, when Kind is StoreSQLite
+	URL  string // the connection URL, when Kind is StorePostgres
+}
+
+// Store returns the database DATABASE_URL and DATA_DIR select: with no
+// DATABASE_URL, the SQLite file DATA_DIR/taskflow.db; with a sqlite: URL,
+// the SQLite file it names; with a postgres:// or postgresql:// URL, that
+// Postgres server. Load has checked both values; an error means a Config
+// assembled by hand with a bad one.
+func (c *Config) Store() (Store, error) {
+	return parseStore(c.DatabaseURL, c.DataDir)
+}
+
+// parseStore's errors name the variables and say what to write instead,
+// without echoing a URL that may hold a password.
+func parseStore(databaseURL, dataDir string) (Store, error) {
+	if databaseURL == "" {
+		if dataDir == "" {
+			return Store{}, errors.New("DATA_DIR must name a directory for the embedded SQLite store when DATABASE_URL is empty, e.g. DATA_DIR=./data")
+		}
+		return Store{Kind: StoreSQLite, Path: filepath.Join(dataDir, SQLiteFile)}, nil
+	}
+	u, err := url.Parse(databaseURL)
+	switch {
+	case err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql"):
+		return Store{Kind: StorePostgres, URL: databaseURL}, nil
+	case err == nil && u.Scheme == "sqlite":
+		path, err := sqlitePath(u)
+		if err != nil {
+			return Store{}, fmt.Errorf("DATABASE_URL %s: %w", RedactURL(databaseURL), err)
+		}
+		return Store{Kind: StoreSQLite, Path: path}, nil
+	}
+	return Store{}, fmt.Errorf("DATABASE_URL must be empty (the embedded SQLite store in DATA_DIR), "+
+		"a sqlite: URL such as sqlite:data/taskflow.db or sqlite:///var/lib/taskflow/taskflow.db, "+
+		"or a URL starting with postgres:// or postgresql://, e.g. %s; got %s",
+		exampleDatabaseURL, describeURL(u, err))
+}
+
+// sqlitePath returns the file a sqlite: URL names: sqlite:relative/file.db
+// (relative to the working directory) or sqlite:///absolute/file.db.
+func sqlitePath(u *url.URL) (string, error) {
+	const want = "want sqlite:relative/file.db or sqlite:///absolute/file.db"
+	path := u.Path
+	if u.Opaque != "" {
+		p, err := url.PathUnescape(u.Opaque)
+		if err != nil {
+			return "", fmt.Errorf("%w; %s", err, want)
+		}
+		path = p
+	}
+	switch {
+	case u.Host != "":
+		return "", fmt.Errorf("names a host; %s", want)
+	case u.RawQuery != "" || u.Fragment != "":
+		return "", errors.New("takes no options: the store sets its own (WAL, busy timeout, foreign keys)")
+	case path == ":memory:" || strings.HasPrefix(path, "file:"):
+		return "", fmt.Errorf("in-memory and file: URI databases are not supported (the data must survive a restart); %s", want)
+	case path == "" || strings.HasSuffix(path, "/"):
+		return "", fmt.Errorf("names no file; %s", want)
+	}
+	return filepath.Clean(path), nil
 }
 
 func (p *parser) redisURL(key string) string {
@@ -498,6 +574,7 @@ func (c *Config) Redacted() map[string]any {
 		"APP_ENV":                    c.Env,
 		"HTTP_ADDR":                  c.HTTPAddr,
 		"DATABASE_URL":               RedactURL(c.DatabaseURL),
+		"DATA_DIR":                   c.DataDir,
 		"SECRET_KEY":                 secret,
 		"CACHE_BACKEND":              c.CacheBackend,
 		"REDIS_URL":                  RedactURL(c.RedisURL),

@@ -80,7 +80,7 @@ func TestLoad_defaults(t *testing.T) {
 	}
 	c.SecretKey, c.SecretKeyGenerated = "", false
 	want := config.Config{
-		Env: "development", HTTPAddr: ":8000", DatabaseURL: testDB,
+		Env: "development", HTTPAddr: ":8000", DatabaseURL: testDB, DataDir: "./data",
 		CacheBackend: "memory", RedisURL: "redis://localhost:6379/0", CacheTTL: 60 * time.Second,
 		JWTTTL: 30 * time.Minute, BcryptCost: 12, LogLevel: "info", LogFormat: "json",
 		BodyLimit: 1 << 20, RequestTimeout: 10 * time.Second, ShutdownTimeout: 15 * time.Second,
@@ -92,19 +92,89 @@ func TestLoad_defaults(t *testing.T) {
 	}
 }
 
-func TestLoad_database_url_is_required(t *testing.T) {
+func TestLoad_no_database_url_selects_the_embedded_store(t *testing.T) {
 	isolate(t)
+	c := mustLoad(t, "")
+	st, err := c.Store()
+	if err != nil || st != (config.Store{Kind: config.StoreSQLite, Path: filepath.Join("data", "taskflow.db")}) {
+		t.Fatalf("Store() = %+v, %v; want SQLite at data/taskflow.db", st, err)
+	}
+	t.Setenv("DATA_DIR", "/var/lib/taskflow")
+	if st, _ := mustLoad(t, "").Store(); st.Path != "/var/lib/taskflow/taskflow.db" {
+		t.Fatalf("with DATA_DIR set, Store().Path = %q", st.Path)
+	}
+}
+
+func TestConfig_Store(t *testing.T) {
+	for _, c := range []struct {
+		url, dataDir string
+		want         config.Store
+	}{
+		{"", "./data", config.Store{Kind: config.StoreSQLite, Path: "data/taskflow.db"}},
+		{"", "relative/dir/", config.Store{Kind: config.StoreSQLite, Path: "relative/dir/taskflow.db"}},
+		{"sqlite:relative/path.db", "./data", config.Store{Kind: config.StoreSQLite, Path: "relative/path.db"}},
+		{"sqlite:./here.db", "", config.Store{Kind: config.StoreSQLite, Path: "here.db"}},
+		{"sqlite:///abs/path.db", "./data", config.Store{Kind: config.StoreSQLite, Path: "/abs/path.db"}},
+		{"sqlite:/abs/path.db", "./data", config.Store{Kind: config.StoreSQLite, Path: "/abs/path.db"}},
+		{"sqlite:with%20space.db", "./data", config.Store{Kind: config.StoreSQLite, Path: "with space.db"}},
+		{testDB, "./data", config.Store{Kind: config.StorePostgres, URL: testDB}},
+		{"postgresql://u@db/tf", "", config.Store{Kind: config.StorePostgres, URL: "postgresql://u@db/tf"}},
+	} {
+		got, err := (&config.Config{DatabaseURL: c.url, DataDir: c.dataDir}).Store()
+		if err != nil || got != c.want {
+			t.Errorf("DATABASE_URL=%q DATA_DIR=%q: Store() = %+v, %v; want %+v", c.url, c.dataDir, got, err, c.want)
+		}
+	}
+}
+
+func TestLoad_bad_store_settings_are_refused(t *testing.T) {
+	for _, c := range []struct {
+		key, value, want string
+	}{
+		{"DATABASE_URL", "sqlite::memory:", "in-memory and file: URI databases are not supported"},
+		{"DATABASE_URL", "sqlite:file:x.db", "in-memory and file: URI databases are not supported"},
+		{"DATABASE_URL", "sqlite://host/x.db", "names a host; want sqlite:relative/file.db or sqlite:///absolute/file.db"},
+		{"DATABASE_URL", "sqlite:x.db?_pragma=foreign_keys(0)", "takes no options"},
+		{"DATABASE_URL", "sqlite:", "names no file"},
+		{"DATABASE_URL", "sqlite:///var/lib/", "names no file"},
+		{"DATABASE_URL", "mysql://root:hunter2@db/tf", `DATABASE_URL must be empty (the embedded SQLite store in DATA_DIR), a sqlite: URL such as sqlite:data/taskflow.db or sqlite:///var/lib/taskflow/taskflow.db, or a URL starting with postgres:// or postgresql://, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable; got scheme "mysql"`},
+		{"DATABASE_URL", "host=db user=postgres password=hunter2", `got a value with no scheme`},
+		{"DATABASE_URL", "data/taskflow.db", `got a value with no scheme`},
+	} {
+		t.Run(c.value, func(t *testing.T) {
+			isolate(t)
+			t.Setenv(c.key, c.value)
+			_, err := config.Load("")
+			ps := problems(t, err)
+			if len(ps) != 1 || !strings.Contains(ps[0], c.want) {
+				t.Fatalf("problems = %q, want one containing %q", ps, c.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error shows a password: %v", err)
+			}
+		})
+	}
+}
+
+// TestLoad_production_on_sqlite_still_needs_a_strong_key: the embedded
+// store is allowed in production; the secret rules do not relax with it.
+func TestLoad_production_on_sqlite_still_needs_a_strong_key(t *testing.T) {
+	isolate(t)
+	t.Setenv("APP_ENV", "production")
 	_, err := config.Load("")
-	ps := problems(t, err)
-	if len(ps) != 1 || !strings.Contains(ps[0], "DATABASE_URL is required") || !strings.Contains(ps[0], "DATABASE_URL=postgres://") {
-		t.Fatalf("problems = %q, want one telling how to set DATABASE_URL", ps)
+	if ps := problems(t, err); len(ps) != 1 || !strings.Contains(ps[0], "SECRET_KEY is required") {
+		t.Fatalf("problems = %q, want SECRET_KEY required", ps)
+	}
+	t.Setenv("SECRET_KEY", strongKey)
+	if st, _ := mustLoad(t, "").Store(); st.Kind != config.StoreSQLite {
+		t.Fatalf("Store().Kind = %q, want sqlite", st.Kind)
 	}
 }
 
 func TestLoad_environment_overrides_defaults(t *testing.T) {
 	isolate(t)
 	env := map[string]string{
-		"APP_ENV": "production", "HTTP_ADDR": "127.0.0.1:9000", "DATABASE_URL": "postgresql://u:pw@db:5432/tf",
+		"APP_ENV": "production", "HTTP_ADDR": "127.0.0.1:9000", "DATABASE_URL": "postgresql://u:pw@db:5432/tf", "DATA_DIR": "/srv/tf",
 		"SECRET_KEY": strongKey, "CACHE_BACKEND": "redis", "REDIS_URL": "redis://cache:6379/1",
 		"CACHE_TTL": "2m", "JWT_TTL": "1h", "BCRYPT_COST": "10", "LOG_LEVEL": "debug", "LOG_FORMAT": "text",
 		"BODY_LIMIT": "2048", "REQUEST_TIMEOUT": "3s", "SHUTDOWN_TIMEOUT": "1m", "INVITE_TTL": "24h",
@@ -115,7 +185,7 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 	}
 	got := *mustLoad(t, "")
 	want := config.Config{
-		Env: "production", HTTPAddr: "127.0.0.1:9000", DatabaseURL: "postgresql://u:pw@db:5432/tf",
+		Env: "production", HTTPAddr: "127.0.0.1:9000", DatabaseURL: "postgresql://u:pw@db:5432/tf", DataDir: "/srv/tf",
 		SecretKey: strongKey, CacheBackend: "redis", RedisURL: "redis://cache:6379/1", CacheTTL: 2 * time.Minute,
 		JWTTTL: time.Hour, BcryptCost: 10, LogLevel: "debug", LogFormat: "text", BodyLimit: 2048,
 		RequestTimeout: 3 * time.Second, ShutdownTimeout: time.Minute, InviteTTL: 24 * time.Hour,
@@ -264,8 +334,7 @@ func TestLoad_invalid_value(t *testing.T) {
 		{"APP_ENV", "prod", `APP_ENV must be one of "development", "production", "test", got "prod"`},
 		{"HTTP_ADDR", "8000", `HTTP_ADDR must be host:port or :port, such as ":8000" or "127.0.0.1:8000", got "8000"`},
 		{"HTTP_ADDR", ":http-alt", `HTTP_ADDR must be host:port or :port`},
-		{"DATABASE_URL", "mysql://root:hunter2@db/tf", `DATABASE_URL must be a URL starting with postgres:// or postgresql://, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable, got scheme "mysql"`},
-		{"DATABASE_URL", "host=db user=postgres password=hunter2", `DATABASE_URL must be a URL starting with postgres:// or postgresql://`},
+		{"DATABASE_URL", "mysql://root:hunter2@db/tf", `or a URL starting with postgres:// or postgresql://, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable; got scheme "mysql"`},
 		{"SECRET_KEY", "too-short", `SECRET_KEY must be at least 32 bytes, got 9`},
 		{"CACHE_BACKEND", "mem", `CACHE_BACKEND must be "memory" or "redis", got "mem"`},
 		{"CACHE_TTL", "60", `CACHE_TTL must be a duration with a unit, such as "60s" or "30m", got "60"`},
@@ -318,11 +387,12 @@ func TestLoad_invalid_value(t *testing.T) {
 
 	t.Run("every_problem_is_listed_at_once", func(t *testing.T) {
 		isolate(t)
+		t.Setenv("DATABASE_URL", "mysql://db/tf")
 		t.Setenv("CACHE_BACKEND", "mem")
 		t.Setenv("BCRYPT_COST", "4")
 		t.Setenv("LOG_FORMAT", "xml")
 		_, err := config.Load("")
-		if ps := problems(t, err); len(ps) != 4 { // and DATABASE_URL
+		if ps := problems(t, err); len(ps) != 4 {
 			t.Fatalf("problems = %q, want 4", ps)
 		}
 		for _, key := range []string{"DATABASE_URL", "CACHE_BACKEND", "BCRYPT_COST", "LOG_FORMAT"} {

@@ -1,7 +1,9 @@
 // Package migrations embeds TaskFlow's SQL schema migrations, one folder
 // per database dialect, so the binary carries its own schema and needs no
-// files on disk. It holds data only and imports nothing but embed; the
-// Postgres adapter runs these files with goose.
+// files on disk, and runs the migration commands (up, down, status) that
+// both store adapters share. It imports embed, goose and the standard
+// library; each store adapter builds a goose provider over its own folder
+// (with its own locking) and hands it to Run.
 package migrations
 
 import "embed"
@@ -11,3 +13,9 @@ import "embed"
 //
 //go:embed postgres/*.sql
 var Postgres embed.FS
+
+// SQLite holds the goose migrations for the embedded SQLite store: the
+// same tables, keys and checks as the Postgres ones, in SQLite's dialect.
+//
+//go:embed sqlite/*.sql
+var SQLite embed.FS

@@ -3,11 +3,9 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"path/filepath"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -15,12 +13,8 @@ import (
 	"github.com/taskflow/taskflow/migrations"
 )
 
-// Migrate runs a goose command over the embedded Postgres migrations and
-// reports what it did to out:
-//
-//   - "up" applies every pending migration;
-//   - "down" rolls back the most recent one;
-//   - "status" lists each migration's version, name and state.
+// Migrate runs a migration command ("up", "down" or "status", see
+// migrations.Run) over the embedded Postgres migrations, reporting to out.
 //
 // The migrations run under a Postgres session-level advisory lock, so that
 // several replicas starting at once apply each migration exactly once: the
@@ -30,45 +24,7 @@ func Migrate(ctx context.Context, db *sql.DB, command string, out io.Writer) err
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	// p.Close is never called: it would close db, which belongs to the caller.
-	switch command {
-	case "up":
-		results, err := p.Up(ctx)
-		for _, r := range results {
-			fmt.Fprintln(out, r)
-		}
-		if err != nil {
-			return fmt.Errorf("migrate up: %w", err)
-		}
-		if len(results) == 0 {
-			fmt.Fprintln(out, "no pending migrations")
-		}
-	case "down":
-		r, err := p.Down(ctx)
-		switch {
-		case errors.Is(err, goose.ErrNoNextVersion):
-			fmt.Fprintln(out, "no migration to roll back")
-		case err != nil:
-			return fmt.Errorf("migrate down: %w", err)
-		default:
-			fmt.Fprintln(out, r)
-		}
-	case "status":
-		statuses, err := p.Status(ctx)
-		if err != nil {
-			return fmt.Errorf("migrate status: %w", err)
-		}
-		for _, s := range statuses {
-			applied := "pending"
-			if s.State == goose.StateApplied {
-				applied = "applied " + s.AppliedAt.UTC().Format("2006-01-02T15:04:05Z")
-			}
-			fmt.Fprintf(out, "%05d  %-28s %s\n", s.Source.Version, filepath.Base(s.Source.Path), applied)
-		}
-	default:
-		return fmt.Errorf("migrate: unknown command %q (want up, down or status)", command)
-	}
-	return nil
+	return migrations.Run(ctx, p, command, out)
 }
 
 func newMigrationProvider(db *sql.DB) (*goose.Provider, error) {

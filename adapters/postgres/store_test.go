@@ -12,6 +12,7 @@ import (
 
 	"github.com/taskflow/taskflow/adapters/postgres"
 	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
+	"github.com/taskflow/taskflow/adapters/sqlstore"
 	"github.com/taskflow/taskflow/adapters/storetest"
 	"github.com/taskflow/taskflow/migrations"
 	"github.com/taskflow/taskflow/ports"
@@ -39,20 +40,26 @@ func open(t *testing.T, url string) *sqlx.DB {
 
 func TestStores(t *testing.T) {
 	t.Parallel()
-	db := openMigrated(t)
+	store := newStore(openMigrated(t))
 	storetest.Run(t, func(*testing.T) (ports.Stores, ports.Transactor) {
-		return postgres.NewStores(db), postgres.NewTransactor(db)
+		return store.Stores(), store
 	})
 }
 
-func TestPinger_Ping(t *testing.T) {
+// newStore is the stores over db as bootstrap builds them: one pool for
+// reads and writes.
+func newStore(db *sqlx.DB) *sqlstore.DB {
+	return sqlstore.New(db, db, postgres.Dialect{})
+}
+
+func TestPing(t *testing.T) {
 	t.Parallel()
 	db := open(t, pgtest.NewDatabase(t))
-	if err := postgres.NewPinger(db).Ping(t.Context()); err != nil {
+	if err := newStore(db).Ping(t.Context()); err != nil {
 		t.Fatalf("ping: %v", err)
 	}
 	_ = db.Close()
-	if err := postgres.NewPinger(db).Ping(t.Context()); err == nil {
+	if err := newStore(db).Ping(t.Context()); err == nil {
 		t.Fatal("ping over a closed pool succeeded")
 	}
 }
@@ -168,12 +175,12 @@ func TestMigrate(t *testing.T) {
 func TestInstallationID_IsStableAndDiffersBetweenDatabases(t *testing.T) {
 	t.Parallel()
 	a, b := openMigrated(t), openMigrated(t)
-	idA, err := postgres.InstallationID(t.Context(), a)
+	idA, err := newStore(a).InstallationID(t.Context())
 	if err != nil || idA == "" {
 		t.Fatalf("InstallationID = %q, %v", idA, err)
 	}
-	again, _ := postgres.InstallationID(t.Context(), a)
-	idB, _ := postgres.InstallationID(t.Context(), b)
+	again, _ := newStore(a).InstallationID(t.Context())
+	idB, _ := newStore(b).InstallationID(t.Context())
 	if again != idA {
 		t.Fatalf("id changed between reads: %q then %q", idA, again)
 	}

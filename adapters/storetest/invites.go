@@ -30,6 +30,11 @@ var inviteTests = []test{
 			wantEqual(t, "invite", got, inv)
 		}
 	}},
+	{"create_in_an_absent_organization_is_org_not_found", func(t *testing.T, f *fixture) {
+		inv := &domain.Invite{OrgID: absent, CodeHash: unique("hash"), Role: domain.RoleUser,
+			ExpiresAt: t0, CreatedAt: t0}
+		wantErr(t, "create", f.s.Invites.Create(f.ctx, inv), domain.ErrOrgNotFound)
+	}},
 	{"by_code_hash_absent_is_not_found", func(t *testing.T, f *fixture) {
 		_, err := f.s.Invites.ByCodeHash(f.ctx, unique("nohash"))
 		wantErr(t, "by code hash", err, domain.ErrInviteNotFound)

@@ -40,6 +40,9 @@ var userTests = []test{
 		_, err := f.s.Users.Get(f.ctx, o.ID, absent)
 		wantErr(t, "get", err, domain.ErrUserNotFound)
 	}},
+	{"create_in_an_absent_organization_is_org_not_found", func(t *testing.T, f *fixture) {
+		wantErr(t, "create", f.s.Users.Create(f.ctx, newUser(absent, domain.RoleAdmin)), domain.ErrOrgNotFound)
+	}},
 	{"by_email_ignores_case", func(t *testing.T, f *fixture) {
 		o, _ := f.orgWithAdmin()
 		u := f.user(o.ID, domain.RoleUser)

@@ -1,8 +1,9 @@
 // Package storetest is the contract suite of the store ports (OrgStore,
 // UserStore, InviteStore, TaskStore, Transactor): what any implementation
-// must do, written once and run by each implementation's own tests
-// (Postgres today, SQLite later). It imports the domain, the ports and the
-// standard library only, never an implementation.
+// must do, written once and run by each database's own tests
+// (adapters/postgres and adapters/sqlite, over adapters/sqlstore), the
+// same cases for both. It imports the domain, the ports and the standard
+// library only, never an implementation.
 package storetest
 
 import (

@@ -52,6 +52,12 @@ var taskTests = []test{
 		wantNoErr(t, "list", err)
 		wantEqual(t, "tasks", len(page.Tasks), 0)
 	}},
+	{"create_in_an_absent_organization_is_org_not_found", func(t *testing.T, f *fixture) {
+		_, admin := f.orgWithAdmin()
+		for _, assignee := range []*domain.UserID{nil, &admin.ID} {
+			wantErr(t, "create", f.s.Tasks.Create(f.ctx, newTask(t, absent, admin.ID, assignee)), domain.ErrOrgNotFound)
+		}
+	}},
 	{"list_pages_newest_first_with_filters", func(t *testing.T, f *fixture) {
 		o, admin := f.orgWithAdmin()
 		u := f.user(o.ID, domain.RoleUser)

@@ -39,7 +39,8 @@ Flags:
 
 Settings come from, lowest precedence first: defaults, the config file, a .env
 file in the working directory, the environment. The main ones:
-  DATABASE_URL   postgres://user@host:5432/db?sslmode=disable (required)
+  DATABASE_URL   unset: the embedded SQLite store, DATA_DIR/taskflow.db (./data);
+                 or sqlite:path/to/file.db, or postgres://user@host:5432/db
   HTTP_ADDR      listen address (default :8000)
   SECRET_KEY     JWT signing key, at least 32 bytes (required when APP_ENV=production)
   CACHE_BACKEND  memory (default) or redis, with REDIS_URL

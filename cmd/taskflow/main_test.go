@@ -53,9 +53,15 @@ type process struct {
 
 func start(t *testing.T, bin string, env []string, args ...string) *process {
 	t.Helper()
+	return startIn(t, bin, t.TempDir(), env, args...) // no stray .env from the repository
+}
+
+// startIn starts the binary in the working directory dir.
+func startIn(t *testing.T, bin, dir string, env []string, args ...string) *process {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	cmd.Dir = t.TempDir() // no stray .env from the repository
+	cmd.Dir = dir
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -82,7 +88,7 @@ func waitHealthy(t *testing.T, p *process, base string) {
 				return
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("server did not become healthy; output:\n%s", p.out.String())
 }
@@ -112,8 +118,9 @@ func call(t *testing.T, method, u, token string, body any) (int, map[string]any)
 	return resp.StatusCode, m
 }
 
-// walkThrough does the README's walk-through to a created task.
-func walkThrough(t *testing.T, base string) {
+// walkThrough does the README's walk-through to a created task, and
+// returns the task.
+func walkThrough(t *testing.T, base string) map[string]any {
 	t.Helper()
 	st, org := call(t, "POST", base+"/organizations", "", map[string]any{"name": "Acme Corp"})
 	if st != 201 {
@@ -131,6 +138,95 @@ func walkThrough(t *testing.T, base string) {
 	st, task := call(t, "POST", base+"/tasks", token, map[string]any{"title": "Launch product", "status": "CREATED"})
 	if st != 201 || task["title"] != "Launch product" {
 		t.Fatalf("create task: %d %v", st, task)
+	}
+	return task
+}
+
+// login logs the walk-through's ADMIN in and returns the access token.
+func login(t *testing.T, base string) string {
+	t.Helper()
+	st, tok := call(t, "POST", base+"/login", "", map[string]any{"email": "admin@acme.com", "password": "secure123"})
+	token, _ := tok["access_token"].(string)
+	if st != 200 || token == "" {
+		t.Fatalf("login: %d %v", st, tok)
+	}
+	return token
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func stop(t *testing.T, p *process) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v; output:\n%s", err, p.out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("did not exit after SIGTERM; output:\n%s", p.out.String())
+	}
+}
+
+// TestBinary_EmbeddedDefaultSurvivesRestart is the README's zero-setup
+// promise: the binary, started with nothing configured in an empty
+// directory, serves the whole API on an embedded SQLite file, and what it
+// stored is there after a restart. Only the listen address (a free port)
+// and the cheapest bcrypt cost are set. SECRET_KEY is random per start in
+// development, so the second run logs in again.
+func TestBinary_EmbeddedDefaultSurvivesRestart(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	base := "http://127.0.0.1:" + port
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=127.0.0.1:" + port, "BCRYPT_COST=10"}
+	run := func(which string) *process {
+		t.Helper()
+		began := time.Now()
+		p := startIn(t, bin, dir, env)
+		waitHealthy(t, p, base)
+		t.Logf("%s start on the embedded store: %v from exec to /health 200", which, time.Since(began).Round(time.Millisecond))
+		return p
+	}
+
+	p := run("first")
+	if !strings.Contains(p.out.String(), `"msg":"store: sqlite"`) {
+		t.Fatalf("the log does not show the SQLite store:\n%s", p.out.String())
+	}
+	if st, ready := call(t, "GET", base+"/ready", "", nil); st != 200 {
+		t.Fatalf("/ready = %d %v", st, ready)
+	}
+	resp, err := http.Get(base + "/docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/docs = %d", resp.StatusCode)
+	}
+	task := walkThrough(t, base)
+	stop(t, p)
+	if _, err := os.Stat(filepath.Join(dir, "data", "taskflow.db")); err != nil {
+		t.Fatalf("the data file is not in ./data: %v", err)
+	}
+
+	p = run("second")
+	token := login(t, base)
+	id := fmt.Sprint(task["id"])
+	st, got := call(t, "GET", base+"/tasks/"+id, token, nil)
+	if st != 200 || got["title"] != task["title"] || got["created_at"] != task["created_at"] || got["version"] != task["version"] {
+		t.Fatalf("after a restart GET /tasks/%s = %d %v, want %v", id, st, got, task)
+	}
+	stop(t, p)
+
+	status := exec.Command(bin, "migrate", "status")
+	status.Env, status.Dir = env, dir
+	out, err := status.CombinedOutput()
+	if err != nil || strings.Contains(string(out), "pending") || !strings.Contains(string(out), "applied") {
+		t.Fatalf("migrate status on the embedded store: %v\n%s", err, out)
 	}
 }
 

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq/pqerror"
 
 	"github.com/taskflow/taskflow/domain"
 )
@@ -18,11 +17,7 @@ type InviteStore struct {
 	c conn
 }
 
-// NewInviteStore returns an InviteStore over the pool db.
-func NewInviteStore(db *sqlx.DB) *InviteStore {
-	return &InviteStore{c: conn{db: db}}
-}
-
+// invitesOrgFKey is the invites table's one foreign key.
 const invitesOrgFKey = "invites_organization_id_fkey"
 
 const inviteColumns = `organization_id, id, code_hash, role, email, expires_at, created_at, used_at`
@@ -66,13 +61,15 @@ func (s *InviteStore) Create(ctx context.Context, inv *domain.Invite) error {
 		at := dbTime(*inv.UsedAt)
 		inv.UsedAt, usedAt = &at, &at
 	}
-	err := sqlx.GetContext(ctx, s.c.ext(), &inv.ID,
-		`INSERT INTO invites (organization_id, code_hash, role, email, expires_at, created_at, used_at)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		inv.OrgID, inv.CodeHash, inv.Role, sql.NullString{String: inv.Email, Valid: inv.Email != ""},
-		inv.ExpiresAt, inv.CreatedAt, usedAt)
+	err := s.c.scoped(ctx, inv.OrgID, writesOnce, func(q sqlx.ExtContext) error {
+		return s.c.get(ctx, q, &inv.ID,
+			`INSERT INTO invites (organization_id, code_hash, role, email, expires_at, created_at, used_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			inv.OrgID, inv.CodeHash, inv.Role, sql.NullString{String: inv.Email, Valid: inv.Email != ""},
+			inv.ExpiresAt, inv.CreatedAt, usedAt)
+	})
 	switch {
-	case violates(err, pqerror.ForeignKeyViolation, invitesOrgFKey):
+	case s.c.violates(err, ViolationForeignKey, invitesOrgFKey, true):
 		return domain.ErrOrgNotFound
 	case err != nil:
 		return fmt.Errorf("invite store: create: %w", err)
@@ -85,8 +82,9 @@ func (s *InviteStore) Create(ctx context.Context, inv *domain.Invite) error {
 // invite itself. The hash of a random code identifies one invite only.
 func (s *InviteStore) ByCodeHash(ctx context.Context, codeHash string) (*domain.Invite, error) {
 	var r inviteRow
-	err := sqlx.GetContext(ctx, s.c.ext(), &r,
-		`SELECT `+inviteColumns+` FROM invites WHERE code_hash = $1`, codeHash)
+	err := s.c.unscoped(ctx, reads, func(q sqlx.ExtContext) error {
+		return s.c.get(ctx, q, &r, `SELECT `+inviteColumns+` FROM invites WHERE code_hash = ?`, codeHash)
+	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, domain.ErrInviteNotFound
@@ -101,13 +99,13 @@ func (s *InviteStore) ByCodeHash(ctx context.Context, codeHash string) (*domain.
 // told apart: only one UPDATE matches. An invite already used, absent, or
 // of another organization is domain.ErrInviteInvalid.
 func (s *InviteStore) MarkUsed(ctx context.Context, org domain.OrgID, id int64, at time.Time) error {
-	res, err := s.c.ext().ExecContext(ctx,
-		`UPDATE invites SET used_at = $3 WHERE organization_id = $1 AND id = $2 AND used_at IS NULL`,
-		org, id, dbTime(at))
-	if err != nil {
-		return fmt.Errorf("invite store: mark used: %w", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) (err error) {
+		n, err = s.c.exec(ctx, q,
+			`UPDATE invites SET used_at = ? WHERE organization_id = ? AND id = ? AND used_at IS NULL`,
+			dbTime(at), org, id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("invite store: mark used: %w", err)
 	}

@@ -1,16 +1,14 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq/pqerror"
 
 	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/ports"
@@ -22,12 +20,7 @@ type TaskStore struct {
 	c conn
 }
 
-// NewTaskStore returns a TaskStore over the pool db.
-func NewTaskStore(db *sqlx.DB) *TaskStore {
-	return &TaskStore{c: conn{db: db}}
-}
-
-// Constraint names from migrations/postgres, matched on errors.
+// Constraint names from the migrations, matched on errors.
 const (
 	tasksAssigneeFKey = "tasks_assignee_fkey"
 	tasksOrgFKey      = "tasks_organization_id_fkey"
@@ -90,39 +83,64 @@ func (s *TaskStore) Create(ctx context.Context, t *domain.Task) error {
 	t.CreatedAt = dbTime(t.CreatedAt)
 	t.UpdatedAt = dbTime(t.UpdatedAt)
 	t.Version = 1
-	err := sqlx.GetContext(ctx, s.c.ext(), &t.ID,
-		`INSERT INTO tasks (organization_id, title, description, status, assignee_id, created_by,
-		                    created_at, updated_at, version)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		t.OrgID, t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), t.CreatedBy,
-		t.CreatedAt, t.UpdatedAt, t.Version)
-	switch {
-	case violates(err, pqerror.ForeignKeyViolation, tasksAssigneeFKey):
-		return errForeignAssignee
-	case violates(err, pqerror.ForeignKeyViolation, tasksOrgFKey):
+	err := s.c.scoped(ctx, t.OrgID, writesOnce, func(q sqlx.ExtContext) error {
+		err := s.c.get(ctx, q, &t.ID,
+			`INSERT INTO tasks (organization_id, title, description, status, assignee_id, created_by,
+			                    created_at, updated_at, version)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			t.OrgID, t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), t.CreatedBy,
+			t.CreatedAt, t.UpdatedAt, t.Version)
+		switch {
+		case s.c.violates(err, ViolationForeignKey, tasksAssigneeFKey, false):
+			return errForeignAssignee
+		case s.c.violates(err, ViolationForeignKey, tasksOrgFKey, false):
+			return domain.ErrOrgNotFound
+		case s.c.violates(err, ViolationForeignKey, "", true):
+			return s.c.unnamedForeignKey(ctx, q, t)
+		}
+		return err
+	})
+	return wrapInfra("task store: create", err)
+}
+
+// unnamedForeignKey tells which foreign key the insert of t broke when
+// the database did not name it (SQLite), by looking for the organization.
+// It runs on the error path only, after the failed statement, which
+// SQLite has undone alone, leaving the caller's transaction usable.
+func (c conn) unnamedForeignKey(ctx context.Context, q sqlx.ExtContext, t *domain.Task) error {
+	if t.AssigneeID == nil {
 		return domain.ErrOrgNotFound
-	case err != nil:
-		return fmt.Errorf("task store: create: %w", err)
 	}
-	return nil
+	var exists bool
+	if err := c.get(ctx, q, &exists, `SELECT EXISTS (SELECT 1 FROM organizations WHERE id = ?)`, t.OrgID); err != nil {
+		return fmt.Errorf("find organization: %w", err)
+	}
+	if !exists {
+		return domain.ErrOrgNotFound
+	}
+	return errForeignAssignee
 }
 
 // Get returns a task of org, or domain.ErrTaskNotFound.
 func (s *TaskStore) Get(ctx context.Context, org domain.OrgID, id domain.TaskID) (*domain.Task, error) {
-	t, err := getTask(ctx, s.c.ext(), org, id, false)
+	var t *domain.Task
+	err := s.c.scoped(ctx, org, reads, func(q sqlx.ExtContext) (err error) {
+		t, err = s.c.getTask(ctx, q, org, id, false)
+		return err
+	})
 	if err != nil {
 		return nil, wrapInfra("task store: get", err)
 	}
 	return t, nil
 }
 
-func getTask(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id domain.TaskID, forUpdate bool) (*domain.Task, error) {
-	query := `SELECT ` + taskColumns + ` FROM tasks WHERE organization_id = $1 AND id = $2`
+func (c conn) getTask(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id domain.TaskID, forUpdate bool) (*domain.Task, error) {
+	query := `SELECT ` + taskColumns + ` FROM tasks WHERE organization_id = ? AND id = ?`
 	if forUpdate {
-		query += ` FOR UPDATE`
+		query = c.db.lock(query, "UPDATE")
 	}
 	var r taskRow
-	err := sqlx.GetContext(ctx, q, &r, query, org, id)
+	err := c.get(ctx, q, &r, query, org, id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, domain.ErrTaskNotFound
@@ -141,28 +159,25 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 	if f.Limit <= 0 || f.Offset < 0 {
 		return ports.TaskPage{}, fmt.Errorf("task store: list: limit %d and offset %d out of range", f.Limit, f.Offset)
 	}
-	var (
-		where = []string{"organization_id = $1"}
-		args  = []any{org}
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
+	where, args := []string{"organization_id = ?"}, []any{org}
 	if f.Status != nil {
-		where = append(where, "status = "+arg(*f.Status))
+		where, args = append(where, "status = ?"), append(args, *f.Status)
 	}
 	if f.Assignee != nil {
-		where = append(where, "assignee_id = "+arg(*f.Assignee))
+		where, args = append(where, "assignee_id = ?"), append(args, *f.Assignee)
 	}
 	if f.Before != nil {
-		where = append(where, "id < "+arg(*f.Before))
+		where, args = append(where, "id < ?"), append(args, *f.Before)
 	}
 	query := `SELECT ` + taskColumns + ` FROM tasks WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY id DESC LIMIT ` + arg(f.Limit+1) + ` OFFSET ` + arg(f.Offset)
+		` ORDER BY id DESC LIMIT ? OFFSET ?`
+	args = append(args, f.Limit+1, f.Offset)
 
 	var rows []taskRow
-	if err := sqlx.SelectContext(ctx, s.c.ext(), &rows, query, args...); err != nil {
+	err := s.c.scoped(ctx, org, reads, func(q sqlx.ExtContext) error {
+		return s.c.sel(ctx, q, &rows, query, args...)
+	})
+	if err != nil {
 		return ports.TaskPage{}, fmt.Errorf("task store: list: %w", err)
 	}
 	page := ports.TaskPage{Tasks: make([]domain.Task, 0, min(len(rows), f.Limit))}
@@ -184,8 +199,8 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 // creation fields are never written, whatever fn does to them.
 func (s *TaskStore) Update(ctx context.Context, org domain.OrgID, id domain.TaskID, fn func(*domain.Task) error) (*domain.Task, error) {
 	var out *domain.Task
-	err := s.c.inTx(ctx, func(q sqlx.ExtContext) error {
-		t, err := getTask(ctx, q, org, id, true)
+	err := s.c.scoped(ctx, org, atomically, func(q sqlx.ExtContext) error {
+		t, err := s.c.getTask(ctx, q, org, id, true)
 		if err != nil {
 			return wrapInfra("load", err)
 		}
@@ -193,15 +208,16 @@ func (s *TaskStore) Update(ctx context.Context, org domain.OrgID, id domain.Task
 			return fnError{err}
 		}
 		var r taskRow
-		err = sqlx.GetContext(ctx, q, &r,
+		err = s.c.get(ctx, q, &r,
 			`UPDATE tasks
-			 SET title = $3, description = $4, status = $5, assignee_id = $6, updated_at = $7,
+			 SET title = ?, description = ?, status = ?, assignee_id = ?, updated_at = ?,
 			     version = version + 1
-			 WHERE organization_id = $1 AND id = $2
+			 WHERE organization_id = ? AND id = ?
 			 RETURNING `+taskColumns,
-			org, id, t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), dbTime(t.UpdatedAt))
+			t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), dbTime(t.UpdatedAt), org, id)
 		switch {
-		case violates(err, pqerror.ForeignKeyViolation, tasksAssigneeFKey):
+		// Only the assignee's key can break: the organization is not written.
+		case s.c.violates(err, ViolationForeignKey, tasksAssigneeFKey, true):
 			return errForeignAssignee
 		case err != nil:
 			return fmt.Errorf("write: %w", err)
@@ -230,17 +246,17 @@ func (e fnError) Unwrap() error { return e.err }
 // is removed; a task at another version is domain.ErrVersionMismatch and
 // stays.
 func (s *TaskStore) Delete(ctx context.Context, org domain.OrgID, id domain.TaskID, expectVersion int64) error {
-	query := `DELETE FROM tasks WHERE organization_id = $1 AND id = $2`
+	query := `DELETE FROM tasks WHERE organization_id = ? AND id = ?`
 	args := []any{org, id}
 	if expectVersion > 0 {
-		query += ` AND version = $3`
+		query += ` AND version = ?`
 		args = append(args, expectVersion)
 	}
-	res, err := s.c.ext().ExecContext(ctx, query, args...)
-	if err != nil {
-		return fmt.Errorf("task store: delete: %w", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) (err error) {
+		n, err = s.c.exec(ctx, q, query, args...)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("task store: delete: %w", err)
 	}
@@ -252,8 +268,10 @@ func (s *TaskStore) Delete(ctx context.Context, org domain.OrgID, id domain.Task
 	}
 	// Nothing deleted: either there is no such task, or it moved on.
 	var exists bool
-	err = sqlx.GetContext(ctx, s.c.ext(), &exists,
-		`SELECT EXISTS (SELECT 1 FROM tasks WHERE organization_id = $1 AND id = $2)`, org, id)
+	err = s.c.scoped(ctx, org, reads, func(q sqlx.ExtContext) error {
+		return s.c.get(ctx, q, &exists,
+			`SELECT EXISTS (SELECT 1 FROM tasks WHERE organization_id = ? AND id = ?)`, org, id)
+	})
 	switch {
 	case err != nil:
 		return fmt.Errorf("task store: delete: %w", err)

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq/pqerror"
 
 	"github.com/taskflow/taskflow/domain"
 )
@@ -18,12 +17,8 @@ type UserStore struct {
 	c conn
 }
 
-// NewUserStore returns a UserStore over the pool db.
-func NewUserStore(db *sqlx.DB) *UserStore {
-	return &UserStore{c: conn{db: db}}
-}
-
-// Constraint names from migrations/postgres, matched on errors.
+// Constraint names from the migrations, matched on errors. usersOrgFKey
+// is the users table's one foreign key.
 const (
 	usersEmailKey = "users_email_lower_key"
 	usersOrgFKey  = "users_organization_id_fkey"
@@ -58,14 +53,16 @@ func userFromRow(r userRow) *domain.User {
 // cannot both pass.
 func (s *UserStore) Create(ctx context.Context, u *domain.User) error {
 	u.CreatedAt = dbTime(u.CreatedAt)
-	err := sqlx.GetContext(ctx, s.c.ext(), &u.ID,
-		`INSERT INTO users (organization_id, email, password_hash, role, created_at)
-		 VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-		u.OrgID, u.Email, u.PasswordHash, u.Role, u.CreatedAt)
+	err := s.c.scoped(ctx, u.OrgID, writesOnce, func(q sqlx.ExtContext) error {
+		return s.c.get(ctx, q, &u.ID,
+			`INSERT INTO users (organization_id, email, password_hash, role, created_at)
+			 VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			u.OrgID, u.Email, u.PasswordHash, u.Role, u.CreatedAt)
+	})
 	switch {
-	case violates(err, pqerror.UniqueViolation, usersEmailKey):
+	case s.c.violates(err, ViolationUnique, usersEmailKey, false):
 		return domain.ErrEmailTaken
-	case violates(err, pqerror.ForeignKeyViolation, usersOrgFKey):
+	case s.c.violates(err, ViolationForeignKey, usersOrgFKey, true):
 		return domain.ErrOrgNotFound
 	case err != nil:
 		return fmt.Errorf("user store: create: %w", err)
@@ -79,8 +76,9 @@ func (s *UserStore) Create(ctx context.Context, u *domain.User) error {
 // matches.
 func (s *UserStore) ByEmail(ctx context.Context, email string) (*domain.User, error) {
 	var r userRow
-	err := sqlx.GetContext(ctx, s.c.ext(), &r,
-		`SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email)
+	err := s.c.unscoped(ctx, reads, func(q sqlx.ExtContext) error {
+		return s.c.get(ctx, q, &r, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower(?)`, email)
+	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, domain.ErrUserNotFound
@@ -93,20 +91,24 @@ func (s *UserStore) ByEmail(ctx context.Context, email string) (*domain.User, er
 // Get returns a member of org; a user of another organization is
 // domain.ErrUserNotFound.
 func (s *UserStore) Get(ctx context.Context, org domain.OrgID, id domain.UserID) (*domain.User, error) {
-	u, err := getUser(ctx, s.c.ext(), org, id, false)
-	if err != nil && !errors.Is(err, domain.ErrUserNotFound) {
-		return nil, fmt.Errorf("user store: get: %w", err)
+	var u *domain.User
+	err := s.c.scoped(ctx, org, reads, func(q sqlx.ExtContext) (err error) {
+		u, err = s.c.getUser(ctx, q, org, id, false)
+		return err
+	})
+	if err != nil {
+		return nil, wrapInfra("user store: get", err)
 	}
-	return u, err
+	return u, nil
 }
 
-func getUser(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id domain.UserID, forUpdate bool) (*domain.User, error) {
-	query := `SELECT ` + userColumns + ` FROM users WHERE organization_id = $1 AND id = $2`
+func (c conn) getUser(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id domain.UserID, forUpdate bool) (*domain.User, error) {
+	query := `SELECT ` + userColumns + ` FROM users WHERE organization_id = ? AND id = ?`
 	if forUpdate {
-		query += ` FOR UPDATE`
+		query = c.db.lock(query, "UPDATE")
 	}
 	var r userRow
-	err := sqlx.GetContext(ctx, q, &r, query, org, id)
+	err := c.get(ctx, q, &r, query, org, id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, domain.ErrUserNotFound
@@ -120,8 +122,9 @@ func getUser(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id domain
 // every insert).
 func (s *UserStore) List(ctx context.Context, org domain.OrgID) ([]domain.User, error) {
 	var rows []userRow
-	err := sqlx.SelectContext(ctx, s.c.ext(), &rows,
-		`SELECT `+userColumns+` FROM users WHERE organization_id = $1 ORDER BY id`, org)
+	err := s.c.scoped(ctx, org, reads, func(q sqlx.ExtContext) error {
+		return s.c.sel(ctx, q, &rows, `SELECT `+userColumns+` FROM users WHERE organization_id = ? ORDER BY id`, org)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("user store: list: %w", err)
 	}
@@ -135,22 +138,21 @@ func (s *UserStore) List(ctx context.Context, org domain.OrgID) ([]domain.User, 
 // SetRole changes a member's role. Demoting the last ADMIN is
 // domain.ErrLastAdmin.
 func (s *UserStore) SetRole(ctx context.Context, org domain.OrgID, id domain.UserID, role domain.Role) (*domain.User, error) {
-	const op = "user store: set role"
 	var out *domain.User
-	err := s.c.inTx(ctx, func(q sqlx.ExtContext) error {
-		u, err := lockMember(ctx, q, org, id)
+	err := s.c.scoped(ctx, org, atomically, func(q sqlx.ExtContext) error {
+		u, err := s.c.lockMember(ctx, q, org, id)
 		if err != nil {
 			return err
 		}
 		if u.Role == domain.RoleAdmin && role != domain.RoleAdmin {
-			if err := requireOtherAdmin(ctx, q, org, id); err != nil {
+			if err := s.c.requireOtherAdmin(ctx, q, org, id); err != nil {
 				return err
 			}
 		}
 		var r userRow
-		err = sqlx.GetContext(ctx, q, &r,
-			`UPDATE users SET role = $3 WHERE organization_id = $1 AND id = $2 RETURNING `+userColumns,
-			org, id, role)
+		err = s.c.get(ctx, q, &r,
+			`UPDATE users SET role = ? WHERE organization_id = ? AND id = ? RETURNING `+userColumns,
+			role, org, id)
 		if err != nil {
 			return fmt.Errorf("update role: %w", err)
 		}
@@ -158,58 +160,58 @@ func (s *UserStore) SetRole(ctx context.Context, org domain.OrgID, id domain.Use
 		return nil
 	})
 	if err != nil {
-		return nil, wrapInfra(op, err)
+		return nil, wrapInfra("user store: set role", err)
 	}
 	return out, nil
 }
 
 // Delete removes a member. Removing the last ADMIN is domain.ErrLastAdmin.
-// Their tasks become unassigned. The foreign key's ON DELETE SET NULL would
-// do that alone, but it would leave the tasks' version (their ETag) as it
-// was although they changed, so a client holding the old ETag could
-// overwrite the change unknowingly; the tasks are therefore unassigned
-// here first, with their version moved on.
+// Their tasks become unassigned. On Postgres the foreign key's ON DELETE
+// SET NULL would do that alone, but it would leave the tasks' version
+// (their ETag) as it was although they changed, so a client holding the
+// old ETag could overwrite the change unknowingly; the tasks are therefore
+// unassigned here first, with their version moved on. (On SQLite the
+// foreign key has no ON DELETE action and relies on this.)
 func (s *UserStore) Delete(ctx context.Context, org domain.OrgID, id domain.UserID) error {
-	const op = "user store: delete"
-	err := s.c.inTx(ctx, func(q sqlx.ExtContext) error {
-		u, err := lockMember(ctx, q, org, id)
+	err := s.c.scoped(ctx, org, atomically, func(q sqlx.ExtContext) error {
+		u, err := s.c.lockMember(ctx, q, org, id)
 		if err != nil {
 			return err
 		}
 		if u.Role == domain.RoleAdmin {
-			if err := requireOtherAdmin(ctx, q, org, id); err != nil {
+			if err := s.c.requireOtherAdmin(ctx, q, org, id); err != nil {
 				return err
 			}
 		}
-		// updated_at takes the transaction's start time: the store has no
-		// clock of its own, and this is the moment the change happened.
-		if _, err := q.ExecContext(ctx,
-			`UPDATE tasks SET assignee_id = NULL, version = version + 1, updated_at = now()
-			 WHERE organization_id = $1 AND assignee_id = $2`, org, id); err != nil {
+		// updated_at is the database's current time (on Postgres, the
+		// transaction's start): the store has no clock of its own, and
+		// this is the moment the change happened.
+		if _, err := s.c.exec(ctx, q,
+			`UPDATE tasks SET assignee_id = NULL, version = version + 1, updated_at = `+s.c.db.d.Now()+`
+			 WHERE organization_id = ? AND assignee_id = ?`, org, id); err != nil {
 			return fmt.Errorf("unassign tasks: %w", err)
 		}
-		if _, err := q.ExecContext(ctx,
-			`DELETE FROM users WHERE organization_id = $1 AND id = $2`, org, id); err != nil {
+		if _, err := s.c.exec(ctx, q, `DELETE FROM users WHERE organization_id = ? AND id = ?`, org, id); err != nil {
 			return fmt.Errorf("delete user: %w", err)
 		}
 		return nil
 	})
-	return wrapInfra(op, err)
+	return wrapInfra("user store: delete", err)
 }
 
 // lockMember locks the organization (see lockOrg), then the member's row,
 // and returns the member. Every change that can remove an ADMIN goes
 // through here, so such changes in one organization happen one at a time
 // and each sees the roles the previous one left.
-func lockMember(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id domain.UserID) (*domain.User, error) {
-	found, err := lockOrg(ctx, q, org)
+func (c conn) lockMember(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id domain.UserID) (*domain.User, error) {
+	found, err := c.lockOrg(ctx, q, org)
 	if err != nil {
 		return nil, err
 	}
 	if !found {
 		return nil, domain.ErrUserNotFound
 	}
-	u, err := getUser(ctx, q, org, id, true)
+	u, err := c.getUser(ctx, q, org, id, true)
 	if err != nil && !errors.Is(err, domain.ErrUserNotFound) {
 		return nil, fmt.Errorf("lock user: %w", err)
 	}
@@ -219,10 +221,10 @@ func lockMember(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id dom
 // requireOtherAdmin returns domain.ErrLastAdmin unless the organization has
 // an ADMIN other than id. Callers hold the organization lock, so the
 // answer stays true until they commit.
-func requireOtherAdmin(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id domain.UserID) error {
+func (c conn) requireOtherAdmin(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id domain.UserID) error {
 	var ok bool
-	err := sqlx.GetContext(ctx, q, &ok,
-		`SELECT EXISTS (SELECT 1 FROM users WHERE organization_id = $1 AND role = 'ADMIN' AND id <> $2)`,
+	err := c.get(ctx, q, &ok,
+		`SELECT EXISTS (SELECT 1 FROM users WHERE organization_id = ? AND role = 'ADMIN' AND id <> ?)`,
 		org, id)
 	if err != nil {
 		return fmt.Errorf("count admins: %w", err)

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -12,14 +12,10 @@ import (
 	"github.com/taskflow/taskflow/domain"
 )
 
-// OrgStore persists organizations.
+// OrgStore persists organizations. Its statements are unscoped: an
+// organization is the tenant itself, not a row it owns.
 type OrgStore struct {
 	c conn
-}
-
-// NewOrgStore returns an OrgStore over the pool db.
-func NewOrgStore(db *sqlx.DB) *OrgStore {
-	return &OrgStore{c: conn{db: db}}
 }
 
 type orgRow struct {
@@ -37,9 +33,11 @@ func orgFromRow(r orgRow) *domain.Organization {
 // Create inserts org and sets its ID.
 func (s *OrgStore) Create(ctx context.Context, org *domain.Organization) error {
 	org.CreatedAt = dbTime(org.CreatedAt)
-	err := sqlx.GetContext(ctx, s.c.ext(), &org.ID,
-		`INSERT INTO organizations (name, created_at) VALUES ($1, $2) RETURNING id`,
-		org.Name, org.CreatedAt)
+	err := s.c.unscoped(ctx, writesOnce, func(q sqlx.ExtContext) error {
+		return s.c.get(ctx, q, &org.ID,
+			`INSERT INTO organizations (name, created_at) VALUES (?, ?) RETURNING id`,
+			org.Name, org.CreatedAt)
+	})
 	if err != nil {
 		return fmt.Errorf("org store: create: %w", err)
 	}
@@ -49,8 +47,9 @@ func (s *OrgStore) Create(ctx context.Context, org *domain.Organization) error {
 // Get returns the organization id, or domain.ErrOrgNotFound.
 func (s *OrgStore) Get(ctx context.Context, id domain.OrgID) (*domain.Organization, error) {
 	var r orgRow
-	err := sqlx.GetContext(ctx, s.c.ext(), &r,
-		`SELECT id, name, created_at FROM organizations WHERE id = $1`, id)
+	err := s.c.unscoped(ctx, reads, func(q sqlx.ExtContext) error {
+		return s.c.get(ctx, q, &r, `SELECT id, name, created_at FROM organizations WHERE id = ?`, id)
+	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, domain.ErrOrgNotFound
@@ -61,15 +60,16 @@ func (s *OrgStore) Get(ctx context.Context, id domain.OrgID) (*domain.Organizati
 }
 
 // lockOrg takes the organization's row lock that serializes the changes
-// able to remove its last ADMIN (demotion, removal). FOR NO KEY UPDATE
-// rather than FOR UPDATE: it conflicts with itself, which is all we need,
-// but not with the key-share locks that inserting users and tasks takes on
-// the row through their foreign keys, so those keep flowing meanwhile.
-// An absent organization is reported as absent.
-func lockOrg(ctx context.Context, q sqlx.ExtContext, org domain.OrgID) (found bool, err error) {
+// able to remove its last ADMIN (demotion, removal). On Postgres it is FOR
+// NO KEY UPDATE rather than FOR UPDATE: it conflicts with itself, which is
+// all we need, but not with the key-share locks that inserting users and
+// tasks takes on the row through their foreign keys, so those keep
+// flowing meanwhile. (On SQLite the write transaction holds the whole
+// database already.) An absent organization is reported as absent. q is
+// the caller's transaction, scoped to org.
+func (c conn) lockOrg(ctx context.Context, q sqlx.ExtContext, org domain.OrgID) (found bool, err error) {
 	var id int64
-	err = sqlx.GetContext(ctx, q, &id,
-		`SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE`, org)
+	err = c.get(ctx, q, &id, c.db.lock(`SELECT id FROM organizations WHERE id = ?`, "NO KEY UPDATE"), org)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil

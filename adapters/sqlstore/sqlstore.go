@@ -1,0 +1,272 @@
+// Package sqlstore implements the store ports (ports.OrgStore, UserStore,
+// InviteStore, TaskStore, Transactor and Pinger) once, over sqlx, for
+// every SQL database TaskFlow runs on. Statements are written with ?
+// placeholders and rebound to the driver's style; what the databases do
+// differently (placeholders, row locks, the current time, how a
+// constraint violation looks) is asked of a Dialect, which each database
+// adapter (adapters/postgres, adapters/sqlite) provides without importing
+// this package. Opening the database and migrating it belong to those
+// adapters; bootstrap puts the two together.
+//
+// It may import the domain, the ports, sqlx and the standard library;
+// never a database driver, another adapter nor the application layer.
+// Row structs with db tags live here, so that domain types stay free of
+// storage concerns.
+//
+// Every statement on a tenant-owned table filters by organization_id and
+// runs through conn.scoped; the exceptions (organizations themselves,
+// login by email, sign-up by invite code, the installation id) run
+// through conn.unscoped and are marked where they occur.
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
+)
+
+var (
+	_ ports.OrgStore    = (*OrgStore)(nil)
+	_ ports.UserStore   = (*UserStore)(nil)
+	_ ports.InviteStore = (*InviteStore)(nil)
+	_ ports.TaskStore   = (*TaskStore)(nil)
+	_ ports.Transactor  = (*DB)(nil)
+	_ ports.Pinger      = (*DB)(nil)
+)
+
+// Dialect is what differs between the databases. Its methods use plain
+// types only, so that a database adapter satisfies it without importing
+// this package.
+type Dialect interface {
+	// Name names the database in error messages ("postgres", "sqlite").
+	Name() string
+	// BindType is sqlx's placeholder style for the driver (sqlx.DOLLAR,
+	// sqlx.QUESTION): statements here are written with ? and rebound.
+	BindType() int
+	// RowLock returns the clause that, appended to a SELECT inside a
+	// transaction, locks the rows read against other writers until the
+	// transaction ends, with the given Postgres lock strength ("UPDATE",
+	// "NO KEY UPDATE"). It may be "" where write transactions exclude each
+	// other already (SQLite, whose write transactions begin IMMEDIATE and
+	// so take the database's one write lock before reading anything).
+	RowLock(strength string) string
+	// Now is an SQL expression for the current time, stored like the times
+	// the store writes itself.
+	Now() string
+	// Violation classifies err: class ViolationUnique or
+	// ViolationForeignKey, or "" for any other error; and the violated
+	// constraint's name, as migrations/postgres names it, or "" when the
+	// database does not say which (SQLite never names a foreign key).
+	Violation(err error) (class, constraint string)
+}
+
+// Constraint violation classes a Dialect reports.
+const (
+	ViolationUnique     = "unique"
+	ViolationForeignKey = "foreign_key"
+)
+
+// DB is a database seen through the store ports.
+//
+// Reads outside a transaction go to the read pool; single-statement
+// writes and transactions go to the write pool. Postgres passes one pool
+// as both. SQLite passes a pool of one connection as the write pool, so
+// the process has one writer at a time, and a pool of query-only
+// connections as the read pool; in WAL mode those read while the writer
+// writes. A consequence for callers: inside InTx, use only the stores fn
+// is given. A store over the pools, called for a write from inside fn,
+// would wait for the one SQLite write connection that fn's own
+// transaction holds, forever.
+type DB struct {
+	read, write *sqlx.DB
+	d           Dialect
+}
+
+// New returns the stores' database over the read and write pools (the
+// same pool twice where the database needs no split) and the dialect of
+// their driver.
+func New(read, write *sqlx.DB, d Dialect) *DB {
+	return &DB{read: read, write: write, d: d}
+}
+
+// Stores returns stores that run each call on the pools (the
+// read-modify-write calls open their own short transactions).
+func (db *DB) Stores() ports.Stores {
+	return conn{db: db}.stores()
+}
+
+// InTx runs fn with stores bound to a new transaction, committed when fn
+// returns nil and rolled back otherwise. fn's error is returned unchanged.
+func (db *DB) InTx(ctx context.Context, fn func(ports.Stores) error) error {
+	return db.runTx(ctx, func(tx *sqlx.Tx) error {
+		return fn(conn{db: db, tx: tx}.stores())
+	})
+}
+
+// Ping checks that the database answers, on the read pool: a readiness
+// probe must not queue behind a long write transaction for SQLite's one
+// write connection.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("%s: ping: %w", db.d.Name(), err)
+	}
+	return nil
+}
+
+// InstallationID returns the random id the migrations gave this database.
+// It is not tenant data: it names the deployment, for cache key prefixes.
+func (db *DB) InstallationID(ctx context.Context) (string, error) {
+	var id string
+	if err := db.read.GetContext(ctx, &id, `SELECT id FROM installation`); err != nil {
+		return "", fmt.Errorf("%s: installation id: %w", db.d.Name(), err)
+	}
+	return id, nil
+}
+
+// runTx runs fn in a new transaction on the write pool, committed when fn
+// returns nil. fn's error is returned unchanged; a failed begin or commit
+// is returned too, never swallowed.
+func (db *DB) runTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := db.write.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	// After a successful commit this rollback is a no-op; on an error or a
+	// panic in fn it releases the connection and the locks.
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// rebind turns a statement written with ? into the driver's placeholders.
+func (db *DB) rebind(query string) string {
+	return sqlx.Rebind(db.d.BindType(), query)
+}
+
+// lock appends the dialect's row lock of the given strength to query.
+func (db *DB) lock(query, strength string) string {
+	if clause := db.d.RowLock(strength); clause != "" {
+		return query + " " + clause
+	}
+	return query
+}
+
+// access says what a store call does, and so where it runs.
+type access int
+
+const (
+	// reads: the caller's transaction, else the read pool.
+	reads access = iota
+	// writesOnce: one statement that writes; the caller's transaction,
+	// else the write pool, where it commits on its own.
+	writesOnce
+	// atomically: several statements that must commit together; the
+	// caller's transaction, else a new one on the write pool.
+	atomically
+)
+
+// conn is what a store runs its statements on: the pools, or the
+// transaction that InTx opened. A store bound to a transaction never
+// touches the pools, so everything it does commits or rolls back with the
+// caller's work.
+type conn struct {
+	db *DB
+	tx *sqlx.Tx
+}
+
+func (c conn) stores() ports.Stores {
+	return ports.Stores{
+		Orgs:    &OrgStore{c: c},
+		Users:   &UserStore{c: c},
+		Invites: &InviteStore{c: c},
+		Tasks:   &TaskStore{c: c},
+	}
+}
+
+// scoped runs fn, whose statements touch org's rows only, where access
+// says. Every tenant-scoped statement goes through here, so that this is
+// the one place to change should the database enforce the scope itself:
+// with Postgres row-level security, this would run
+// set_config('app.organization_id', org, true) in fn's transaction
+// before fn (opening one for the calls that now run without).
+func (c conn) scoped(ctx context.Context, org domain.OrgID, a access, fn func(q sqlx.ExtContext) error) error {
+	_ = org // today every statement filters by organization_id itself
+	return c.run(ctx, a, fn)
+}
+
+// unscoped runs fn, whose statements are not tied to one organization,
+// where access says. Callers say why they may.
+func (c conn) unscoped(ctx context.Context, a access, fn func(q sqlx.ExtContext) error) error {
+	return c.run(ctx, a, fn)
+}
+
+func (c conn) run(ctx context.Context, a access, fn func(q sqlx.ExtContext) error) error {
+	switch {
+	case c.tx != nil:
+		return fn(c.tx)
+	case a == reads:
+		return fn(c.db.read)
+	case a == writesOnce:
+		return fn(c.db.write)
+	default:
+		return c.db.runTx(ctx, func(tx *sqlx.Tx) error { return fn(tx) })
+	}
+}
+
+// get and sel are sqlx's GetContext and SelectContext with the statement
+// rebound for the driver; exec is ExecContext likewise.
+func (c conn) get(ctx context.Context, q sqlx.ExtContext, dest any, query string, args ...any) error {
+	return sqlx.GetContext(ctx, q, dest, c.db.rebind(query), args...)
+}
+
+func (c conn) sel(ctx context.Context, q sqlx.ExtContext, dest any, query string, args ...any) error {
+	return sqlx.SelectContext(ctx, q, dest, c.db.rebind(query), args...)
+}
+
+func (c conn) exec(ctx context.Context, q sqlx.ExtContext, query string, args ...any) (int64, error) {
+	res, err := q.ExecContext(ctx, c.db.rebind(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// violates reports whether err is a violation of class on the named
+// constraint. A violation the database does not name (a SQLite foreign
+// key) matches too when anonymous is true: the caller knows the statement
+// can break no other constraint of that class.
+func (c conn) violates(err error, class, constraint string, anonymous bool) bool {
+	if err == nil {
+		return false
+	}
+	gotClass, got := c.db.d.Violation(err)
+	return gotClass == class && (got == constraint || (got == "" && anonymous))
+}
+
+// dbTime is how a timestamp is stored: in UTC, at microsecond precision
+// (that of Postgres's timestamptz). Create methods also write it back into
+// the entity, so that what Create returns equals what Get reads later.
+func dbTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// wrapInfra prefixes infrastructure errors with op and passes domain
+// errors through unchanged: their message is written for the client.
+func wrapInfra(op string, err error) error {
+	var de *domain.Error
+	if err == nil || errors.As(err, &de) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

@@ -1,0 +1,124 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"go.uber.org/fx"
+
+	httpadapter "github.com/taskflow/taskflow/adapters/http"
+	"github.com/taskflow/taskflow/adapters/postgres"
+	"github.com/taskflow/taskflow/adapters/sqlite"
+	"github.com/taskflow/taskflow/adapters/sqlstore"
+	"github.com/taskflow/taskflow/config"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// StoreModule provides the stores, the transactor, the database's
+// readiness check and its installation id, over the database chosen by
+// DATABASE_URL (see openDatabase), migrated at start-up.
+var StoreModule = fx.Module("store",
+	fx.Provide(newStore),
+)
+
+// InstallationID names the database this process serves; shared caches
+// prefix their keys with it.
+type InstallationID string
+
+type storeOut struct {
+	fx.Out
+	Stores  ports.Stores
+	Tx      ports.Transactor
+	Install InstallationID
+	Check   httpadapter.Check `group:"checks"`
+}
+
+func newStore(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger) (storeOut, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return storeOut{}, err
+	}
+	// Migrations run here, before anything reads the schema (the cache
+	// prefix needs the installation table). On Postgres they take an
+	// advisory lock, so replicas starting together take turns.
+	if cfg.MigrateOnStart {
+		if err := db.migrate(ctx, "up", io.Discard); err != nil {
+			return storeOut{}, errors.Join(fmt.Errorf("migrate: %w", err), db.close())
+		}
+		log.Info("database migrated")
+	}
+	id, err := db.InstallationID(ctx)
+	if err != nil {
+		return storeOut{}, errors.Join(err, db.close())
+	}
+	lc.Append(fx.Hook{OnStop: func(context.Context) error { return db.close() }})
+	return storeOut{
+		Stores:  db.Stores(),
+		Tx:      db,
+		Install: InstallationID(id),
+		Check:   httpadapter.Check{Name: "database", Ping: db},
+	}, nil
+}
+
+// Migrate runs a migration command ("up", "down" or "status") by hand, on
+// the database the service would use.
+func Migrate(ctx context.Context, cfg *config.Config, command string, out io.Writer) error {
+	db, err := openDatabase(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	return errors.Join(db.migrate(ctx, command, out), db.close())
+}
+
+// database is an open database: the stores over it, and what runs its
+// migrations and closes its pools.
+type database struct {
+	*sqlstore.DB
+	migrate func(ctx context.Context, command string, out io.Writer) error
+	close   func() error
+}
+
+// openDatabase is the one place the database is chosen: Postgres for a
+// postgres:// DATABASE_URL, else SQLite, in the file a sqlite: URL names
+// or, with no DATABASE_URL at all, in DATA_DIR.
+func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*database, error) {
+	st, err := cfg.Store()
+	if err != nil {
+		return nil, err
+	}
+	switch st.Kind {
+	case config.StorePostgres:
+		db, err := postgres.Open(ctx, st.URL, cfg.DBMaxOpenConns)
+		if err != nil {
+			return nil, fmt.Errorf("connect to Postgres (%s): %w", config.RedactURL(st.URL), err)
+		}
+		log.Info("store: postgres", "url", config.RedactURL(st.URL))
+		return &database{
+			DB: sqlstore.New(db, db, postgres.Dialect{}),
+			migrate: func(ctx context.Context, command string, out io.Writer) error {
+				return postgres.Migrate(ctx, db.DB, command, out)
+			},
+			close: db.Close,
+		}, nil
+	case config.StoreSQLite:
+		read, write, err := sqlite.Open(ctx, st.Path, cfg.DBMaxOpenConns)
+		if err != nil {
+			return nil, fmt.Errorf("open the SQLite store (%s): %w", st.Path, err)
+		}
+		log.Info("store: sqlite", "path", st.Path)
+		return &database{
+			DB: sqlstore.New(read, write, sqlite.Dialect{}),
+			migrate: func(ctx context.Context, command string, out io.Writer) error {
+				return sqlite.Migrate(ctx, write.DB, command, out)
+			},
+			close: func() error { return errors.Join(read.Close(), write.Close()) },
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown store %q", st.Kind)
+}
