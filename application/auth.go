@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/ports"
@@ -12,11 +13,14 @@ import (
 // Auth signs people up (by invite only), logs them in and resolves access
 // tokens to the caller as the store knows it now.
 type Auth struct {
-	tx     ports.Transactor
-	users  ports.UserStore
-	hasher ports.PasswordHasher
-	tokens Tokens
-	clock  ports.Clock
+	tx         ports.Transactor
+	users      ports.UserStore
+	sessions   ports.SessionStore
+	hasher     ports.PasswordHasher
+	tokens     Tokens
+	clock      ports.Clock
+	codes      ports.CodeGenerator
+	refreshTTL time.Duration
 	// dummyHash is compared against when the email is unknown, so a login
 	// costs the same bcrypt work whether or not the account exists.
 	dummyHash string
@@ -28,14 +32,20 @@ type Tokens interface {
 	ports.TokenVerifier
 }
 
-// NewAuth builds the use case. It hashes one throw-away password up front
-// to have a hash of the configured cost for unknown-email logins.
-func NewAuth(tx ports.Transactor, users ports.UserStore, hasher ports.PasswordHasher, tokens Tokens, clock ports.Clock) (*Auth, error) {
+// NewAuth builds the use case; a login session lasts refreshTTL. It
+// hashes one throw-away password up front to have a hash of the
+// configured cost for unknown-email logins.
+func NewAuth(tx ports.Transactor, stores ports.Stores, hasher ports.PasswordHasher, tokens Tokens, clock ports.Clock,
+	codes ports.CodeGenerator, refreshTTL time.Duration) (*Auth, error) {
+	if refreshTTL <= 0 {
+		return nil, fmt.Errorf("auth: the session lifetime must be positive, got %v", refreshTTL)
+	}
 	dummy, err := hasher.Hash("taskflow-timing-equalizer")
 	if err != nil {
 		return nil, fmt.Errorf("auth: dummy hash: %w", err)
 	}
-	return &Auth{tx: tx, users: users, hasher: hasher, tokens: tokens, clock: clock, dummyHash: dummy}, nil
+	return &Auth{tx: tx, users: stores.Users, sessions: stores.Sessions, hasher: hasher, tokens: tokens, clock: clock,
+		codes: codes, refreshTTL: refreshTTL, dummyHash: dummy}, nil
 }
 
 // SignUpInput is what a new member sends. OrgID and Role are the original
@@ -100,10 +110,11 @@ func (a *Auth) SignUp(ctx context.Context, in SignUpInput) (*domain.User, error)
 	return user, nil
 }
 
-// Token is an issued access token.
+// Token is an issued access token and the refresh token of its session.
 type Token struct {
-	AccessToken string
-	ExpiresIn   int64 // seconds
+	AccessToken  string
+	ExpiresIn    int64 // seconds
+	RefreshToken string
 }
 
 // Login checks an email and password. Unknown email and wrong password
@@ -128,29 +139,44 @@ func (a *Auth) Login(ctx context.Context, email, password string) (*Token, error
 	if err := a.hasher.Compare(u.PasswordHash, password); err != nil {
 		return nil, domain.ErrBadCredentials
 	}
-	tok, err := a.tokens.Issue(ports.TokenClaims{UserID: u.ID, OrgID: u.OrgID, Role: u.Role})
+	refresh, err := a.newRefreshToken(u.OrgID)
 	if err != nil {
-		return nil, fmt.Errorf("login: issue token: %w", err)
+		return nil, fmt.Errorf("login: %w", err)
 	}
-	return &Token{AccessToken: tok, ExpiresIn: int64(a.tokens.TTL().Seconds())}, nil
+	now := a.clock.Now()
+	sess := &domain.Session{OrgID: u.OrgID, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(a.refreshTTL)}
+	if err := a.sessions.Create(ctx, sess, hashCode(refresh)); err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	return a.issue(u, sess.ID, refresh)
+}
+
+// issue signs an access token for u in session sid, with refresh.
+func (a *Auth) issue(u *domain.User, sid domain.SessionID, refresh string) (*Token, error) {
+	tok, err := a.tokens.Issue(ports.TokenClaims{UserID: u.ID, OrgID: u.OrgID, Role: u.Role, SessionID: sid})
+	if err != nil {
+		return nil, fmt.Errorf("issue token: %w", err)
+	}
+	return &Token{AccessToken: tok, ExpiresIn: int64(a.tokens.TTL().Seconds()), RefreshToken: refresh}, nil
 }
 
 // Authenticate resolves a bearer token to the caller. The role comes from
-// the store, not the token, so a demotion or a removal takes effect on the
-// very next request.
+// the store, not the token, and the token's session must still be live:
+// a demotion, a removal, a logout or a password change takes effect on
+// the very next request.
 func (a *Auth) Authenticate(ctx context.Context, token string) (domain.Actor, error) {
 	c, err := a.tokens.Verify(token)
-	if err != nil {
+	if err != nil || c.SessionID < 1 {
 		return domain.Actor{}, domain.ErrUnauthenticated
 	}
-	u, err := a.users.Get(ctx, c.OrgID, c.UserID)
-	if errors.Is(err, domain.ErrUserNotFound) {
+	u, err := a.sessions.Principal(ctx, c.OrgID, c.UserID, c.SessionID, a.clock.Now())
+	if errors.Is(err, domain.ErrUnauthenticated) {
 		return domain.Actor{}, domain.ErrUnauthenticated
 	}
 	if err != nil {
 		return domain.Actor{}, fmt.Errorf("authenticate: %w", err)
 	}
-	return domain.Actor{OrgID: u.OrgID, UserID: u.ID, Role: u.Role}, nil
+	return domain.Actor{OrgID: u.OrgID, UserID: u.ID, Role: u.Role, SessionID: c.SessionID}, nil
 }
 
 // Me returns the caller's own user.

@@ -112,7 +112,26 @@ func (o *Organizations) SetRole(ctx context.Context, actor domain.Actor, id doma
 	if !actor.IsAdmin() {
 		return nil, domain.ErrForbidden
 	}
-	return o.users.SetRole(ctx, actor.OrgID, id, role)
+	var out *domain.User
+	err := o.tx.InTx(ctx, func(s ports.Stores) error {
+		before, err := s.Users.Get(ctx, actor.OrgID, id)
+		if err != nil {
+			return err
+		}
+		if out, err = s.Users.SetRole(ctx, actor.OrgID, id, role); err != nil {
+			return err
+		}
+		if before.Role == role {
+			return nil
+		}
+		// A new role starts with a new login: tokens that carried the old
+		// one are ended with their sessions.
+		return s.Sessions.RevokeUser(ctx, actor.OrgID, id, o.clock.Now())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set role: %w", err)
+	}
+	return out, nil
 }
 
 // RemoveMember lets an ADMIN remove a member; the last ADMIN stays.

@@ -23,8 +23,9 @@ var ApplicationModule = fx.Module("application",
 		func(tx ports.Transactor, s ports.Stores, clock ports.Clock, codes ports.CodeGenerator, l *application.ListCache, cfg *config.Config) *application.Organizations {
 			return application.NewOrganizations(tx, s.Users, clock, codes, l, cfg.InviteTTL)
 		},
-		func(tx ports.Transactor, s ports.Stores, h ports.PasswordHasher, t application.Tokens, clock ports.Clock) (*application.Auth, error) {
-			return application.NewAuth(tx, s.Users, h, t, clock)
+		func(tx ports.Transactor, s ports.Stores, h ports.PasswordHasher, t application.Tokens, clock ports.Clock,
+			codes ports.CodeGenerator, cfg *config.Config) (*application.Auth, error) {
+			return application.NewAuth(tx, s, h, t, clock, codes, cfg.RefreshTTL)
 		},
 	),
 )

@@ -31,6 +31,9 @@ type cacheOut struct {
 func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install InstallationID) (cacheOut, error) {
 	switch cfg.CacheBackend {
 	case "redis":
+		// go-redis logs its own connection errors to stderr; route them into
+		// slog, where the request-level errors already are.
+		redis.SetLogger(redisLog{log})
 		client, err := cache.NewRedisClient(cfg.RedisURL)
 		if err != nil {
 			return cacheOut{}, fmt.Errorf("REDIS_URL: %w", err)
@@ -62,3 +65,10 @@ func (p redisPinger) Ping(ctx context.Context) error { return p.c.Ping(ctx).Err(
 type alwaysUp struct{}
 
 func (alwaysUp) Ping(context.Context) error { return nil }
+
+// redisLog is go-redis's logger, writing to slog at warn level.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}

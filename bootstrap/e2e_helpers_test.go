@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,7 +36,8 @@ import (
 
 // testConfig is the configuration of a test server on a fresh database:
 // databaseURL, or with "" the embedded SQLite store in a new data
-// directory.
+// directory. A database from newDatabase is migrated by its owner and
+// served as the application role, as in production.
 func testConfig(t *testing.T, backend, databaseURL string) *config.Config {
 	t.Helper()
 	cfg := &config.Config{
@@ -54,9 +56,11 @@ func testConfig(t *testing.T, backend, databaseURL string) *config.Config {
 		RequestTimeout:  10 * time.Second,
 		ShutdownTimeout: 5 * time.Second,
 		InviteTTL:       168 * time.Hour,
+		RefreshTTL:      720 * time.Hour,
 		DBMaxOpenConns:  10,
 		MigrateOnStart:  true,
 	}
+	cfg.MigrationDatabaseURL = ownerURL(databaseURL)
 	if backend == "redis" {
 		cfg.RedisURL = requireRedis(t)
 	}
@@ -156,6 +160,9 @@ func startServer(t *testing.T, cfg *config.Config) *api {
 // bug. Here it would only make the other tests flaky.
 func isolateCacheKeys(t *testing.T, databaseURL string) {
 	t.Helper()
+	if owner := ownerURL(databaseURL); owner != "" {
+		databaseURL = owner // the application role may not alter a sequence
+	}
 	db, err := sql.Open("postgres", databaseURL)
 	if err != nil {
 		t.Fatalf("open %s: %v", databaseURL, err)
@@ -578,5 +585,23 @@ func deadPort(t *testing.T) int {
 	return port
 }
 
-// newDatabase is pgtest.NewDatabase, named here so the tests read plainly.
-func newDatabase(t *testing.T) string { return pgtest.NewDatabase(t) }
+// newDatabase makes a fresh Postgres database with the two roles of a
+// production deployment (pgtest.NewAppDatabase) and returns the
+// application role's URL, the one the tests pass around; testConfig and
+// isolateCacheKeys find the owner's URL from it.
+func newDatabase(t *testing.T) string {
+	appURL, owner := pgtest.NewAppDatabase(t)
+	owners.Store(appURL, owner)
+	t.Cleanup(func() { owners.Delete(appURL) })
+	return appURL
+}
+
+// owners maps the application URLs newDatabase returned to their owner's.
+var owners sync.Map
+
+// ownerURL is the owner's URL of a database newDatabase made, else "".
+func ownerURL(appURL string) string {
+	owner, _ := owners.Load(appURL)
+	s, _ := owner.(string)
+	return s
+}

@@ -49,6 +49,7 @@ func TestAPI(t *testing.T) {
 		{"concurrent_transitions", testConcurrentTransitions},
 		{"operations", testOperations},
 		{"request_id", testRequestID},
+		{"sessions", testSessions},
 	}
 	for _, c := range []struct {
 		name, backend string
@@ -275,11 +276,15 @@ func testTokens(t *testing.T, a *api) {
 	tn := a.newTenant(t)
 	user := a.addMember(t, tn, "USER")
 	key := []byte(a.cfg.SecretKey)
+	// A forged token must name a live session of the admin's: take the
+	// sid of the admin's real token.
+	var real map[string]any
+	decodeSegment(t, strings.Split(tn.Admin.Token, ".")[1], &real)
 	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
 		now := time.Now()
 		c := jwt.MapClaims{
 			"sub": strconv.FormatInt(tn.Admin.ID, 10), "user_id": tn.Admin.ID, "organization_id": tn.ID,
-			"role": "ADMIN", "iss": "taskflow", "jti": randomHex(8),
+			"role": "ADMIN", "iss": "taskflow", "jti": randomHex(8), "sid": real["sid"],
 			"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
 		}
 		if edit != nil {
@@ -334,6 +339,8 @@ func testTokens(t *testing.T, a *api) {
 		{name: "es256", token: sign(jwt.SigningMethodES256, ecKey, claims(nil))},
 		{name: "other_issuer", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["iss"] = "someone-else" }))},
 		{name: "no_exp", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { delete(c, "exp") }))},
+		{name: "no_session", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { delete(c, "sid") }))},
+		{name: "another_session_id", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["sid"] = 1 << 40 }))},
 		{name: "tampered_payload", token: tampered},
 		{name: "truncated_signature", token: user.Token[:len(user.Token)-4]},
 	}
@@ -859,7 +866,13 @@ func testCrossTenant(t *testing.T, a *api) {
 		}
 	})
 	t.Run("nothing_of_b_in_any_answer_to_a", func(t *testing.T) {
-		bIDs := map[float64]bool{float64(tB.ID): true, float64(taskB.ID): true, float64(userB.ID): true, float64(tB.Admin.ID): true}
+		// Ids are compared by kind: on a fresh database organization 1,
+		// user 1 and task 1 all exist, in different organizations.
+		bIDs := map[string]map[float64]bool{
+			"organization": {float64(tB.ID): true},
+			"user":         {float64(userB.ID): true, float64(tB.Admin.ID): true},
+			"task":         {float64(taskB.ID): true},
+		}
 		for _, r := range seen {
 			body := string(r.body)
 			for _, s := range []string{secret, tB.Name, userB.Email, tB.Admin.Email} {
@@ -869,9 +882,9 @@ func testCrossTenant(t *testing.T, a *api) {
 			}
 			var v any
 			if json.Unmarshal(r.body, &v) == nil {
-				walkIDs(v, func(key string, id float64) {
-					if bIDs[id] {
-						t.Errorf("%s leaks B's id %v in %q", r, id, key)
+				walkIDs(v, func(kind string, id float64) {
+					if bIDs[kind][id] {
+						t.Errorf("%s leaks B's %s id %v", r, kind, id)
 					}
 				})
 			}
@@ -882,15 +895,31 @@ func testCrossTenant(t *testing.T, a *api) {
 	})
 }
 
-// walkIDs calls fn for every number under a key that holds an id.
-func walkIDs(v any, fn func(key string, id float64)) {
+// walkIDs calls fn with the kind (organization, user, task) of every id
+// in v: an object's own "id" is a task's when it has a title and a
+// user's when it has an email; organization_id names an organization;
+// assignee_id and created_by name users.
+func walkIDs(v any, fn func(kind string, id float64)) {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, val := range x {
-			if n, ok := val.(float64); ok && (k == "id" || strings.HasSuffix(k, "_id") || k == "created_by") {
-				fn(k, n)
+			n, ok := val.(float64)
+			if !ok {
+				walkIDs(val, fn)
+				continue
 			}
-			walkIDs(val, fn)
+			switch {
+			case k == "organization_id":
+				fn("organization", n)
+			case k == "assignee_id" || k == "created_by" || k == "user_id":
+				fn("user", n)
+			case k == "id" && x["title"] != nil:
+				fn("task", n)
+			case k == "id" && x["email"] != nil:
+				fn("user", n)
+			case k == "id" && x["admin_invite_code"] != nil:
+				fn("organization", n)
+			}
 		}
 	case []any:
 		for _, e := range x {
@@ -976,6 +1005,8 @@ func testMassAssignment(t *testing.T, a *api) {
 
 // testMembershipChanges: role changes and removals act on the next request.
 func testMembershipChanges(t *testing.T, a *api) {
+	// A role change ends the member's sessions (issue 4): their old tokens
+	// lose every right at once, and a new login carries the new role.
 	t.Run("a_demoted_admin_loses_admin_rights_at_once", func(t *testing.T) {
 		tn := a.newTenant(t)
 		second := a.addMember(t, tn, "ADMIN")
@@ -985,22 +1016,26 @@ func testMembershipChanges(t *testing.T, a *api) {
 		if u.Role != "USER" || u.ID != second.ID {
 			t.Fatalf("PATCH role answered %+v", u)
 		}
-		a.expect(t, http.StatusForbidden, "", "POST", "/tasks", second.Token, map[string]any{"title": "after demotion"})
-		a.expect(t, http.StatusForbidden, "", "POST", "/invites", second.Token, map[string]any{"role": "ADMIN"})
-		a.expect(t, http.StatusForbidden, "", "PATCH", userPath(second.ID), second.Token, map[string]any{"role": "ADMIN"})
-		a.listTasks(t, second.Token, "")
+		a.expect(t, http.StatusUnauthorized, "", "POST", "/tasks", second.Token, map[string]any{"title": "after demotion"})
+		a.expect(t, http.StatusUnauthorized, "", "GET", "/tasks", second.Token, nil)
+		again := a.login(t, second.Email)
+		a.expect(t, http.StatusForbidden, "", "POST", "/tasks", again, map[string]any{"title": "after demotion"})
+		a.expect(t, http.StatusForbidden, "", "POST", "/invites", again, map[string]any{"role": "ADMIN"})
+		a.expect(t, http.StatusForbidden, "", "PATCH", userPath(second.ID), again, map[string]any{"role": "ADMIN"})
+		a.listTasks(t, again, "")
 		var me userOut
-		a.expect(t, http.StatusOK, "", "GET", "/me", second.Token, nil).into(t, &me)
+		a.expect(t, http.StatusOK, "", "GET", "/me", again, nil).into(t, &me)
 		if me.Role != "USER" {
 			t.Errorf("GET /me role %q after demotion", me.Role)
 		}
 	})
-	t.Run("a_promoted_user_gains_admin_rights_at_once", func(t *testing.T) {
+	t.Run("a_promoted_user_gains_admin_rights_at_the_next_login", func(t *testing.T) {
 		tn := a.newTenant(t)
 		user := a.addMember(t, tn, "USER")
 		a.expect(t, http.StatusForbidden, "", "POST", "/tasks", user.Token, map[string]any{"title": "before"})
 		a.expect(t, http.StatusOK, "", "PATCH", userPath(user.ID), tn.Admin.Token, map[string]any{"role": "ADMIN"})
-		a.newTask(t, user.Token, "after promotion")
+		a.expect(t, http.StatusUnauthorized, "", "POST", "/tasks", user.Token, map[string]any{"title": "old token"})
+		a.newTask(t, a.login(t, user.Email), "after promotion")
 	})
 	t.Run("a_removed_member_is_unauthenticated_at_once", func(t *testing.T) {
 		tn := a.newTenant(t)
@@ -1033,7 +1068,8 @@ func testMembershipChanges(t *testing.T, a *api) {
 		a.expect(t, http.StatusConflict, "last_admin", "PATCH", userPath(second.ID), second.Token, map[string]any{"role": "USER"})
 		a.expect(t, http.StatusConflict, "last_admin", "DELETE", userPath(second.ID), second.Token, nil)
 		a.expect(t, http.StatusNoContent, "", "DELETE", userPath(user.ID), second.Token, nil)
-		a.expect(t, http.StatusForbidden, "", "POST", "/tasks", tn.Admin.Token, map[string]any{"title": "demoted"})
+		a.expect(t, http.StatusUnauthorized, "", "POST", "/tasks", tn.Admin.Token, map[string]any{"title": "demoted"})
+		a.expect(t, http.StatusForbidden, "", "POST", "/tasks", a.login(t, tn.Admin.Email), map[string]any{"title": "demoted"})
 	})
 }
 

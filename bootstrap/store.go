@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"go.uber.org/fx"
 
 	httpadapter "github.com/taskflow/taskflow/adapters/http"
@@ -53,6 +54,11 @@ func newStore(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger) (storeOut, 
 		}
 		log.Info("database migrated")
 	}
+	if db.checkRole != nil {
+		if err := db.checkRole(ctx, log); err != nil {
+			return storeOut{}, errors.Join(err, db.close())
+		}
+	}
 	id, err := db.InstallationID(ctx)
 	if err != nil {
 		return storeOut{}, errors.Join(err, db.close())
@@ -67,7 +73,8 @@ func newStore(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger) (storeOut, 
 }
 
 // Migrate runs a migration command ("up", "down" or "status") by hand, on
-// the database the service would use.
+// the database the service would use (on Postgres, as the role of
+// MIGRATION_DATABASE_URL when it is set).
 func Migrate(ctx context.Context, cfg *config.Config, command string, out io.Writer) error {
 	db, err := openDatabase(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -82,6 +89,9 @@ type database struct {
 	*sqlstore.DB
 	migrate func(ctx context.Context, command string, out io.Writer) error
 	close   func() error
+	// checkRole logs whether the database's own tenant wall binds the
+	// service's connections; nil where there is none (SQLite).
+	checkRole func(ctx context.Context, log *slog.Logger) error
 }
 
 // openDatabase is the one place the database is chosen: Postgres for a
@@ -102,9 +112,21 @@ func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*d
 		return &database{
 			DB: sqlstore.New(db, db, postgres.Dialect{}),
 			migrate: func(ctx context.Context, command string, out io.Writer) error {
-				return postgres.Migrate(ctx, db.DB, command, out)
+				if st.MigrationURL == st.URL {
+					return postgres.Migrate(ctx, db.DB, command, out)
+				}
+				// The owner's pool lives only as long as the migrations:
+				// the service never holds a connection that could turn
+				// row-level security off. Two connections: goose holds
+				// its advisory lock on one and migrates on the other.
+				owner, err := postgres.Open(ctx, st.MigrationURL, 2)
+				if err != nil {
+					return fmt.Errorf("connect to Postgres for migrations (MIGRATION_DATABASE_URL %s): %w", config.RedactURL(st.MigrationURL), err)
+				}
+				return errors.Join(postgres.Migrate(ctx, owner.DB, command, out), owner.Close())
 			},
-			close: db.Close,
+			close:     db.Close,
+			checkRole: func(ctx context.Context, log *slog.Logger) error { return checkRowSecurity(ctx, db, log) },
 		}, nil
 	case config.StoreSQLite:
 		read, write, err := sqlite.Open(ctx, st.Path, cfg.DBMaxOpenConns)
@@ -121,4 +143,33 @@ func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*d
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown store %q", st.Kind)
+}
+
+// checkRowSecurity says at start-up whether Postgres row-level security,
+// the second wall between tenants, binds the role DATABASE_URL connects
+// as. A superuser or BYPASSRLS role is never bound: the service still
+// starts (local development runs as the postgres superuser), and the
+// stores' own organization filter still holds, but an ERROR says that the
+// second wall is down.
+func checkRowSecurity(ctx context.Context, db *sqlx.DB, log *slog.Logger) error {
+	role, err := postgres.CurrentRole(ctx, db)
+	if err != nil {
+		return err
+	}
+	switch {
+	case role.Bypasses():
+		log.Error("row-level security is NOT in force: the database role bypasses it; "+
+			"tenants are kept apart by the stores' queries alone. Connect DATABASE_URL as a role without "+
+			"SUPERUSER and BYPASSRLS that is a member of taskflow_app, and run migrations with "+
+			"MIGRATION_DATABASE_URL (README, Tenant isolation)",
+			"role", role.Name, "superuser", role.Superuser, "bypassrls", role.BypassRLS)
+	case role.OwnerRights:
+		log.Warn("row-level security is in force, but the database role owns the tables (or inherits their "+
+			"owner's rights) and could turn it off; connect DATABASE_URL as a member of taskflow_app that owns "+
+			"nothing, and run migrations with MIGRATION_DATABASE_URL (README, Tenant isolation)",
+			"role", role.Name)
+	default:
+		log.Info("row-level security in force", "role", role.Name)
+	}
+	return nil
 }

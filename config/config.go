@@ -46,8 +46,12 @@ type Config struct {
 	// DataDir, sqlite:PATH for a SQLite file of one's choice, or a
 	// postgres:// or postgresql:// URL. Store tells which.
 	DatabaseURL string
-	DataDir     string // DATA_DIR: where the embedded SQLite store lives
-	SecretKey   string // SECRET_KEY: the JWT signing key, at least 32 bytes
+	// MigrationDatabaseURL is MIGRATION_DATABASE_URL: the Postgres URL the
+	// migrations run with, as the role that owns the schema; empty: the
+	// DATABASE_URL. Store().MigrationURL tells which applies.
+	MigrationDatabaseURL string
+	DataDir              string // DATA_DIR: where the embedded SQLite store lives
+	SecretKey            string // SECRET_KEY: the JWT signing key, at least 32 bytes
 	// SecretKeyGenerated says SECRET_KEY was missing outside production and
 	// a random one was made: tokens do not survive a restart and replicas
 	// reject each other's. The caller should log a warning.
@@ -83,6 +87,7 @@ var defaults = map[string]string{
 	"APP_ENV":                    EnvDevelopment,
 	"HTTP_ADDR":                  ":8000",
 	"DATABASE_URL":               "",
+	"MIGRATION_DATABASE_URL":     "",
 	"DATA_DIR":                   "./data",
 	"SECRET_KEY":                 "",
 	"CACHE_BACKEND":              "memory",
@@ -203,6 +208,7 @@ func (p *parser) parse() *Config {
 		DBMaxOpenConns:  p.integer("DB_MAX_OPEN_CONNS", 1, 10000),
 		MigrateOnStart:  p.boolean("MIGRATE_ON_START"),
 	}
+	c.MigrationDatabaseURL = p.migrationURL("MIGRATION_DATABASE_URL", "DATABASE_URL", c.DatabaseURL)
 	c.RedisURL = p.get("REDIS_URL")
 	if c.CacheBackend == "redis" {
 		c.RedisURL = p.redisURL("REDIS_URL")
@@ -321,6 +327,25 @@ func (p *parser) databaseURL(key, dirKey string) string {
 	return raw
 }
 
+// migrationURL accepts a Postgres URL, and only beside a Postgres
+// DATABASE_URL: SQLite has one file and no roles.
+func (p *parser) migrationURL(key, dbKey, databaseURL string) string {
+	raw := p.get(key)
+	if raw == "" {
+		return ""
+	}
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		p.problem("%s must be a URL starting with postgres:// or postgresql://, naming the role that owns the schema, e.g. %s; got %s",
+			key, "postgres://taskflow_owner:secret@db:5432/taskflow?sslmode=disable", describeURL(u, err))
+		return ""
+	}
+	if st, err := parseStore(databaseURL, "-"); err == nil && st.Kind != StorePostgres {
+		p.problem("%s applies to Postgres only: set %s to a postgres:// URL too, or unset %s", key, dbKey, key)
+		return ""
+	}
+	return raw
+}
+
 // Store kinds, as Config.Store reports them.
 const (
 	StoreSQLite   = "sqlite"
@@ -335,6 +360,9 @@ type Store struct {
 	Kind string // StoreSQLite or StorePostgres
 	Path string // the SQLite database file, when Kind is StoreSQLite
 	URL  string // the connection URL, when Kind is StorePostgres
+	// MigrationURL is the URL migrations run with, when Kind is
+	// StorePostgres: MIGRATION_DATABASE_URL, or URL when that is empty.
+	MigrationURL string
 }
 
 // Store returns the database DATABASE_URL and DATA_DIR select: with no
@@ -343,7 +371,14 @@ type Store struct {
 // Postgres server. Load has checked both values; an error means a Config
 // assembled by hand with a bad one.
 func (c *Config) Store() (Store, error) {
-	return parseStore(c.DatabaseURL, c.DataDir)
+	st, err := parseStore(c.DatabaseURL, c.DataDir)
+	if err == nil && st.Kind == StorePostgres {
+		st.MigrationURL = st.URL
+		if c.MigrationDatabaseURL != "" {
+			st.MigrationURL = c.MigrationDatabaseURL
+		}
+	}
+	return st, err
 }
 
 // parseStore's errors name the variables and say what to write instead,
@@ -574,6 +609,7 @@ func (c *Config) Redacted() map[string]any {
 		"APP_ENV":                    c.Env,
 		"HTTP_ADDR":                  c.HTTPAddr,
 		"DATABASE_URL":               RedactURL(c.DatabaseURL),
+		"MIGRATION_DATABASE_URL":     RedactURL(c.MigrationDatabaseURL),
 		"DATA_DIR":                   c.DataDir,
 		"SECRET_KEY":                 secret,
 		"CACHE_BACKEND":              c.CacheBackend,

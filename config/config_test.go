@@ -117,13 +117,30 @@ func TestConfig_Store(t *testing.T) {
 		{"sqlite:///abs/path.db", "./data", config.Store{Kind: config.StoreSQLite, Path: "/abs/path.db"}},
 		{"sqlite:/abs/path.db", "./data", config.Store{Kind: config.StoreSQLite, Path: "/abs/path.db"}},
 		{"sqlite:with%20space.db", "./data", config.Store{Kind: config.StoreSQLite, Path: "with space.db"}},
-		{testDB, "./data", config.Store{Kind: config.StorePostgres, URL: testDB}},
-		{"postgresql://u@db/tf", "", config.Store{Kind: config.StorePostgres, URL: "postgresql://u@db/tf"}},
+		{testDB, "./data", config.Store{Kind: config.StorePostgres, URL: testDB, MigrationURL: testDB}},
+		{"postgresql://u@db/tf", "", config.Store{Kind: config.StorePostgres, URL: "postgresql://u@db/tf", MigrationURL: "postgresql://u@db/tf"}},
 	} {
 		got, err := (&config.Config{DatabaseURL: c.url, DataDir: c.dataDir}).Store()
 		if err != nil || got != c.want {
 			t.Errorf("DATABASE_URL=%q DATA_DIR=%q: Store() = %+v, %v; want %+v", c.url, c.dataDir, got, err, c.want)
 		}
+	}
+}
+
+func TestLoad_migration_database_url_runs_the_migrations_as_the_owner(t *testing.T) {
+	isolate(t)
+	t.Setenv("DATABASE_URL", "postgres://taskflow:app@db/taskflow")
+	if st, _ := mustLoad(t, "").Store(); st.MigrationURL != st.URL {
+		t.Fatalf("without MIGRATION_DATABASE_URL, MigrationURL = %q, want DATABASE_URL", st.MigrationURL)
+	}
+	t.Setenv("MIGRATION_DATABASE_URL", "postgres://taskflow_owner:hunter2@db/taskflow")
+	c := mustLoad(t, "")
+	st, _ := c.Store()
+	if st.URL != "postgres://taskflow:app@db/taskflow" || st.MigrationURL != "postgres://taskflow_owner:hunter2@db/taskflow" {
+		t.Fatalf("Store() = %+v", st)
+	}
+	if strings.Contains(c.String(), "hunter2") {
+		t.Fatalf("the configuration shows the migration password: %s", c)
 	}
 }
 
@@ -140,6 +157,8 @@ func TestLoad_bad_store_settings_are_refused(t *testing.T) {
 		{"DATABASE_URL", "mysql://root:hunter2@db/tf", `DATABASE_URL must be empty (the embedded SQLite store in DATA_DIR), a sqlite: URL such as sqlite:data/taskflow.db or sqlite:///var/lib/taskflow/taskflow.db, or a URL starting with postgres:// or postgresql://, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable; got scheme "mysql"`},
 		{"DATABASE_URL", "host=db user=postgres password=hunter2", `got a value with no scheme`},
 		{"DATABASE_URL", "data/taskflow.db", `got a value with no scheme`},
+		{"MIGRATION_DATABASE_URL", "postgres://owner:hunter2@db/tf", "MIGRATION_DATABASE_URL applies to Postgres only"},
+		{"MIGRATION_DATABASE_URL", "sqlite:x.db", `MIGRATION_DATABASE_URL must be a URL starting with postgres:// or postgresql://`},
 	} {
 		t.Run(c.value, func(t *testing.T) {
 			isolate(t)

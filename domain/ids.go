@@ -17,6 +17,8 @@ type Actor struct {
 	OrgID  OrgID
 	UserID UserID
 	Role   Role
+	// SessionID is the login session the caller's token belongs to.
+	SessionID SessionID
 }
 
 // IsAdmin reports whether the actor may administer its organization.

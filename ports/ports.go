@@ -37,8 +37,10 @@ type UserStore interface {
 	SetRole(ctx context.Context, org domain.OrgID, id domain.UserID, role domain.Role) (*domain.User, error)
 	// Delete removes a member. Removing the last ADMIN is
 	// domain.ErrLastAdmin; the check and the write are atomic. Tasks
-	// assigned to the member become unassigned.
+	// assigned to the member become unassigned; their sessions go.
 	Delete(ctx context.Context, org domain.OrgID, id domain.UserID) error
+	// SetPassword replaces a member's password hash.
+	SetPassword(ctx context.Context, org domain.OrgID, id domain.UserID, hash string) error
 }
 
 // InviteStore persists invites, found by the hash of their code.
@@ -86,12 +88,38 @@ type TaskStore interface {
 	Delete(ctx context.Context, org domain.OrgID, id domain.TaskID, expectVersion int64) error
 }
 
+// SessionStore persists login sessions and their refresh tokens, which
+// are stored as hashes only. Every method is scoped by organization.
+type SessionStore interface {
+	// Create inserts s with its first refresh token and sets s.ID.
+	Create(ctx context.Context, s *domain.Session, refreshHash string) error
+	// Rotate spends the unused refresh token oldHash of a live session of
+	// org and stores newHash as its successor, atomically, returning the
+	// session. A token already spent ends its whole session and is
+	// domain.ErrRefreshReused; an unknown token, or one of an ended or
+	// expired session, is domain.ErrRefreshInvalid.
+	Rotate(ctx context.Context, org domain.OrgID, oldHash, newHash string, now time.Time) (*domain.Session, error)
+	// Revoke ends one session of a member; an already ended or absent
+	// session is not an error.
+	Revoke(ctx context.Context, org domain.OrgID, user domain.UserID, id domain.SessionID, now time.Time) error
+	// RevokeByRefresh ends the session of the member that refreshHash
+	// belongs to, if any.
+	RevokeByRefresh(ctx context.Context, org domain.OrgID, user domain.UserID, refreshHash string, now time.Time) error
+	// RevokeUser ends every session of a member.
+	RevokeUser(ctx context.Context, org domain.OrgID, user domain.UserID, now time.Time) error
+	// Principal returns the member whose live session id is: the user as
+	// stored now (so with the current role). A session that is ended,
+	// expired, or not that member's is domain.ErrUnauthenticated.
+	Principal(ctx context.Context, org domain.OrgID, user domain.UserID, id domain.SessionID, now time.Time) (*domain.User, error)
+}
+
 // Stores groups the stores that a transaction spans.
 type Stores struct {
-	Orgs    OrgStore
-	Users   UserStore
-	Invites InviteStore
-	Tasks   TaskStore
+	Orgs     OrgStore
+	Users    UserStore
+	Invites  InviteStore
+	Tasks    TaskStore
+	Sessions SessionStore
 }
 
 // Transactor runs fn with stores bound to one transaction: committed when
@@ -131,6 +159,7 @@ type TokenClaims struct {
 	UserID    domain.UserID
 	OrgID     domain.OrgID
 	Role      domain.Role
+	SessionID domain.SessionID
 	ExpiresAt time.Time
 }
 

@@ -85,6 +85,9 @@ type claims struct {
 	UserID int64  `json:"user_id"`
 	OrgID  int64  `json:"organization_id"`
 	Role   string `json:"role"`
+	// SessionID (sid) names the login session; the application refuses a
+	// token whose session has ended.
+	SessionID int64 `json:"sid,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -111,9 +114,10 @@ func (j *JWT) Issue(c ports.TokenClaims) (string, error) {
 	}
 	now := j.clock.Now()
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{
-		UserID: int64(c.UserID),
-		OrgID:  int64(c.OrgID),
-		Role:   string(c.Role),
+		UserID:    int64(c.UserID),
+		OrgID:     int64(c.OrgID),
+		Role:      string(c.Role),
+		SessionID: int64(c.SessionID),
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    Issuer,
 			Subject:   strconv.FormatInt(int64(c.UserID), 10),
@@ -143,7 +147,7 @@ func (j *JWT) Verify(token string) (ports.TokenClaims, error) {
 	switch {
 	case err != nil:
 		return ports.TokenClaims{}, unauthenticated(fmt.Errorf("role %q is not ADMIN or USER", cl.Role))
-	case cl.UserID <= 0 || cl.OrgID <= 0:
+	case cl.UserID <= 0 || cl.OrgID <= 0 || cl.SessionID < 0:
 		return ports.TokenClaims{}, unauthenticated(errors.New("user_id and organization_id must be positive"))
 	case cl.Subject != strconv.FormatInt(cl.UserID, 10):
 		return ports.TokenClaims{}, unauthenticated(fmt.Errorf("sub %q does not match user_id %d", cl.Subject, cl.UserID))
@@ -155,6 +159,7 @@ func (j *JWT) Verify(token string) (ports.TokenClaims, error) {
 		UserID:    domain.UserID(cl.UserID),
 		OrgID:     domain.OrgID(cl.OrgID),
 		Role:      role,
+		SessionID: domain.SessionID(cl.SessionID),
 		ExpiresAt: cl.ExpiresAt.UTC(),
 	}, nil
 }

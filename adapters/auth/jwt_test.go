@@ -389,3 +389,16 @@ func TestJWT_KeyRotation(t *testing.T) {
 		}
 	})
 }
+
+func TestJWT_SessionIDRoundTrips(t *testing.T) {
+	t.Parallel()
+	j, _ := newJWT(t)
+	tok, err := j.Issue(ports.TokenClaims{UserID: 7, OrgID: 3, Role: domain.RoleUser, SessionID: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := j.Verify(tok)
+	if err != nil || c.SessionID != 42 {
+		t.Fatalf("Verify = %+v, %v; want sid 42", c, err)
+	}
+}

@@ -92,7 +92,45 @@ func (s *Server) login(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(tokenResponse{AccessToken: tok.AccessToken, TokenType: "bearer", ExpiresIn: tok.ExpiresIn})
+	return c.JSON(toToken(tok))
+}
+
+func (s *Server) refresh(c *fiber.Ctx) error {
+	var req refreshRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	tok, err := s.auth.Refresh(c.UserContext(), req.RefreshToken)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(toToken(tok))
+}
+
+// logout takes an optional body: the refresh token to end as well.
+func (s *Server) logout(c *fiber.Ctx) error {
+	var req logoutRequest
+	if len(c.Body()) > 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	if err := s.auth.Logout(c.UserContext(), actorOf(c), req.RefreshToken); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *Server) changePassword(c *fiber.Ctx) error {
+	var req passwordChangeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := s.auth.ChangePassword(c.UserContext(), actorOf(c), req.CurrentPassword, req.NewPassword); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (s *Server) me(c *fiber.Ctx) error {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -31,7 +32,13 @@ type limiter struct {
 	rl     ports.RateLimiter
 	limits RateLimits
 	log    *slog.Logger
+	// downTill (unix ns): after a counter store error, requests skip the
+	// limiter for a moment, so an unreachable Redis costs one timeout and
+	// one log line per cool-down, not one per request.
+	downTill atomic.Int64
 }
+
+const limiterCoolDown = 2 * time.Second
 
 // errRateLimited carries the decision so the error handler can tell the
 // client when to come back.
@@ -44,13 +51,15 @@ func (e *errRateLimited) Error() string { return "rate limited: " + e.scope }
 
 // check counts one request for key; a refusal is an *errRateLimited.
 func (l *limiter) check(c *fiber.Ctx, scope, key string, limit int) error {
-	if l == nil || l.rl == nil || limit <= 0 {
+	if l == nil || l.rl == nil || limit <= 0 || time.Now().UnixNano() < l.downTill.Load() {
 		return nil
 	}
 	d, err := l.rl.Allow(c.UserContext(), key, limit, rateWindow)
 	if err != nil {
-		l.log.LogAttrs(context.Background(), slog.LevelError, "rate limiter unavailable, allowing the request",
-			slog.String("request_id", requestID(c)), slog.String("scope", scope), slog.Any("err", err))
+		l.downTill.Store(time.Now().Add(limiterCoolDown).UnixNano())
+		l.log.LogAttrs(context.Background(), slog.LevelError, "rate limiter unavailable, allowing requests",
+			slog.String("request_id", requestID(c)), slog.String("scope", scope), slog.Any("err", err),
+			slog.Duration("retry_in", limiterCoolDown))
 		return nil
 	}
 	// A request may be counted against several limits (IP and email):

@@ -19,11 +19,14 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/organizations", s.limit.byIP("organizations"), s.createOrganization)
 	app.Post("/signup", s.limit.byIP("signup"), s.signup)
 	app.Post("/login", s.limit.byIP("login"), s.login)
+	app.Post("/token/refresh", s.limit.byIP("refresh"), s.refresh)
 
 	// Authenticated routes name the middleware one by one (not a group on
 	// "/"), so an unknown path is a 404, not a 401.
 	auth := []fiber.Handler{authenticate(s.auth), s.limit.byOrg}
 	app.Get("/me", with(auth, s.me)...)
+	app.Post("/me/password", with(auth, s.changePassword)...)
+	app.Post("/logout", with(auth, s.logout)...)
 	app.Get("/users", with(auth, s.listUsers)...)
 	app.Patch("/users/:id", with(auth, adminOnly, s.setRole)...)
 	app.Delete("/users/:id", with(auth, adminOnly, s.removeUser)...)

@@ -3,7 +3,13 @@
 // migrations with goose, and provides the Postgres Dialect with which
 // adapters/sqlstore runs the store ports on that pool. bootstrap puts
 // them together; this package does not import sqlstore, whose Dialect
-// interface Dialect satisfies by its methods alone.
+// and RowSecurity interfaces Dialect satisfies by its methods alone.
+//
+// Tenant isolation on Postgres has two walls: every statement filters by
+// organization_id, and row-level security (migrations/postgres/00006)
+// confines each transaction to the tenant Dialect.ScopeSQL names. The
+// second wall holds only for a role that is neither superuser nor
+// BYPASSRLS; CurrentRole tells bootstrap which role the pool has.
 //
 // It may import the migrations package, sqlx, lib/pq, goose and the
 // standard library; never another adapter nor the application layer.
@@ -13,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -67,6 +74,17 @@ func (Dialect) RowLock(strength string) string { return "FOR " + strength }
 // touches shows the same moment.
 func (Dialect) Now() string { return "now()" }
 
+// ScopeSQL confines the rest of the transaction it runs in to org's rows:
+// the row-level security policies compare organization_id with this
+// setting. It is transaction-local (set_config's third argument), so it
+// ends with the transaction and never reaches the next user of a pooled
+// connection. The id is written into the statement rather than passed as
+// a parameter: lib/pq runs a statement without parameters in one round
+// trip instead of two, and a formatted int64 cannot inject anything.
+func (Dialect) ScopeSQL(org int64) string {
+	return "SELECT set_config('app.organization_id', '" + strconv.FormatInt(org, 10) + "', true)"
+}
+
 // Violation classifies unique and foreign-key violations; Postgres names
 // the constraint, as the migrations named it.
 func (Dialect) Violation(err error) (class, constraint string) {
@@ -81,4 +99,39 @@ func (Dialect) Violation(err error) (class, constraint string) {
 		return "foreign_key", pqErr.Constraint
 	}
 	return "", ""
+}
+
+// Role is the database role a pool's connections act as, as far as
+// row-level security cares.
+type Role struct {
+	Name      string
+	Superuser bool // superusers are never bound by row-level security
+	BypassRLS bool // nor are roles with BYPASSRLS
+	// OwnerRights: the role owns the tenant tables, or inherits the rights
+	// of their owner. FORCE ROW LEVEL SECURITY binds it all the same, but
+	// it could switch row-level security off.
+	OwnerRights bool
+}
+
+// Bypasses reports whether row-level security does not bind the role.
+func (r Role) Bypasses() bool { return r.Superuser || r.BypassRLS }
+
+// CurrentRole returns the role db's connections act as. OwnerRights is
+// false until the migrations have created the tasks table.
+func CurrentRole(ctx context.Context, db *sqlx.DB) (Role, error) {
+	var r struct {
+		Name        string `db:"rolname"`
+		Superuser   bool   `db:"rolsuper"`
+		BypassRLS   bool   `db:"rolbypassrls"`
+		OwnerRights bool   `db:"owner_rights"`
+	}
+	err := db.GetContext(ctx, &r, `
+		SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+		       coalesce((SELECT pg_has_role(current_user, c.relowner, 'USAGE')
+		                 FROM pg_catalog.pg_class c WHERE c.oid = to_regclass('public.tasks')), false) AS owner_rights
+		FROM pg_catalog.pg_roles r WHERE r.rolname = current_user`)
+	if err != nil {
+		return Role{}, fmt.Errorf("postgres: current role: %w", err)
+	}
+	return Role{Name: r.Name, Superuser: r.Superuser, BypassRLS: r.BypassRLS, OwnerRights: r.OwnerRights}, nil
 }

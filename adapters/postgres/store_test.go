@@ -18,14 +18,25 @@ import (
 	"github.com/taskflow/taskflow/ports"
 )
 
-// openMigrated opens a fresh database, migrated up, closed when t ends.
+// openMigrated opens a fresh database, migrated up by its owner, as the
+// application role (bound by row-level security), as the service runs;
+// closed when t ends.
 func openMigrated(t *testing.T) *sqlx.DB {
 	t.Helper()
-	db := open(t, pgtest.NewDatabase(t))
-	if err := postgres.Migrate(t.Context(), db.DB, "up", &bytes.Buffer{}); err != nil {
+	return open(t, migratedAppURL(t))
+}
+
+// migratedAppURL makes a fresh database, migrated up by its owner, and
+// returns the application role's URL for it.
+func migratedAppURL(t *testing.T) string {
+	t.Helper()
+	appURL, ownerURL := pgtest.NewAppDatabase(t)
+	owner := open(t, ownerURL)
+	if err := postgres.Migrate(t.Context(), owner.DB, "up", &bytes.Buffer{}); err != nil {
 		t.Fatalf("migrate up: %v", err)
 	}
-	return db
+	_ = owner.Close()
+	return appURL
 }
 
 func open(t *testing.T, url string) *sqlx.DB {
@@ -127,10 +138,13 @@ func TestMigrate(t *testing.T) {
 			t.Fatalf("status after up:\n%s", status)
 		}
 
-		for _, table := range []string{"installation", "tasks", "invites", "users", "organizations"} {
-			out := migrate(t, db.DB, "down")
+		// One down per migration, newest first, until none is left.
+		for range migrationCount(t) {
+			migrate(t, db.DB, "down")
+		}
+		for _, table := range []string{"refresh_tokens", "sessions", "installation", "tasks", "invites", "users", "organizations"} {
 			if tableExists(t, db, table) {
-				t.Fatalf("table %s still there after down:\n%s", table, out)
+				t.Fatalf("table %s still there after every down", table)
 			}
 		}
 		if out := migrate(t, db.DB, "down"); !strings.Contains(out, "no migration to roll back") {

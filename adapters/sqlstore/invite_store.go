@@ -80,10 +80,20 @@ func (s *InviteStore) Create(ctx context.Context, inv *domain.Invite) error {
 // ByCodeHash finds an invite, used or not, by the hash of its code. It is
 // not scoped by organization: sign-up learns the organization from the
 // invite itself. The hash of a random code identifies one invite only.
+// Row-level security shows no invite to a transaction not yet confined to
+// an organization; taskflow_invite_by_code_hash
+// (migrations/postgres/00006) is the narrow path it opens on purpose for
+// sign-up: the one invite with that hash, read only. Redeeming it
+// (MarkUsed, and creating the user) is scoped to the invite's
+// organization.
 func (s *InviteStore) ByCodeHash(ctx context.Context, codeHash string) (*domain.Invite, error) {
+	query := `SELECT ` + inviteColumns + ` FROM invites WHERE code_hash = ?`
+	if s.c.db.rls != nil {
+		query = `SELECT ` + inviteColumns + ` FROM taskflow_invite_by_code_hash(?)`
+	}
 	var r inviteRow
 	err := s.c.unscoped(ctx, reads, func(q sqlx.ExtContext) error {
-		return s.c.get(ctx, q, &r, `SELECT `+inviteColumns+` FROM invites WHERE code_hash = ?`, codeHash)
+		return s.c.get(ctx, q, &r, query, codeHash)
 	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

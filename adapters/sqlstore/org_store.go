@@ -12,8 +12,9 @@ import (
 	"github.com/taskflow/taskflow/domain"
 )
 
-// OrgStore persists organizations. Its statements are unscoped: an
-// organization is the tenant itself, not a row it owns.
+// OrgStore persists organizations. An organization is the tenant itself:
+// reading one is scoped to it, like any row of its own; creating one is
+// the one unscoped call, since the tenant does not exist before it.
 type OrgStore struct {
 	c conn
 }
@@ -30,13 +31,20 @@ func orgFromRow(r orgRow) *domain.Organization {
 	return &domain.Organization{ID: domain.OrgID(r.ID), Name: r.Name, CreatedAt: r.CreatedAt.UTC()}
 }
 
-// Create inserts org and sets its ID.
+// Create inserts org and sets its ID. Unscoped: no tenant is known before
+// its id is. Under row-level security the application role may not
+// insert organizations at all; taskflow_create_organization
+// (migrations/postgres/00006) is its one narrow way to, inserting one new
+// organization and nothing else. Whatever the caller does next in the
+// organization (its first invite) is scoped to the id returned here.
 func (s *OrgStore) Create(ctx context.Context, org *domain.Organization) error {
 	org.CreatedAt = dbTime(org.CreatedAt)
+	query := `INSERT INTO organizations (name, created_at) VALUES (?, ?) RETURNING id`
+	if s.c.db.rls != nil {
+		query = `SELECT taskflow_create_organization(?, ?)`
+	}
 	err := s.c.unscoped(ctx, writesOnce, func(q sqlx.ExtContext) error {
-		return s.c.get(ctx, q, &org.ID,
-			`INSERT INTO organizations (name, created_at) VALUES (?, ?) RETURNING id`,
-			org.Name, org.CreatedAt)
+		return s.c.get(ctx, q, &org.ID, query, org.Name, org.CreatedAt)
 	})
 	if err != nil {
 		return fmt.Errorf("org store: create: %w", err)
@@ -47,7 +55,7 @@ func (s *OrgStore) Create(ctx context.Context, org *domain.Organization) error {
 // Get returns the organization id, or domain.ErrOrgNotFound.
 func (s *OrgStore) Get(ctx context.Context, id domain.OrgID) (*domain.Organization, error) {
 	var r orgRow
-	err := s.c.unscoped(ctx, reads, func(q sqlx.ExtContext) error {
+	err := s.c.scoped(ctx, id, reads, func(q sqlx.ExtContext) error {
 		return s.c.get(ctx, q, &r, `SELECT id, name, created_at FROM organizations WHERE id = ?`, id)
 	})
 	switch {

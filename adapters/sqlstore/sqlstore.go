@@ -14,13 +14,18 @@
 // storage concerns.
 //
 // Every statement on a tenant-owned table filters by organization_id and
-// runs through conn.scoped; the exceptions (organizations themselves,
+// runs through conn.scoped; the exceptions (creating an organization,
 // login by email, sign-up by invite code, the installation id) run
-// through conn.unscoped and are marked where they occur.
+// through conn.unscoped and are marked where they occur. On a database
+// that enforces the scope itself (a Dialect that is also a RowSecurity:
+// Postgres), conn.scoped confines its transaction to the organization
+// first, and the exceptions go through the narrow paths that database's
+// migrations open for them.
 package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -66,6 +71,25 @@ type Dialect interface {
 	Violation(err error) (class, constraint string)
 }
 
+// RowSecurity is implemented by a Dialect whose database enforces the
+// tenant scope itself, as a second wall behind the organization_id filter
+// of every statement: Postgres row-level security
+// (migrations/postgres/00006_row_level_security.sql). It is an interface
+// of its own so that a database without it (SQLite) implements nothing
+// and pays nothing.
+//
+// Such a database shows a transaction no tenant's rows until ScopeSQL has
+// run in it, so the calls made before the tenant is known use functions
+// its migrations must provide, each one narrow path:
+// taskflow_user_by_email (login), taskflow_invite_by_code_hash (sign-up)
+// and taskflow_create_organization.
+type RowSecurity interface {
+	// ScopeSQL returns the statement that, run first in a transaction,
+	// confines the rest of it to org's rows, for that transaction only.
+	// It has no parameters, so it can run in one round trip.
+	ScopeSQL(org int64) string
+}
+
 // Constraint violation classes a Dialect reports.
 const (
 	ViolationUnique     = "unique"
@@ -86,13 +110,15 @@ const (
 type DB struct {
 	read, write *sqlx.DB
 	d           Dialect
+	rls         RowSecurity // nil: the database does not enforce the scope
 }
 
 // New returns the stores' database over the read and write pools (the
 // same pool twice where the database needs no split) and the dialect of
 // their driver.
 func New(read, write *sqlx.DB, d Dialect) *DB {
-	return &DB{read: read, write: write, d: d}
+	rls, _ := d.(RowSecurity)
+	return &DB{read: read, write: write, d: d, rls: rls}
 }
 
 // Stores returns stores that run each call on the pools (the
@@ -105,7 +131,7 @@ func (db *DB) Stores() ports.Stores {
 // returns nil and rolled back otherwise. fn's error is returned unchanged.
 func (db *DB) InTx(ctx context.Context, fn func(ports.Stores) error) error {
 	return db.runTx(ctx, func(tx *sqlx.Tx) error {
-		return fn(conn{db: db, tx: tx}.stores())
+		return fn(conn{db: db, tx: tx, scope: new(domain.OrgID)}.stores())
 	})
 }
 
@@ -120,7 +146,8 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // InstallationID returns the random id the migrations gave this database.
-// It is not tenant data: it names the deployment, for cache key prefixes.
+// It is not tenant data: it names the deployment, for cache key prefixes;
+// so it is read unscoped, and row-level security does not cover it.
 func (db *DB) InstallationID(ctx context.Context) (string, error) {
 	var id string
 	if err := db.read.GetContext(ctx, &id, `SELECT id FROM installation`); err != nil {
@@ -133,7 +160,12 @@ func (db *DB) InstallationID(ctx context.Context) (string, error) {
 // returns nil. fn's error is returned unchanged; a failed begin or commit
 // is returned too, never swallowed.
 func (db *DB) runTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := db.write.BeginTxx(ctx, nil)
+	return runTxOn(ctx, db.write, nil, fn)
+}
+
+// runTxOn is runTx on pool, with opts.
+func runTxOn(ctx context.Context, pool *sqlx.DB, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) error {
+	tx, err := pool.BeginTxx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
@@ -183,26 +215,66 @@ const (
 type conn struct {
 	db *DB
 	tx *sqlx.Tx
+	// scope is the organization the transaction is confined to so far (0:
+	// none), shared by the stores of one InTx, so that a transaction
+	// confines itself once however many scoped calls it makes. Only with
+	// row-level security; nil outside a transaction.
+	scope *domain.OrgID
 }
 
 func (c conn) stores() ports.Stores {
 	return ports.Stores{
-		Orgs:    &OrgStore{c: c},
-		Users:   &UserStore{c: c},
-		Invites: &InviteStore{c: c},
-		Tasks:   &TaskStore{c: c},
+		Orgs:     &OrgStore{c: c},
+		Users:    &UserStore{c: c},
+		Invites:  &InviteStore{c: c},
+		Tasks:    &TaskStore{c: c},
+		Sessions: &SessionStore{c: c},
 	}
 }
 
 // scoped runs fn, whose statements touch org's rows only, where access
-// says. Every tenant-scoped statement goes through here, so that this is
-// the one place to change should the database enforce the scope itself:
-// with Postgres row-level security, this would run
-// set_config('app.organization_id', org, true) in fn's transaction
-// before fn (opening one for the calls that now run without).
+// says. Every tenant-scoped statement goes through here. Where the
+// database enforces the scope itself (RowSecurity), fn runs in a
+// transaction confined to org first: the caller's, or a new one (read
+// only for reads), since the confinement is transaction-local and nothing
+// may be set on the session, which the pool hands to the next request.
+// Elsewhere (SQLite) fn runs exactly as an unscoped call would: the
+// organization_id filter in every statement is the scope.
 func (c conn) scoped(ctx context.Context, org domain.OrgID, a access, fn func(q sqlx.ExtContext) error) error {
-	_ = org // today every statement filters by organization_id itself
-	return c.run(ctx, a, fn)
+	if c.db.rls == nil {
+		return c.run(ctx, a, fn)
+	}
+	if c.tx != nil {
+		if err := c.confine(ctx, c.tx, org); err != nil {
+			return err
+		}
+		return fn(c.tx)
+	}
+	pool, opts := c.db.write, (*sql.TxOptions)(nil)
+	if a == reads {
+		pool, opts = c.db.read, &sql.TxOptions{ReadOnly: true}
+	}
+	return runTxOn(ctx, pool, opts, func(tx *sqlx.Tx) error {
+		if err := c.confine(ctx, tx, org); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// confine confines the transaction q to org's rows, unless c knows it is
+// already.
+func (c conn) confine(ctx context.Context, q sqlx.ExecerContext, org domain.OrgID) error {
+	if c.scope != nil && *c.scope == org {
+		return nil
+	}
+	if _, err := q.ExecContext(ctx, c.db.rls.ScopeSQL(int64(org))); err != nil {
+		return fmt.Errorf("%s: confine the transaction to organization %d: %w", c.db.d.Name(), org, err)
+	}
+	if c.scope != nil {
+		*c.scope = org
+	}
+	return nil
 }
 
 // unscoped runs fn, whose statements are not tied to one organization,

@@ -73,11 +73,18 @@ func (s *UserStore) Create(ctx context.Context, u *domain.User) error {
 // ByEmail finds a user by email in any case. It is the one user query not
 // scoped by organization: it serves login, which is how the organization
 // becomes known. Emails are unique across the service, so at most one row
-// matches.
+// matches. Row-level security shows no user to a transaction not yet
+// confined to an organization; taskflow_user_by_email
+// (migrations/postgres/00006) is the narrow path it opens on purpose for
+// login: the one user with the given email, read only.
 func (s *UserStore) ByEmail(ctx context.Context, email string) (*domain.User, error) {
+	query := `SELECT ` + userColumns + ` FROM users WHERE lower(email) = lower(?)`
+	if s.c.db.rls != nil {
+		query = `SELECT ` + userColumns + ` FROM taskflow_user_by_email(?)`
+	}
 	var r userRow
 	err := s.c.unscoped(ctx, reads, func(q sqlx.ExtContext) error {
-		return s.c.get(ctx, q, &r, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower(?)`, email)
+		return s.c.get(ctx, q, &r, query, email)
 	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -231,6 +238,22 @@ func (c conn) requireOtherAdmin(ctx context.Context, q sqlx.ExtContext, org doma
 	}
 	if !ok {
 		return domain.ErrLastAdmin
+	}
+	return nil
+}
+
+// SetPassword replaces a member's password hash.
+func (s *UserStore) SetPassword(ctx context.Context, org domain.OrgID, id domain.UserID, hash string) error {
+	var n int64
+	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) (err error) {
+		n, err = s.c.exec(ctx, q, `UPDATE users SET password_hash = ? WHERE organization_id = ? AND id = ?`, hash, org, id)
+		return err
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("user store: set password: %w", err)
+	case n == 0:
+		return domain.ErrUserNotFound
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -246,6 +247,11 @@ func TestBinary_ServesTheWalkThroughAndDrainsOnSIGTERM(t *testing.T) {
 	p := start(t, bin, baseEnv("DATABASE_URL="+dbURL, "HTTP_ADDR=127.0.0.1:"+port, "SHUTDOWN_TIMEOUT=10s"))
 	waitHealthy(t, p, base)
 	walkThrough(t, base)
+	// The local superuser is not bound by row-level security: the service
+	// runs, and says loudly that the second wall is down.
+	if !strings.Contains(p.out.String(), `"level":"ERROR","msg":"row-level security is NOT in force`) {
+		t.Fatalf("no row-level security error for a superuser connection in the log:\n%s", p.out.String())
+	}
 
 	// The container health check uses the binary itself.
 	hc := exec.Command(bin, "healthcheck")
@@ -364,6 +370,10 @@ func TestBinary_ProductionRefusesWeakSecretKey(t *testing.T) {
 // the environment docker-compose.yml gives the app service (the defaults
 // of its ${VAR:-default} references), with the compose service host names
 // pointed at this machine's Postgres and Redis, once per cache backend.
+// The compose roles (the owner for MIGRATION_DATABASE_URL, the
+// application role for DATABASE_URL) become a test database's own pair
+// of such roles, made by pgtest.NewAppDatabase; the init script that
+// creates the application role in the container is run too, and undone.
 func TestCompose_AppEnvironmentStartsTheBinary(t *testing.T) {
 	raw, err := os.ReadFile("../../docker-compose.yml")
 	if err != nil {
@@ -372,6 +382,7 @@ func TestCompose_AppEnvironmentStartsTheBinary(t *testing.T) {
 	var compose struct {
 		Services map[string]struct {
 			Environment map[string]string `yaml:"environment"`
+			Volumes     []string          `yaml:"volumes"`
 			Healthcheck struct {
 				Test []string `yaml:"test"`
 			} `yaml:"healthcheck"`
@@ -389,10 +400,11 @@ func TestCompose_AppEnvironmentStartsTheBinary(t *testing.T) {
 			t.Errorf("service %s has no health check", svc)
 		}
 	}
+	checkComposeRoles(t, compose.Services["postgres"].Environment, compose.Services["postgres"].Volumes, app.Environment)
 	bin := binary(t)
 	for _, backend := range []string{"memory", "redis"} {
 		t.Run(backend, func(t *testing.T) {
-			dbURL := pgtest.NewDatabase(t)
+			appURL, ownerURL := pgtest.NewAppDatabase(t)
 			requireRedis(t)
 			port := freePort(t)
 			env := baseEnv()
@@ -400,7 +412,9 @@ func TestCompose_AppEnvironmentStartsTheBinary(t *testing.T) {
 				v = substitute(v, map[string]string{"CACHE_BACKEND": backend})
 				switch k {
 				case "DATABASE_URL":
-					v = retarget(t, v, dbURL)
+					v = retarget(t, v, appURL)
+				case "MIGRATION_DATABASE_URL":
+					v = retarget(t, v, ownerURL)
 				case "REDIS_URL":
 					v = strings.Replace(v, "redis:6379", "127.0.0.1:6379", 1)
 				case "HTTP_ADDR":
@@ -423,7 +437,66 @@ func TestCompose_AppEnvironmentStartsTheBinary(t *testing.T) {
 			if !strings.Contains(p.out.String(), `"msg":"list cache: `+backend+`"`) {
 				t.Fatalf("log does not show the %s cache:\n%s", backend, p.out.String())
 			}
+			if !strings.Contains(p.out.String(), `"msg":"row-level security in force"`) {
+				t.Fatalf("log does not show row-level security in force:\n%s", p.out.String())
+			}
 		})
+	}
+}
+
+// checkComposeRoles checks the compose file's two roles: the app connects
+// as the role docker/postgres-init.sql creates, which that script makes a
+// member of taskflow_app and neither superuser nor BYPASSRLS, and migrates
+// as the owner, POSTGRES_USER. The script runs on the test server inside
+// a transaction that is rolled back, so it leaves no role behind.
+func checkComposeRoles(t *testing.T, postgresEnv map[string]string, postgresVolumes []string, appEnv map[string]string) {
+	t.Helper()
+	user := func(key string) string {
+		u, err := url.Parse(appEnv[key])
+		if err != nil || u.User == nil {
+			t.Fatalf("compose %s %q names no user", key, appEnv[key])
+		}
+		return u.User.Username()
+	}
+	appRole, owner := user("DATABASE_URL"), user("MIGRATION_DATABASE_URL")
+	if owner != postgresEnv["POSTGRES_USER"] || appRole == owner {
+		t.Fatalf("compose: app connects as %q and migrates as %q; want migrations as POSTGRES_USER %q and the app as another role",
+			appRole, owner, postgresEnv["POSTGRES_USER"])
+	}
+	const initScript = "docker/postgres-init.sql"
+	mounted := false
+	for _, v := range postgresVolumes {
+		mounted = mounted || strings.HasPrefix(v, "./"+initScript+":/docker-entrypoint-initdb.d/")
+	}
+	if !mounted {
+		t.Fatalf("compose: %s is not mounted into /docker-entrypoint-initdb.d: %v", initScript, postgresVolumes)
+	}
+	script, err := os.ReadFile("../../" + initScript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgtest.NewAppDatabase(t) // makes sure taskflow_app exists, as the script expects it may
+	db, err := sql.Open("postgres", pgtest.Require(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.Exec(string(script)); err != nil {
+		t.Fatalf("%s: %v", initScript, err)
+	}
+	var super, bypass, member bool
+	err = tx.QueryRow(`SELECT rolsuper, rolbypassrls, pg_has_role(rolname, 'taskflow_app', 'USAGE')
+		FROM pg_roles WHERE rolname = $1`, appRole).Scan(&super, &bypass, &member)
+	if err != nil {
+		t.Fatalf("%s does not create the app's role %q: %v", initScript, appRole, err)
+	}
+	if super || bypass || !member {
+		t.Fatalf("role %q from %s: superuser=%v bypassrls=%v member of taskflow_app=%v", appRole, initScript, super, bypass, member)
 	}
 }
 

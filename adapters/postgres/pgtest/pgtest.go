@@ -1,6 +1,9 @@
 // Package pgtest gives tests a fresh, empty PostgreSQL database of their
-// own on a real server, dropped when the test ends. It is imported by
-// tests only; it depends on the standard library and lib/pq.
+// own on a real server, dropped when the test ends, and, for tests that
+// must run as the service runs, the two roles of a production deployment
+// (an owner for the migrations, an application role bound by row-level
+// security). It is imported by tests only; it depends on the standard
+// library and lib/pq.
 package pgtest
 
 import (
@@ -10,6 +13,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,11 +86,99 @@ func NewDatabase(t testing.TB) string {
 		}
 	})
 
+	return withDatabase(t, server, name)
+}
+
+// withDatabase is server's URL pointed at the database name.
+func withDatabase(t testing.TB, server, name string) string {
+	t.Helper()
 	u, err := url.Parse(server)
 	if err != nil {
 		t.Fatalf("pgtest: parse %s: %v", redact(server), err)
 	}
 	u.Path = "/" + name
+	return u.String()
+}
+
+// AppGroupRole is the group role the migrations grant the application's
+// statements to (migrations/postgres/00006_row_level_security.sql).
+const AppGroupRole = "taskflow_app"
+
+// NewAppDatabase is NewDatabase with the roles a production deployment
+// has: the database belongs to a new login role, ownerURL, that is neither
+// superuser nor BYPASSRLS (so FORCE ROW LEVEL SECURITY binds it too), for
+// the migrations; appURL logs in as another new role, a member of
+// AppGroupRole that owns nothing, as the service connects. Both roles get
+// random passwords (ignored under trust authentication) and are dropped,
+// after the database, when the test ends. Roles belong to the whole
+// server, so each test makes its own; AppGroupRole is shared and created
+// when missing, as the migration would.
+func NewAppDatabase(t testing.TB) (appURL, ownerURL string) {
+	t.Helper()
+	server := Require(t)
+	admin, err := sql.Open("postgres", server)
+	if err != nil {
+		t.Fatalf("pgtest: open %s: %v", redact(server), err)
+	}
+	t.Cleanup(func() { _ = admin.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	suffix := randomHex(8)
+	name := "taskflow_test_" + suffix
+	owner, app := "taskflow_test_owner_"+suffix, "taskflow_test_app_"+suffix
+	ownerPass, appPass := randomHex(16), randomHex(16)
+	// Concurrent tests (in other processes too) may create the shared
+	// group role at the same moment: whoever loses finds it there.
+	ensureGroup := `DO $$ BEGIN
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '` + AppGroupRole + `') THEN
+			CREATE ROLE ` + AppGroupRole + ` NOLOGIN;
+		END IF;
+	EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+	END $$`
+	for _, stmt := range []string{
+		ensureGroup,
+		"CREATE ROLE " + pq.QuoteIdentifier(owner) + " LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD " + pq.QuoteLiteral(ownerPass),
+		"CREATE ROLE " + pq.QuoteIdentifier(app) + " LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD " + pq.QuoteLiteral(appPass) +
+			" IN ROLE " + AppGroupRole,
+	} {
+		if _, err := admin.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("pgtest: %s: %v", strings.SplitN(stmt, " PASSWORD", 2)[0], err)
+		}
+	}
+	// Registered before the database's drop, so it runs after it: a role
+	// cannot go while a database still grants it something.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, role := range []string{app, owner} {
+			if _, err := admin.ExecContext(ctx, "DROP ROLE IF EXISTS "+pq.QuoteIdentifier(role)); err != nil {
+				t.Errorf("pgtest: drop role %s: %v", role, err)
+			}
+		}
+	})
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name)+" OWNER "+pq.QuoteIdentifier(owner)); err != nil {
+		t.Fatalf("pgtest: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)"); err != nil {
+			t.Errorf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+	return withUser(t, withDatabase(t, server, name), app, appPass),
+		withUser(t, withDatabase(t, server, name), owner, ownerPass)
+}
+
+// withUser is raw with its user and password replaced.
+func withUser(t testing.TB, raw, user, password string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("pgtest: parse %s: %v", redact(raw), err)
+	}
+	u.User = url.UserPassword(user, password)
 	return u.String()
 }
 
