@@ -39,7 +39,7 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 			return cacheOut{}, fmt.Errorf("REDIS_URL: %w", err)
 		}
 		lc.Append(fx.Hook{OnStop: func(context.Context) error { return client.Close() }})
-		log.Info("list cache: redis", "url", config.RedactURL(cfg.RedisURL), "ttl", cfg.CacheTTL)
+		log.Info("list cache: redis", "url", config.RedactURL(cfg.RedisURL), "ttl", cfg.CacheTTL.String())
 		// Keys carry the installation id: two deployments sharing one
 		// Redis (each with its own organization 1) never meet.
 		prefix := "taskflow:" + string(install)
@@ -49,7 +49,7 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 			Check:   httpadapter.Check{Name: "redis", Ping: redisPinger{client}},
 		}, nil
 	default:
-		log.Info("list cache: memory", "ttl", cfg.CacheTTL)
+		log.Info("list cache: memory", "ttl", cfg.CacheTTL.String())
 		return cacheOut{
 			Cache:   cache.NewMemory(cfg.CacheTTL),
 			Limiter: cache.NewMemoryLimiter(),
