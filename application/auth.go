@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/taskflow/taskflow/domain"
@@ -20,6 +21,7 @@ type Auth struct {
 	tokens     Tokens
 	clock      ports.Clock
 	codes      ports.CodeGenerator
+	cache      *OrgCache
 	refreshTTL time.Duration
 	// dummyHash is compared against when the email is unknown, so a login
 	// costs the same bcrypt work whether or not the account exists.
@@ -35,8 +37,12 @@ type Tokens interface {
 // NewAuth builds the use case; a login session lasts refreshTTL. It
 // hashes one throw-away password up front to have a hash of the
 // configured cost for unknown-email logins.
+//
+// cache holds the session check of every authenticated request (nil: no
+// caching); everything that ends a session or changes a role invalidates
+// the organization's entries before it returns.
 func NewAuth(tx ports.Transactor, stores ports.Stores, hasher ports.PasswordHasher, tokens Tokens, clock ports.Clock,
-	codes ports.CodeGenerator, refreshTTL time.Duration) (*Auth, error) {
+	codes ports.CodeGenerator, cache *OrgCache, refreshTTL time.Duration) (*Auth, error) {
 	if refreshTTL <= 0 {
 		return nil, fmt.Errorf("auth: the session lifetime must be positive, got %v", refreshTTL)
 	}
@@ -45,7 +51,7 @@ func NewAuth(tx ports.Transactor, stores ports.Stores, hasher ports.PasswordHash
 		return nil, fmt.Errorf("auth: dummy hash: %w", err)
 	}
 	return &Auth{tx: tx, users: stores.Users, sessions: stores.Sessions, hasher: hasher, tokens: tokens, clock: clock,
-		codes: codes, refreshTTL: refreshTTL, dummyHash: dummy}, nil
+		codes: codes, cache: cache, refreshTTL: refreshTTL, dummyHash: dummy}, nil
 }
 
 // SignUpInput is what a new member sends. OrgID and Role are the original
@@ -164,19 +170,39 @@ func (a *Auth) issue(u *domain.User, sid domain.SessionID, refresh string) (*Tok
 // the store, not the token, and the token's session must still be live:
 // a demotion, a removal, a logout or a password change takes effect on
 // the very next request.
+//
+// The answer (the member's role in a live session) is cached per
+// organization: the use cases that end sessions or change roles
+// invalidate the organization's entries after they commit, so "next
+// request" holds with the cache. Only session expiry, 30 days out, may be
+// noticed up to CACHE_TTL late.
 func (a *Auth) Authenticate(ctx context.Context, token string) (domain.Actor, error) {
 	c, err := a.tokens.Verify(token)
 	if err != nil || c.SessionID < 1 {
 		return domain.Actor{}, domain.ErrUnauthenticated
 	}
-	u, err := a.sessions.Principal(ctx, c.OrgID, c.UserID, c.SessionID, a.clock.Now())
+	role, err := a.cache.load(ctx, c.OrgID, principalKey(c.UserID, c.SessionID), func() ([]byte, error) {
+		u, err := a.sessions.Principal(ctx, c.OrgID, c.UserID, c.SessionID, a.clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		return []byte(u.Role), nil
+	})
 	if errors.Is(err, domain.ErrUnauthenticated) {
 		return domain.Actor{}, domain.ErrUnauthenticated
 	}
 	if err != nil {
 		return domain.Actor{}, fmt.Errorf("authenticate: %w", err)
 	}
-	return domain.Actor{OrgID: u.OrgID, UserID: u.ID, Role: u.Role, SessionID: c.SessionID}, nil
+	return domain.Actor{OrgID: c.OrgID, UserID: c.UserID, Role: domain.Role(role), SessionID: c.SessionID}, nil
+}
+
+// principalKey names a session check in the organization's cache; task
+// list keys start with "s=", so the two never meet.
+func principalKey(user domain.UserID, sid domain.SessionID) string {
+	b := append([]byte("p:"), strconv.FormatInt(int64(user), 10)...)
+	b = append(b, ':')
+	return string(strconv.AppendInt(b, int64(sid), 10))
 }
 
 // Me returns the caller's own user.

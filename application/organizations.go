@@ -15,14 +15,14 @@ type Organizations struct {
 	users     ports.UserStore
 	clock     ports.Clock
 	codes     ports.CodeGenerator
-	lists     *ListCache
+	cache     *OrgCache
 	inviteTTL time.Duration
 }
 
 // NewOrganizations builds the use case; inviteTTL is how long a new invite
 // (including the first ADMIN's) stays usable.
-func NewOrganizations(tx ports.Transactor, users ports.UserStore, clock ports.Clock, codes ports.CodeGenerator, lists *ListCache, inviteTTL time.Duration) *Organizations {
-	return &Organizations{tx: tx, users: users, clock: clock, codes: codes, lists: lists, inviteTTL: inviteTTL}
+func NewOrganizations(tx ports.Transactor, users ports.UserStore, clock ports.Clock, codes ports.CodeGenerator, cache *OrgCache, inviteTTL time.Duration) *Organizations {
+	return &Organizations{tx: tx, users: users, clock: clock, codes: codes, cache: cache, inviteTTL: inviteTTL}
 }
 
 // CreatedOrganization is a new tenant with the one-time code that lets its
@@ -131,6 +131,8 @@ func (o *Organizations) SetRole(ctx context.Context, actor domain.Actor, id doma
 	if err != nil {
 		return nil, fmt.Errorf("set role: %w", err)
 	}
+	// The member's cached session checks carry the old role.
+	o.cache.invalidate(ctx, actor.OrgID)
 	return out, nil
 }
 
@@ -142,7 +144,8 @@ func (o *Organizations) RemoveMember(ctx context.Context, actor domain.Actor, id
 	if err := o.users.Delete(ctx, actor.OrgID, id); err != nil {
 		return err
 	}
-	// The member's tasks were unassigned: cached lists show them assigned.
-	o.lists.invalidate(ctx, actor.OrgID)
+	// The member's tasks were unassigned and their sessions are gone: the
+	// cached lists and session checks are stale.
+	o.cache.invalidate(ctx, actor.OrgID)
 	return nil
 }

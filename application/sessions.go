@@ -53,6 +53,10 @@ func (a *Auth) Refresh(ctx context.Context, refresh string) (*Token, error) {
 	}
 	now := a.clock.Now()
 	sess, err := a.sessions.Rotate(ctx, org, hashCode(refresh), hashCode(next), now)
+	if errors.Is(err, domain.ErrRefreshReused) {
+		// Rotate ended the session: its cached check must go too.
+		a.cache.invalidate(ctx, org)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
@@ -79,6 +83,7 @@ func (a *Auth) Logout(ctx context.Context, actor domain.Actor, refresh string) e
 			return fmt.Errorf("logout: %w", err)
 		}
 	}
+	a.cache.invalidate(ctx, actor.OrgID)
 	return nil
 }
 
@@ -110,5 +115,6 @@ func (a *Auth) ChangePassword(ctx context.Context, actor domain.Actor, current, 
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
+	a.cache.invalidate(ctx, actor.OrgID)
 	return nil
 }

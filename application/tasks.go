@@ -25,12 +25,12 @@ const (
 // organization, and writes are for ADMINs only.
 type Tasks struct {
 	store ports.TaskStore
-	lists *ListCache
+	lists *OrgCache
 	clock ports.Clock
 }
 
 // NewTasks builds the use case.
-func NewTasks(store ports.TaskStore, lists *ListCache, clock ports.Clock) *Tasks {
+func NewTasks(store ports.TaskStore, lists *OrgCache, clock ports.Clock) *Tasks {
 	return &Tasks{store: store, lists: lists, clock: clock}
 }
 

@@ -14,18 +14,18 @@ import (
 // the other modules chose.
 var ApplicationModule = fx.Module("application",
 	fx.Provide(
-		func(c ports.ListCache, log *slog.Logger) *application.ListCache {
-			return application.NewListCache(c, log)
+		func(c ports.ListCache, log *slog.Logger) *application.OrgCache {
+			return application.NewOrgCache(c, log)
 		},
-		func(s ports.Stores, l *application.ListCache, clock ports.Clock) *application.Tasks {
+		func(s ports.Stores, l *application.OrgCache, clock ports.Clock) *application.Tasks {
 			return application.NewTasks(s.Tasks, l, clock)
 		},
-		func(tx ports.Transactor, s ports.Stores, clock ports.Clock, codes ports.CodeGenerator, l *application.ListCache, cfg *config.Config) *application.Organizations {
+		func(tx ports.Transactor, s ports.Stores, clock ports.Clock, codes ports.CodeGenerator, l *application.OrgCache, cfg *config.Config) *application.Organizations {
 			return application.NewOrganizations(tx, s.Users, clock, codes, l, cfg.InviteTTL)
 		},
 		func(tx ports.Transactor, s ports.Stores, h ports.PasswordHasher, t application.Tokens, clock ports.Clock,
-			codes ports.CodeGenerator, cfg *config.Config) (*application.Auth, error) {
-			return application.NewAuth(tx, s, h, t, clock, codes, cfg.RefreshTTL)
+			codes ports.CodeGenerator, c *application.OrgCache, cfg *config.Config) (*application.Auth, error) {
+			return application.NewAuth(tx, s, h, t, clock, codes, c, cfg.RefreshTTL)
 		},
 	),
 )

@@ -217,14 +217,15 @@ func TestRedis_Unreachable(t *testing.T) {
 		// context deadline ends the call this early.
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
-		start := time.Now()
 		_, _, err = r.Get(ctx, 1, "k")
-		took := time.Since(start)
 		if err == nil {
 			t.Fatal("Get against a server that never answers: nil error")
 		}
-		if took > 400*time.Millisecond {
-			t.Fatalf("Get took %v with a 100ms deadline: %v", took, err)
+		// Which limit ended the call, not how long it took: the context's
+		// deadline says context.DeadlineExceeded, the client's own read
+		// timeout an i/o timeout.
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Get with a 100ms deadline ended with %v, want the context's deadline", err)
 		}
 	})
 }

@@ -68,8 +68,8 @@ func (f *fakeCache) Invalidate(_ context.Context, org domain.OrgID) error {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func TestListCache_HitServesWithoutFetching(t *testing.T) {
-	l := NewListCache(newFakeCache(), quietLog())
+func TestOrgCache_HitServesWithoutFetching(t *testing.T) {
+	l := NewOrgCache(newFakeCache(), quietLog())
 	fetches := 0
 	fetch := func() ([]byte, error) { fetches++; return []byte("v"), nil }
 	for range 3 {
@@ -83,8 +83,8 @@ func TestListCache_HitServesWithoutFetching(t *testing.T) {
 	}
 }
 
-func TestListCache_InvalidateMakesTheNextLoadFetch(t *testing.T) {
-	l := NewListCache(newFakeCache(), quietLog())
+func TestOrgCache_InvalidateMakesTheNextLoadFetch(t *testing.T) {
+	l := NewOrgCache(newFakeCache(), quietLog())
 	n := 0
 	fetch := func() ([]byte, error) { n++; return appendInt(nil, int64(n)), nil }
 	a, _ := l.load(t.Context(), 1, "k", fetch)
@@ -100,9 +100,9 @@ func TestListCache_InvalidateMakesTheNextLoadFetch(t *testing.T) {
 	}
 }
 
-func TestListCache_BurstOfMissesMakesOneFetch(t *testing.T) {
+func TestOrgCache_BurstOfMissesMakesOneFetch(t *testing.T) {
 	c := newFakeCache()
-	l := NewListCache(c, quietLog())
+	l := NewOrgCache(c, quietLog())
 	var fetches atomic.Int64
 	release := make(chan struct{})
 	fetch := func() ([]byte, error) {
@@ -130,8 +130,8 @@ func TestListCache_BurstOfMissesMakesOneFetch(t *testing.T) {
 	}
 }
 
-func TestListCache_SameQueryOfTwoOrgsIsNeverShared(t *testing.T) {
-	l := NewListCache(newFakeCache(), quietLog())
+func TestOrgCache_SameQueryOfTwoOrgsIsNeverShared(t *testing.T) {
+	l := NewOrgCache(newFakeCache(), quietLog())
 	a, _ := l.load(t.Context(), 1, "k", func() ([]byte, error) { return []byte("org1"), nil })
 	b, _ := l.load(t.Context(), 2, "k", func() ([]byte, error) { return []byte("org2"), nil })
 	if string(a) != "org1" || string(b) != "org2" {
@@ -139,10 +139,10 @@ func TestListCache_SameQueryOfTwoOrgsIsNeverShared(t *testing.T) {
 	}
 }
 
-func TestListCache_FailsOpenAndCoolsDown(t *testing.T) {
+func TestOrgCache_FailsOpenAndCoolsDown(t *testing.T) {
 	c := newFakeCache()
 	c.fail = true
-	l := NewListCache(c, quietLog())
+	l := NewOrgCache(c, quietLog())
 	fetches := 0
 	fetch := func() ([]byte, error) { fetches++; return []byte("db"), nil }
 	for range 5 {
@@ -173,8 +173,8 @@ func TestListCache_FailsOpenAndCoolsDown(t *testing.T) {
 	}
 }
 
-func TestListCache_FetchErrorIsReturnedAndNotCached(t *testing.T) {
-	l := NewListCache(newFakeCache(), quietLog())
+func TestOrgCache_FetchErrorIsReturnedAndNotCached(t *testing.T) {
+	l := NewOrgCache(newFakeCache(), quietLog())
 	boom := errors.New("db down")
 	if _, err := l.load(t.Context(), 1, "k", func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the fetch error", err)

@@ -12,12 +12,14 @@ import (
 	"github.com/taskflow/taskflow/ports"
 )
 
-// ListCache puts the task list use case in front of a ports.ListCache. It
-// fails open: when the cache errors, the answer comes from the store and
+// OrgCache puts the reads that repeat on every request (task lists, and
+// the caller's session and role) in front of a ports.ListCache, one key
+// space per organization: any write in an organization that could change
+// what it reads invalidates all of its entries at once. It fails open: when the cache errors, the answer comes from the store and
 // the error is logged; after an error the cache is bypassed for a short
 // cool-down so that an unreachable Redis costs one timeout, not one per
 // request. A burst of misses for one key makes one store query.
-type ListCache struct {
+type OrgCache struct {
 	cache    ports.ListCache
 	log      *slog.Logger
 	group    singleflight.Group
@@ -25,16 +27,16 @@ type ListCache struct {
 	coolDown time.Duration
 }
 
-// NewListCache wraps cache; a nil cache disables caching.
-func NewListCache(cache ports.ListCache, log *slog.Logger) *ListCache {
-	return &ListCache{cache: cache, log: log, coolDown: 2 * time.Second}
+// NewOrgCache wraps cache; a nil cache disables caching.
+func NewOrgCache(cache ports.ListCache, log *slog.Logger) *OrgCache {
+	return &OrgCache{cache: cache, log: log, coolDown: 2 * time.Second}
 }
 
-func (l *ListCache) usable() bool {
+func (l *OrgCache) usable() bool {
 	return l != nil && l.cache != nil && time.Now().UnixNano() >= l.downTill.Load()
 }
 
-func (l *ListCache) failed(op string, org domain.OrgID, err error) {
+func (l *OrgCache) failed(op string, org domain.OrgID, err error) {
 	// Only the first failure of a burst is logged: the cool-down makes the
 	// rest skip the cache.
 	if l.downTill.Swap(time.Now().Add(l.coolDown).UnixNano()) < time.Now().UnixNano() {
@@ -45,7 +47,7 @@ func (l *ListCache) failed(op string, org domain.OrgID, err error) {
 
 // load returns the cached value for (org, key) or calls fetch once for all
 // concurrent callers of the same key and caches what it returns.
-func (l *ListCache) load(ctx context.Context, org domain.OrgID, key string, fetch func() ([]byte, error)) ([]byte, error) {
+func (l *OrgCache) load(ctx context.Context, org domain.OrgID, key string, fetch func() ([]byte, error)) ([]byte, error) {
 	if !l.usable() {
 		return fetch()
 	}
@@ -79,7 +81,7 @@ func (l *ListCache) load(ctx context.Context, org domain.OrgID, key string, fetc
 
 // invalidate makes every cached list of org stale; call it after a write
 // has committed.
-func (l *ListCache) invalidate(ctx context.Context, org domain.OrgID) {
+func (l *OrgCache) invalidate(ctx context.Context, org domain.OrgID) {
 	if l == nil || l.cache == nil {
 		return
 	}
