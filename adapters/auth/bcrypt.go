@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"runtime"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -13,12 +14,36 @@ import (
 var _ ports.PasswordHasher = (*Bcrypt)(nil)
 
 // Bcrypt hashes passwords with bcrypt at a fixed cost.
+//
+// At most one bcrypt runs per CPU at a time (the slots): a flood of logins
+// then queues here, with as many hashes in flight as the machine can run,
+// instead of putting dozens of CPU-bound goroutines in the scheduler's run
+// queues, where every other request would wait behind their time slices.
+// Login throughput is unchanged (the CPUs were the limit anyway); the rest
+// of the API keeps its latency.
 type Bcrypt struct {
-	cost int
+	cost  int
+	slots chan struct{}
+	// inSlot, when set (tests), runs at the start of each hash holding a
+	// slot, and what it returns at the end.
+	inSlot func() func()
 }
 
-// NewBcrypt returns a hasher using cost (config keeps it within 10..14).
-func NewBcrypt(cost int) *Bcrypt { return &Bcrypt{cost: cost} }
+// NewBcrypt returns a hasher using cost (config keeps it within 10..14),
+// running at most GOMAXPROCS hashes at once.
+func NewBcrypt(cost int) *Bcrypt {
+	return &Bcrypt{cost: cost, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+}
+
+// run holds one slot for the duration of fn.
+func (b *Bcrypt) run(fn func() error) error {
+	b.slots <- struct{}{}
+	defer func() { <-b.slots }()
+	if b.inSlot != nil {
+		defer b.inSlot()()
+	}
+	return fn()
+}
 
 // Hash refuses passwords over 72 bytes: bcrypt would ignore the rest, so
 // two passwords sharing their first 72 bytes would be the same password.
@@ -27,7 +52,11 @@ func (b *Bcrypt) Hash(password string) (string, error) {
 	if len(password) > domain.MaxPasswordBytes {
 		return "", domain.Invalid(domain.FieldError{Field: "password", Message: "must be at most 72 bytes"})
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), b.cost)
+	var h []byte
+	err := b.run(func() (err error) {
+		h, err = bcrypt.GenerateFromPassword([]byte(password), b.cost)
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -42,7 +71,7 @@ func (b *Bcrypt) Compare(hash, password string) error {
 	if len(password) > domain.MaxPasswordBytes {
 		return domain.ErrBadCredentials
 	}
-	err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+	err := b.run(func() error { return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) })
 	switch {
 	case err == nil:
 		return nil

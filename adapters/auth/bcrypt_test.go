@@ -2,8 +2,12 @@ package auth_test
 
 import (
 	"errors"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -95,4 +99,32 @@ func TestBcrypt(t *testing.T) {
 			t.Fatalf("bcrypt.Cost = %d, %v; want %d", got, err, cost)
 		}
 	})
+}
+
+// TestBcrypt_BoundsConcurrentHashes: no more bcrypt runs at once than the
+// process has CPUs, however many callers there are.
+func TestBcrypt_BoundsConcurrentHashes(t *testing.T) {
+	b := auth.NewBcrypt(bcrypt.MinCost)
+	var running, peak atomic.Int64
+	auth.SetBcryptHook(b, func() func() {
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		// Hold the slot a while so that, were there no bound, callers
+		// would pile up here.
+		time.Sleep(2 * time.Millisecond)
+		return func() { running.Add(-1) }
+	})
+	var wg sync.WaitGroup
+	for range 16 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() { _, _ = b.Hash("secure123") })
+	}
+	wg.Wait()
+	if got, max := peak.Load(), int64(runtime.GOMAXPROCS(0)); got > max || got < 1 {
+		t.Fatalf("peak concurrent hashes = %d, want 1..%d", got, max)
+	}
 }
