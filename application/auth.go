@@ -197,8 +197,9 @@ func (a *Auth) Authenticate(ctx context.Context, token string) (domain.Actor, er
 	return domain.Actor{OrgID: c.OrgID, UserID: c.UserID, Role: domain.Role(role), SessionID: c.SessionID}, nil
 }
 
-// principalKey names a session check in the organization's cache; task
-// list keys start with "s=", so the two never meet.
+// principalKey names a session check in the organization's cache. Keys
+// there start with what they hold: "p:" session checks, "l:" task lists,
+// "t:" single tasks.
 func principalKey(user domain.UserID, sid domain.SessionID) string {
 	b := append([]byte("p:"), strconv.FormatInt(int64(user), 10)...)
 	b = append(b, ':')

@@ -3,10 +3,9 @@ package application
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/ports"
@@ -25,13 +24,13 @@ const (
 // organization, and writes are for ADMINs only.
 type Tasks struct {
 	store ports.TaskStore
-	lists *OrgCache
+	cache *OrgCache
 	clock ports.Clock
 }
 
 // NewTasks builds the use case.
-func NewTasks(store ports.TaskStore, lists *OrgCache, clock ports.Clock) *Tasks {
-	return &Tasks{store: store, lists: lists, clock: clock}
+func NewTasks(store ports.TaskStore, cache *OrgCache, clock ports.Clock) *Tasks {
+	return &Tasks{store: store, cache: cache, clock: clock}
 }
 
 // ListQuery is a validated-at-the-edge list request. Zero Limit means the
@@ -44,30 +43,71 @@ type ListQuery struct {
 	Cursor   string
 }
 
-// TaskList is one page and the cursor of the next one ("" when last).
-type TaskList struct {
-	Tasks      []domain.Task
+// TaskEncoder renders tasks in the form the caller serves them (the HTTP
+// adapter: its JSON). Reads are cached in that form, so a cache hit is
+// served as stored bytes, with no decoding and no second encoding.
+type TaskEncoder interface {
+	// Format names the form; it is part of every cache key.
+	Format() string
+	Tasks([]domain.Task) ([]byte, error)
+	Task(*domain.Task) ([]byte, error)
+}
+
+// EncodedList is one page, encoded, and the cursor of the next page ("" on
+// the last). Body may be shared with the cache: callers must not modify it.
+type EncodedList struct {
+	Body       []byte
 	NextCursor string
 }
 
-// List returns a page of the organization's tasks, newest first, through
-// the list cache.
-func (t *Tasks) List(ctx context.Context, actor domain.Actor, q ListQuery) (*TaskList, error) {
+// List returns a page of the organization's tasks, newest first, encoded
+// by enc, through the organization's cache.
+func (t *Tasks) List(ctx context.Context, actor domain.Actor, q ListQuery, enc TaskEncoder) (*EncodedList, error) {
 	f, err := q.filter()
 	if err != nil {
 		return nil, err
 	}
-	raw, err := t.lists.load(ctx, actor.OrgID, filterKey(f), func() ([]byte, error) {
+	raw, err := t.cache.load(ctx, actor.OrgID, "l:"+enc.Format()+"|"+filterKey(f), func() ([]byte, error) {
 		page, err := t.store.List(ctx, actor.OrgID, f)
 		if err != nil {
 			return nil, err
 		}
-		return encodeList(page)
+		body, err := enc.Tasks(page.Tasks)
+		if err != nil {
+			return nil, err
+		}
+		next := ""
+		if page.HasMore && len(page.Tasks) > 0 {
+			next = EncodeCursor(page.Tasks[len(page.Tasks)-1].ID)
+		}
+		return pack(next, body), nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list tasks: %w", err)
 	}
-	return decodeList(raw)
+	next, body, err := unpack(raw)
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	return &EncodedList{Body: body, NextCursor: next}, nil
+}
+
+// pack prefixes body with a short header (here the next cursor or the
+// version), so one cache value carries both: a length byte, the header,
+// the body.
+func pack(head string, body []byte) []byte {
+	b := make([]byte, 0, 1+len(head)+len(body))
+	b = append(b, byte(len(head)))
+	b = append(b, head...)
+	return append(b, body...)
+}
+
+func unpack(raw []byte) (head string, body []byte, err error) {
+	if len(raw) == 0 || len(raw) < 1+int(raw[0]) {
+		return "", nil, errors.New("malformed cache entry")
+	}
+	n := 1 + int(raw[0])
+	return string(raw[1:n]), raw[n:], nil
 }
 
 func (q ListQuery) filter() (ports.TaskFilter, error) {
@@ -150,62 +190,40 @@ func DecodeCursor(c string) (domain.TaskID, error) {
 	return domain.TaskID(id), nil
 }
 
-// cachedList is the cache's serialized form of a page. It is private to
-// the application: what the cache holds is opaque bytes to it.
-type cachedList struct {
-	Tasks   []cachedTask `json:"t"`
-	HasMore bool         `json:"m"`
+// EncodedTask is one task, encoded, with its version (for ETag). Body may
+// be shared with the cache: callers must not modify it.
+type EncodedTask struct {
+	Body    []byte
+	Version int64
 }
 
-type cachedTask struct {
-	ID          int64     `json:"i"`
-	OrgID       int64     `json:"o"`
-	Title       string    `json:"t"`
-	Description string    `json:"d"`
-	Status      string    `json:"s"`
-	AssigneeID  *int64    `json:"a"`
-	CreatedBy   int64     `json:"b"`
-	CreatedAt   time.Time `json:"c"`
-	UpdatedAt   time.Time `json:"u"`
-	Version     int64     `json:"v"`
-}
-
-func encodeList(p ports.TaskPage) ([]byte, error) {
-	c := cachedList{Tasks: make([]cachedTask, len(p.Tasks)), HasMore: p.HasMore}
-	for i, t := range p.Tasks {
-		c.Tasks[i] = cachedTask{ID: int64(t.ID), OrgID: int64(t.OrgID), Title: t.Title, Description: t.Description,
-			Status: string(t.Status), CreatedBy: int64(t.CreatedBy), CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, Version: t.Version}
-		if t.AssigneeID != nil {
-			a := int64(*t.AssigneeID)
-			c.Tasks[i].AssigneeID = &a
+// Get returns one task of the actor's organization, encoded by enc,
+// through the organization's cache.
+func (t *Tasks) Get(ctx context.Context, actor domain.Actor, id domain.TaskID, enc TaskEncoder) (*EncodedTask, error) {
+	key := "t:" + enc.Format() + "|" + strconv.FormatInt(int64(id), 10)
+	raw, err := t.cache.load(ctx, actor.OrgID, key, func() ([]byte, error) {
+		task, err := t.store.Get(ctx, actor.OrgID, id)
+		if err != nil {
+			return nil, err
 		}
-	}
-	return json.Marshal(c)
-}
-
-func decodeList(raw []byte) (*TaskList, error) {
-	var c cachedList
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("decode cached list: %w", err)
-	}
-	out := &TaskList{Tasks: make([]domain.Task, len(c.Tasks))}
-	for i, t := range c.Tasks {
-		out.Tasks[i] = domain.Task{ID: domain.TaskID(t.ID), OrgID: domain.OrgID(t.OrgID), Title: t.Title, Description: t.Description,
-			Status: domain.Status(t.Status), CreatedBy: domain.UserID(t.CreatedBy), CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, Version: t.Version}
-		if t.AssigneeID != nil {
-			a := domain.UserID(*t.AssigneeID)
-			out.Tasks[i].AssigneeID = &a
+		body, err := enc.Task(task)
+		if err != nil {
+			return nil, err
 		}
+		return pack(strconv.FormatInt(task.Version, 10), body), nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if c.HasMore && len(out.Tasks) > 0 {
-		out.NextCursor = EncodeCursor(out.Tasks[len(out.Tasks)-1].ID)
+	version, body, err := unpack(raw)
+	if err != nil {
+		return nil, fmt.Errorf("get task: %w", err)
 	}
-	return out, nil
-}
-
-// Get returns one task of the actor's organization.
-func (t *Tasks) Get(ctx context.Context, actor domain.Actor, id domain.TaskID) (*domain.Task, error) {
-	return t.store.Get(ctx, actor.OrgID, id)
+	v, err := strconv.ParseInt(version, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("get task: malformed cache entry: %w", err)
+	}
+	return &EncodedTask{Body: body, Version: v}, nil
 }
 
 // CreateTaskInput is what a client may set on a new task.
@@ -231,7 +249,7 @@ func (t *Tasks) Create(ctx context.Context, actor domain.Actor, in CreateTaskInp
 	if err := t.store.Create(ctx, task); err != nil {
 		return nil, fmt.Errorf("create task: %w", err)
 	}
-	t.lists.invalidate(ctx, actor.OrgID)
+	t.cache.invalidate(ctx, actor.OrgID)
 	return task, nil
 }
 
@@ -296,7 +314,7 @@ func (t *Tasks) Update(ctx context.Context, actor domain.Actor, id domain.TaskID
 	if err != nil {
 		return nil, fmt.Errorf("update task: %w", err)
 	}
-	t.lists.invalidate(ctx, actor.OrgID)
+	t.cache.invalidate(ctx, actor.OrgID)
 	return task, nil
 }
 
@@ -316,6 +334,6 @@ func (t *Tasks) Delete(ctx context.Context, actor domain.Actor, id domain.TaskID
 	if err := t.store.Delete(ctx, actor.OrgID, id, ifMatch); err != nil {
 		return fmt.Errorf("delete task: %w", err)
 	}
-	t.lists.invalidate(ctx, actor.OrgID)
+	t.cache.invalidate(ctx, actor.OrgID)
 	return nil
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/taskflow/taskflow/application"
@@ -130,10 +131,21 @@ func toTask(t *domain.Task) taskResponse {
 	return r
 }
 
-func toTasks(l *application.TaskList) []taskResponse {
-	out := make([]taskResponse, len(l.Tasks))
-	for i := range l.Tasks {
-		out[i] = toTask(&l.Tasks[i])
+// taskJSON is the application.TaskEncoder of the HTTP answers: the
+// cached forms of lists and tasks are exactly the bytes sent.
+type taskJSON struct{}
+
+var _ application.TaskEncoder = taskJSON{}
+
+// Format changes whenever taskResponse does, so no stale form is served.
+func (taskJSON) Format() string { return "json1" }
+
+func (taskJSON) Tasks(ts []domain.Task) ([]byte, error) {
+	out := make([]taskResponse, len(ts))
+	for i := range ts {
+		out[i] = toTask(&ts[i])
 	}
-	return out
+	return json.Marshal(out)
 }
+
+func (taskJSON) Task(t *domain.Task) ([]byte, error) { return json.Marshal(toTask(t)) }

@@ -1,0 +1,68 @@
+package application
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// pageStore serves one fixed page of ten tasks.
+type pageStore struct {
+	ports.TaskStore
+	page ports.TaskPage
+}
+
+func (s pageStore) List(context.Context, domain.OrgID, ports.TaskFilter) (ports.TaskPage, error) {
+	return s.page, nil
+}
+
+// memCache is the smallest ports.ListCache: one generation, no expiry.
+type memCache map[string][]byte
+
+func (m memCache) Get(_ context.Context, org domain.OrgID, key string) ([]byte, uint64, error) {
+	return m[key], 0, nil
+}
+func (m memCache) Set(_ context.Context, org domain.OrgID, _ uint64, key string, v []byte) error {
+	m[key] = v
+	return nil
+}
+func (m memCache) Invalidate(context.Context, domain.OrgID) error { return nil }
+
+// jsonTasks encodes with encoding/json, as the HTTP adapter does.
+type jsonTasks struct{}
+
+func (jsonTasks) Format() string                         { return "json" }
+func (jsonTasks) Tasks(ts []domain.Task) ([]byte, error) { return json.Marshal(ts) }
+func (jsonTasks) Task(t *domain.Task) ([]byte, error)    { return json.Marshal(t) }
+
+func tenTasks() ports.TaskPage {
+	p := ports.TaskPage{HasMore: true}
+	now := time.Date(2026, 11, 28, 6, 56, 9, 664000000, time.UTC)
+	for i := range 10 {
+		p.Tasks = append(p.Tasks, domain.Task{ID: domain.TaskID(100 - i), OrgID: 1, Title: "Launch product", Description: "a task",
+			Status: domain.StatusCreated, CreatedBy: 1, CreatedAt: now, UpdatedAt: now, Version: 1})
+	}
+	return p
+}
+
+// BenchmarkTasks_List_CacheHit is the cached GET /tasks as the use case
+// sees it, up to the bytes the HTTP adapter sends.
+func BenchmarkTasks_List_CacheHit(b *testing.B) {
+	cache := NewOrgCache(memCache{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tasks := NewTasks(pageStore{page: tenTasks()}, cache, fixedClock{})
+	actor := domain.Actor{OrgID: 1, UserID: 1, Role: domain.RoleAdmin}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		l, err := tasks.List(ctx, actor, ListQuery{}, jsonTasks{})
+		if err != nil || len(l.Body) == 0 {
+			b.Fatal(err)
+		}
+	}
+}
