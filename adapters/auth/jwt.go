@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -42,6 +44,7 @@ type JWT struct {
 	ttl        time.Duration
 	clock      ports.Clock
 	parser     *jwt.Parser
+	verified   verifiedTokens
 }
 
 // NewJWT returns a token issuer and verifier signing with secret. Tokens
@@ -139,6 +142,19 @@ func (j *JWT) Issue(c ports.TokenClaims) (string, error) {
 // the cause is wrapped too, for the server log only: the HTTP adapter
 // shows the domain error's message, which reveals nothing.
 func (j *JWT) Verify(token string) (ports.TokenClaims, error) {
+	// A token string this process has verified verifies the same way until
+	// it expires: the keys do not change while the process runs.
+	if c, ok := j.verified.get(token, j.clock.Now()); ok {
+		return c, nil
+	}
+	c, err := j.verify(token)
+	if err == nil {
+		j.verified.put(token, c)
+	}
+	return c, err
+}
+
+func (j *JWT) verify(token string) (ports.TokenClaims, error) {
 	var cl claims
 	if _, err := j.parser.ParseWithClaims(token, &cl, j.key); err != nil {
 		return ports.TokenClaims{}, unauthenticated(err)
@@ -203,4 +219,44 @@ func randomID() (string, error) {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// verifiedTokens remembers recently verified tokens, so that a client
+// sending the same token on every request pays for the HMAC and the JSON
+// decoding once (the profile of a cached GET /tasks showed them among its
+// largest costs). It is bounded; past the bound an arbitrary entry goes.
+type verifiedTokens struct {
+	mu sync.RWMutex
+	m  map[string]ports.TokenClaims
+}
+
+const maxVerifiedTokens = 10_000
+
+func (v *verifiedTokens) get(token string, now time.Time) (ports.TokenClaims, bool) {
+	v.mu.RLock()
+	c, ok := v.m[token]
+	v.mu.RUnlock()
+	// exp is checked again on every use, without leeway's help, so a
+	// remembered token is never accepted later than a fresh parse would.
+	if !ok || !now.Before(c.ExpiresAt) {
+		return ports.TokenClaims{}, false
+	}
+	return c, true
+}
+
+func (v *verifiedTokens) put(token string, c ports.TokenClaims) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = make(map[string]ports.TokenClaims)
+	}
+	if len(v.m) >= maxVerifiedTokens {
+		for k := range v.m {
+			delete(v.m, k)
+			break
+		}
+	}
+	// The key is copied: the caller's string may point into a buffer the
+	// HTTP server reuses.
+	v.m[strings.Clone(token)] = c
 }

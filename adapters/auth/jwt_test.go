@@ -402,3 +402,26 @@ func TestJWT_SessionIDRoundTrips(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v; want sid 42", c, err)
 	}
 }
+
+// TestJWT_RememberedTokensStillExpire: Verify remembers tokens it has
+// verified, but not past their exp.
+func TestJWT_RememberedTokensStillExpire(t *testing.T) {
+	t.Parallel()
+	j, clock := newJWT(t)
+	tok, err := j.Issue(ports.TokenClaims{UserID: 7, OrgID: 3, Role: domain.RoleUser, SessionID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := j.Verify(tok); err != nil {
+			t.Fatalf("fresh token: %v", err)
+		}
+	}
+	clock.Set(t0.Add(testTTL + auth.Leeway + time.Second))
+	if _, err := j.Verify(tok); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Fatalf("remembered token past its exp: err = %v", err)
+	}
+	if _, err := j.Verify(tok[:len(tok)-2] + "xx"); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Fatalf("tampered copy of a remembered token: err = %v", err)
+	}
+}
