@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -152,29 +150,24 @@ func startServer(t *testing.T, cfg *config.Config) *api {
 	return a
 }
 
-// isolateCacheKeys moves the database's organization ids far away from
-// those of any other database sharing the test Redis. The Redis cache keys
-// lists by organization id alone (prefix "taskflow"), so two fresh
-// databases both have an organization 1 whose cached lists collide; see
-// TestAPI_Redis_SeparateDatabasesDoNotShareCachedLists, which shows that
-// bug. Here it would only make the other tests flaky.
-func isolateCacheKeys(t *testing.T, databaseURL string) {
-	t.Helper()
-	if owner := ownerURL(databaseURL); owner != "" {
-		databaseURL = owner // the application role may not alter a sequence
-	}
-	db, err := sql.Open("postgres", databaseURL)
-	if err != nil {
-		t.Fatalf("open %s: %v", databaseURL, err)
-	}
-	defer db.Close()
-	n, err := rand.Int(rand.Reader, big.NewInt(1<<40))
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := n.Int64() + 1_000_000
-	if _, err := db.Exec("ALTER SEQUENCE organizations_id_seq RESTART WITH " + strconv.FormatInt(start, 10)); err != nil {
-		t.Fatalf("restart organizations_id_seq: %v", err)
+// eachConfiguration runs fn, in parallel subtests, against one server per
+// configuration the service supports: Postgres with each cache backend
+// ("memory", "redis") and the embedded default ("sqlite", with the
+// memory cache: what an empty environment gets). Each server has a
+// database of its own.
+func eachConfiguration(t *testing.T, fn func(t *testing.T, a *api)) {
+	for _, c := range []struct {
+		name, backend string
+		database      func(*testing.T) string
+	}{
+		{"memory", "memory", newDatabase},
+		{"redis", "redis", newDatabase},
+		{"sqlite", "memory", func(*testing.T) string { return "" }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, startServer(t, testConfig(t, c.backend, c.database(t))))
+		})
 	}
 }
 
@@ -588,7 +581,7 @@ func deadPort(t *testing.T) int {
 // newDatabase makes a fresh Postgres database with the two roles of a
 // production deployment (pgtest.NewAppDatabase) and returns the
 // application role's URL, the one the tests pass around; testConfig and
-// isolateCacheKeys find the owner's URL from it.
+// testConfig find the owner's URL from it.
 func newDatabase(t *testing.T) string {
 	appURL, owner := pgtest.NewAppDatabase(t)
 	owners.Store(appURL, owner)

@@ -51,29 +51,14 @@ func TestAPI(t *testing.T) {
 		{"request_id", testRequestID},
 		{"sessions", testSessions},
 	}
-	for _, c := range []struct {
-		name, backend string
-		database      func(*testing.T) string
-	}{
-		{"memory", "memory", newDatabase},
-		{"redis", "redis", newDatabase},
-		{"sqlite", "memory", func(*testing.T) string { return "" }},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := testConfig(t, c.backend, c.database(t))
-			a := startServer(t, cfg)
-			if c.backend == "redis" {
-				isolateCacheKeys(t, cfg.DatabaseURL)
-			}
-			for _, s := range suite {
-				t.Run(s.name, func(t *testing.T) {
-					t.Parallel()
-					s.run(t, a)
-				})
-			}
-		})
-	}
+	eachConfiguration(t, func(t *testing.T, a *api) {
+		for _, s := range suite {
+			t.Run(s.name, func(t *testing.T) {
+				t.Parallel()
+				s.run(t, a)
+			})
+		}
+	})
 }
 
 func testWalkThrough(t *testing.T, a *api) {
@@ -1465,7 +1450,6 @@ func TestAPI_Redis_ReplicasSeeEachOthersWrites(t *testing.T) {
 	dbURL := newDatabase(t)
 	cfg1 := testConfig(t, "redis", dbURL)
 	s1 := startServer(t, cfg1)
-	isolateCacheKeys(t, dbURL)
 	cfg2 := *cfg1
 	s2 := startServer(t, &cfg2) // same key: tokens work on both
 

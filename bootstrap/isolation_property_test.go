@@ -33,31 +33,16 @@ func TestIsolationProperty(t *testing.T) {
 	seed := propEnvUint(t, "TASKFLOW_PROP_SEED", uint64(time.Now().UnixNano()))
 	steps := int(propEnvUint(t, "TASKFLOW_PROP_STEPS", 300))
 	t.Logf("seed %d, %d steps per configuration (replay with TASKFLOW_PROP_SEED=%d)", seed, steps, seed)
-	for _, c := range []struct {
-		name, backend string
-		database      func(*testing.T) string
-	}{
-		{"postgres_memory", "memory", newDatabase},
-		{"postgres_redis", "redis", newDatabase},
-		{"sqlite_memory", "memory", func(*testing.T) string { return "" }},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := testConfig(t, c.backend, c.database(t))
-			a := startServer(t, cfg)
-			if c.backend == "redis" {
-				isolateCacheKeys(t, cfg.DatabaseURL)
-			}
-			r := &propRun{t: t, a: a, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-				taskOwner: map[int64]*pOrg{}, userOwner: map[int64]*pOrg{}, outcomes: map[string]int{}}
-			r.setup()
-			for r.step = 1; r.step <= steps; r.step++ {
-				r.randomStep()
-			}
-			r.step = steps + 1
-			r.finalCheck()
-		})
-	}
+	eachConfiguration(t, func(t *testing.T, a *api) {
+		r := &propRun{t: t, a: a, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+			taskOwner: map[int64]*pOrg{}, userOwner: map[int64]*pOrg{}, outcomes: map[string]int{}}
+		r.setup()
+		for r.step = 1; r.step <= steps; r.step++ {
+			r.randomStep()
+		}
+		r.step = steps + 1
+		r.finalCheck()
+	})
 }
 
 func propEnvUint(t *testing.T, name string, def uint64) uint64 {
