@@ -40,3 +40,9 @@ fuzz:
 		echo "fuzz $$name in ./$$pkg for $(FUZZTIME)"; \
 		go test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; done
 
+## bench: load benchmark of the real binary on loopback against the local
+## Postgres and Redis, with ceilings measured in the same run (8 to 12
+## minutes); BENCH_FLAGS=-quick for a two-minute smoke run
+.PHONY: bench
+bench:
+	go run ./cmd/taskflow-bench $(BENCH_FLAGS)

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// Seeding: organizations and their first ADMINs go through the API (so
+// they are exactly what the service makes, bcrypt hashes included); the
+// tasks are bulk-inserted with SQL, which takes seconds where a million
+// POSTs would take minutes. The seeding SQL is the benchmark's own, not a
+// mirror of the service's.
+
+// org is one seeded organization, its ADMIN and the id range of its
+// seeded tasks.
+type org struct {
+	id, adminID     int64
+	email, password string
+	token           string
+	lo, hi          int64
+}
+
+type dataset struct {
+	read   []org // orgs of tasksPerOrg tasks: the read scenarios and mixed
+	deep   org   // the deep organization
+	writes org   // POST /tasks and transitions land here
+	// depth is the offset of the deep pages; depthBefore is the id whose
+	// cursor starts the list exactly there (the first row is depthBefore-1).
+	depth       int
+	depthBefore int64
+	topBefore   int64 // cursor id of the deep org's first page (max id + 1)
+}
+
+type seedSize struct {
+	orgs, tasksPerOrg, deepTasks, depth int
+}
+
+const seedPassword = "bench-password-1"
+
+// seed creates the organizations through the API at base and their tasks
+// through db.
+func seed(ctx context.Context, base string, db *sql.DB, size seedSize, runID string, logf func(string, ...any)) (*dataset, error) {
+	t0 := time.Now()
+	all := make([]org, size.orgs+2)
+	client := &http.Client{Timeout: 30 * time.Second}
+	// Four at a time: sign-up and login are bcrypt-bound, and the machine
+	// has two cores.
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		next     = make(chan int)
+	)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				o, err := createOrg(ctx, client, base, i, runID)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				all[i] = o
+			}
+		}()
+	}
+	for i := range all {
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed || ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	ds := &dataset{read: all[:size.orgs], deep: all[size.orgs], writes: all[size.orgs+1], depth: size.depth}
+	logf("seed: %d organizations, ADMINs and tokens through the API in %.1fs", len(all), time.Since(t0).Seconds())
+
+	t1 := time.Now()
+	orgIDs := make([]int64, size.orgs)
+	admins := make([]int64, size.orgs)
+	for i, o := range ds.read {
+		orgIDs[i], admins[i] = o.id, o.adminID
+	}
+	if err := insertTasks(ctx, db, orgIDs, admins, size.tasksPerOrg); err != nil {
+		return nil, err
+	}
+	if err := insertTasks(ctx, db, []int64{ds.deep.id}, []int64{ds.deep.adminID}, size.deepTasks); err != nil {
+		return nil, err
+	}
+	// Vacuum sets hint bits and the visibility map now, so the first
+	// scenario does not pay for it; analyze gives the planner real counts.
+	if _, err := db.ExecContext(ctx, `VACUUM (ANALYZE) tasks`); err != nil {
+		return nil, fmt.Errorf("vacuum analyze: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
+		return nil, fmt.Errorf("analyze: %w", err)
+	}
+	ranges := map[int64][2]int64{}
+	rows, err := db.QueryContext(ctx, `SELECT organization_id, min(id), max(id) FROM tasks GROUP BY organization_id`)
+	if err != nil {
+		return nil, fmt.Errorf("task ranges: %w", err)
+	}
+	for rows.Next() {
+		var o, lo, hi int64
+		if err := rows.Scan(&o, &lo, &hi); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ranges[o] = [2]int64{lo, hi}
+	}
+	rows.Close()
+	for i := range ds.read {
+		r := ranges[ds.read[i].id]
+		ds.read[i].lo, ds.read[i].hi = r[0], r[1]
+	}
+	r := ranges[ds.deep.id]
+	ds.deep.lo, ds.deep.hi = r[0], r[1]
+	ds.topBefore = ds.deep.hi + 1
+	// The row at offset depth, newest first; a cursor naming the id just
+	// above it starts the page there, as page=depth/10+1 does.
+	var atDepth int64
+	if err := db.QueryRowContext(ctx,
+		`SELECT id FROM tasks WHERE organization_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1`,
+		ds.deep.id, size.depth).Scan(&atDepth); err != nil {
+		return nil, fmt.Errorf("id at depth %d: %w", size.depth, err)
+	}
+	ds.depthBefore = atDepth + 1
+	logf("seed: %d x %d tasks + %d in the deep organization by SQL, vacuum analyze, in %.1fs",
+		size.orgs, size.tasksPerOrg, size.deepTasks, time.Since(t1).Seconds())
+	return ds, nil
+}
+
+// insertTasks gives each organization n tasks, created by its ADMIN, with
+// the three statuses in turn. Rows are inserted organization by
+// organization, so each one's ids are contiguous.
+func insertTasks(ctx context.Context, db *sql.DB, orgIDs, admins []int64, n int) error {
+	_, err := db.ExecContext(ctx, `
+		INSERT INTO tasks (organization_id, title, description, status, created_by, created_at, updated_at)
+		SELECT o.org, 'bench task ' || g, 'seeded by taskflow-bench',
+		       (ARRAY['CREATED', 'IN_PROGRESS', 'COMPLETED'])[1 + g % 3], o.admin, now(), now()
+		FROM unnest($1::bigint[], $2::bigint[]) AS o(org, admin)
+		CROSS JOIN generate_series(1, $3::int) AS g
+		ORDER BY o.org, g`, pq.Array(orgIDs), pq.Array(admins), n)
+	if err != nil {
+		return fmt.Errorf("insert %d tasks into %d organizations: %w", n, len(orgIDs), err)
+	}
+	return nil
+}
+
+// createdTasks adds n CREATED tasks to o and returns their ids, each to be
+// moved to IN_PROGRESS exactly once by a transition run.
+func createdTasks(ctx context.Context, db *sql.DB, o org, n int) ([]int64, error) {
+	rows, err := db.QueryContext(ctx, `
+		INSERT INTO tasks (organization_id, title, description, status, created_by)
+		SELECT $1, 'transition task ' || g, '', 'CREATED', $2 FROM generate_series(1, $3::int) AS g
+		RETURNING id`, o.id, o.adminID, n)
+	if err != nil {
+		return nil, fmt.Errorf("insert %d CREATED tasks: %w", n, err)
+	}
+	defer rows.Close()
+	ids := make([]int64, 0, n)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// createOrg makes organization i with its first ADMIN and logs in.
+func createOrg(ctx context.Context, client *http.Client, base string, i int, runID string) (org, error) {
+	var created struct {
+		ID   int64  `json:"id"`
+		Code string `json:"admin_invite_code"`
+	}
+	if err := callJSON(ctx, client, "POST", base+"/organizations", "",
+		map[string]any{"name": fmt.Sprintf("bench org %d", i)}, http.StatusCreated, &created); err != nil {
+		return org{}, err
+	}
+	o := org{id: created.ID, email: fmt.Sprintf("admin%d@%s.bench.example", i, runID), password: seedPassword}
+	var user struct {
+		ID int64 `json:"id"`
+	}
+	if err := callJSON(ctx, client, "POST", base+"/signup", "",
+		map[string]any{"email": o.email, "password": o.password, "invite_code": created.Code}, http.StatusCreated, &user); err != nil {
+		return org{}, err
+	}
+	o.adminID = user.ID
+	tok, err := login(ctx, client, base, o.email, o.password)
+	if err != nil {
+		return org{}, err
+	}
+	o.token = tok
+	return o, nil
+}
+
+func login(ctx context.Context, client *http.Client, base, email, password string) (string, error) {
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := callJSON(ctx, client, "POST", base+"/login", "",
+		map[string]any{"email": email, "password": password}, http.StatusOK, &tok); err != nil {
+		return "", err
+	}
+	return tok.AccessToken, nil
+}
+
+// callJSON makes one API call for seeding. A 429 (a rate limit on the
+// public endpoints) is waited out as its Retry-After says.
+func callJSON(ctx context.Context, client *http.Client, method, url, token string, in any, expect int, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, trimURL(url), err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, trimURL(url), err)
+		}
+		if resp.StatusCode == http.StatusTooManyRequests && attempt < 120 {
+			wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			select {
+			case <-time.After(time.Duration(max(wait, 1)) * time.Second):
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if resp.StatusCode != expect {
+			return fmt.Errorf("%s %s: status %d (want %d): %.300s", method, trimURL(url), resp.StatusCode, expect, raw)
+		}
+		if out != nil {
+			if err := json.Unmarshal(raw, out); err != nil {
+				return fmt.Errorf("%s %s: decoding answer: %w", method, trimURL(url), err)
+			}
+		}
+		return nil
+	}
+}
+
+// captured is one response of the real service, replayed by the HTTP
+// ceiling.
+type captured struct {
+	body    []byte
+	headers [][2]string // everything but what the server sets itself
+}
+
+// capture fetches url as the service answers it.
+func capture(ctx context.Context, url, token string) (captured, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return captured{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return captured{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return captured{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return captured{}, fmt.Errorf("GET %s: status %d: %.300s", trimURL(url), resp.StatusCode, body)
+	}
+	var c captured
+	c.body = body
+	for k, vs := range resp.Header {
+		switch k {
+		case "Date", "Content-Length", "Server", "Connection":
+			continue
+		}
+		for _, v := range vs {
+			c.headers = append(c.headers, [2]string{k, v})
+		}
+	}
+	return c, nil
+}
