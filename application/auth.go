@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/taskflow/taskflow/domain"
@@ -24,8 +25,11 @@ type Auth struct {
 	cache      *OrgCache
 	refreshTTL time.Duration
 	// dummyHash is compared against when the email is unknown, so a login
-	// costs the same bcrypt work whether or not the account exists.
-	dummyHash string
+	// costs the same bcrypt work whether or not the account exists. It is
+	// computed in the background at start-up (a quarter of a second at
+	// cost 12 that start-up need not wait for); the first unknown-email
+	// login waits for it if it comes sooner.
+	dummyHash func() (string, error)
 }
 
 // Tokens issues and verifies access tokens.
@@ -35,8 +39,8 @@ type Tokens interface {
 }
 
 // NewAuth builds the use case; a login session lasts refreshTTL. It
-// hashes one throw-away password up front to have a hash of the
-// configured cost for unknown-email logins.
+// starts hashing one throw-away password to have a hash of the configured
+// cost for unknown-email logins.
 //
 // cache holds the session check of every authenticated request (nil: no
 // caching); everything that ends a session or changes a role invalidates
@@ -46,10 +50,8 @@ func NewAuth(tx ports.Transactor, stores ports.Stores, hasher ports.PasswordHash
 	if refreshTTL <= 0 {
 		return nil, fmt.Errorf("auth: the session lifetime must be positive, got %v", refreshTTL)
 	}
-	dummy, err := hasher.Hash("taskflow-timing-equalizer")
-	if err != nil {
-		return nil, fmt.Errorf("auth: dummy hash: %w", err)
-	}
+	dummy := sync.OnceValues(func() (string, error) { return hasher.Hash("taskflow-timing-equalizer") })
+	go dummy() //nolint:errcheck // the error is returned to the login that needs the hash
 	return &Auth{tx: tx, users: stores.Users, sessions: stores.Sessions, hasher: hasher, tokens: tokens, clock: clock,
 		codes: codes, cache: cache, refreshTTL: refreshTTL, dummyHash: dummy}, nil
 }
@@ -139,7 +141,11 @@ func (a *Auth) Login(ctx context.Context, email, password string) (*Token, error
 		}
 	}
 	if u == nil {
-		_ = a.hasher.Compare(a.dummyHash, password)
+		dummy, err := a.dummyHash()
+		if err != nil {
+			return nil, fmt.Errorf("login: dummy hash: %w", err)
+		}
+		_ = a.hasher.Compare(dummy, password)
 		return nil, domain.ErrBadCredentials
 	}
 	if err := a.hasher.Compare(u.PasswordHash, password); err != nil {
