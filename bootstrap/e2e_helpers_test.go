@@ -544,15 +544,6 @@ func ids(ts []task) []int64 {
 	return out
 }
 
-func findTask(ts []task, id int64) (task, bool) {
-	for _, tk := range ts {
-		if tk.ID == id {
-			return tk, true
-		}
-	}
-	return task{}, false
-}
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

@@ -129,15 +129,6 @@ func (o *pOrg) admins() []*pMember {
 	return out
 }
 
-func (o *pOrg) member(id int64) *pMember {
-	for _, m := range o.members {
-		if m.id == id {
-			return m
-		}
-	}
-	return nil
-}
-
 // liveIDs lists the organization's tasks newest first: the list order, and
 // a deterministic order to pick from (map order is not).
 func (o *pOrg) liveIDs() []int64 {

@@ -80,9 +80,6 @@ func jsonType(t reflect.Type) string {
 	case reflect.Slice, reflect.Array:
 		return "array"
 	case reflect.Struct, reflect.Map:
-		if t.Name() != "" && strings.HasPrefix(t.Name(), "opt[") {
-			return "the field's type"
-		}
 		return "object"
 	}
 	return t.String()
