@@ -51,7 +51,12 @@ func (l *OrgCache) load(ctx context.Context, org domain.OrgID, key string, fetch
 	if !l.usable() {
 		return fetch()
 	}
-	val, gen, err := l.cache.Get(ctx, org, key)
+	gen, err := l.generation(ctx, org)
+	if err != nil {
+		l.failed("generation", org, err)
+		return fetch()
+	}
+	val, err := l.cache.Get(ctx, org, gen, key)
 	if err != nil {
 		l.failed("get", org, err)
 		return fetch()
@@ -79,9 +84,26 @@ func (l *OrgCache) load(ctx context.Context, org domain.OrgID, key string, fetch
 	return v.([]byte), nil
 }
 
+// generation is org's generation as ctx's snapshot holds it, or as the
+// cache says (then kept in the snapshot).
+func (l *OrgCache) generation(ctx context.Context, org domain.OrgID) (uint64, error) {
+	s, _ := ctx.Value(snapshotKey{}).(*snapshot)
+	if s != nil && s.valid && s.org == org {
+		return s.gen, nil
+	}
+	gen, err := l.cache.Generation(ctx, org)
+	if err == nil && s != nil {
+		s.org, s.gen, s.valid = org, gen, true
+	}
+	return gen, err
+}
+
 // invalidate makes every cached list of org stale; call it after a write
 // has committed.
 func (l *OrgCache) invalidate(ctx context.Context, org domain.OrgID) {
+	if s, _ := ctx.Value(snapshotKey{}).(*snapshot); s != nil {
+		s.valid = false
+	}
 	if l == nil || l.cache == nil {
 		return
 	}
@@ -90,6 +112,27 @@ func (l *OrgCache) invalidate(ctx context.Context, org domain.OrgID) {
 	if err := l.cache.Invalidate(ctx, org); err != nil {
 		l.failed("invalidate", org, err)
 	}
+}
+
+// WithCacheSnapshot returns a context under which an organization's cache
+// generation is read once, by the first lookup, and reused by the lookups
+// that follow; an invalidation made under the same context drops it, so
+// the next lookup reads it again. Give one to each request, and only to
+// one request: its lookups (the session check, then the list) then cost
+// one generation read, and it still sees every write that completed
+// before it began, and its own. A write by another client while it runs
+// is concurrent with it, and may or may not be seen, as without the
+// snapshot. The snapshot is not safe for concurrent use.
+func WithCacheSnapshot(ctx context.Context) context.Context {
+	return context.WithValue(ctx, snapshotKey{}, &snapshot{})
+}
+
+type snapshotKey struct{}
+
+type snapshot struct {
+	org   domain.OrgID
+	gen   uint64
+	valid bool
 }
 
 func orgKey(org domain.OrgID, key string) string {

@@ -16,12 +16,13 @@ import (
 // fakeCache is a hand-written ListCache: a map, a switch to make every
 // call fail, and counters.
 type fakeCache struct {
-	mu      sync.Mutex
-	data    map[string][]byte
-	gen     map[domain.OrgID]uint64
-	fail    bool
-	getHook func() // runs inside Get, outside the lock
-	calls   atomic.Int64
+	mu       sync.Mutex
+	data     map[string][]byte
+	gen      map[domain.OrgID]uint64
+	fail     bool
+	getHook  func() // runs inside Get, outside the lock
+	calls    atomic.Int64
+	genReads atomic.Int64
 }
 
 func newFakeCache() *fakeCache {
@@ -30,7 +31,18 @@ func newFakeCache() *fakeCache {
 
 var errDown = errors.New("cache down")
 
-func (f *fakeCache) Get(_ context.Context, org domain.OrgID, key string) ([]byte, uint64, error) {
+func (f *fakeCache) Generation(_ context.Context, org domain.OrgID) (uint64, error) {
+	f.calls.Add(1)
+	f.genReads.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return 0, errDown
+	}
+	return f.gen[org], nil
+}
+
+func (f *fakeCache) Get(_ context.Context, org domain.OrgID, gen uint64, key string) ([]byte, error) {
 	f.calls.Add(1)
 	if f.getHook != nil {
 		f.getHook()
@@ -38,10 +50,9 @@ func (f *fakeCache) Get(_ context.Context, org domain.OrgID, key string) ([]byte
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail {
-		return nil, 0, errDown
+		return nil, errDown
 	}
-	g := f.gen[org]
-	return f.data[string(appendInt(nil, int64(org)))+"/"+string(appendInt(nil, int64(g)))+"/"+key], g, nil
+	return f.data[string(appendInt(nil, int64(org)))+"/"+string(appendInt(nil, int64(gen)))+"/"+key], nil
 }
 
 func (f *fakeCache) Set(_ context.Context, org domain.OrgID, gen uint64, key string, v []byte) error {
@@ -197,4 +208,76 @@ func TestCursor_RoundTripAndGarbage(t *testing.T) {
 			t.Errorf("DecodeCursor(%q) accepted garbage", c)
 		}
 	}
+}
+
+func TestOrgCache_Snapshot(t *testing.T) {
+	constant := func(v string) func() ([]byte, error) { return func() ([]byte, error) { return []byte(v), nil } }
+
+	t.Run("lookups_of_one_request_read_the_generation_once", func(t *testing.T) {
+		c := newFakeCache()
+		l := NewOrgCache(c, quietLog())
+		ctx := WithCacheSnapshot(t.Context())
+		for _, k := range []string{"principal", "list", "list"} {
+			if _, err := l.load(ctx, 1, k, constant("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := c.genReads.Load(); n != 1 {
+			t.Fatalf("generation read %d times in one request, want 1", n)
+		}
+		// Without a snapshot, every lookup reads it.
+		for range 2 {
+			if _, err := l.load(t.Context(), 1, "list", constant("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := c.genReads.Load(); n != 3 {
+			t.Fatalf("generation reads = %d after two lookups without a snapshot, want 3", n)
+		}
+	})
+
+	t.Run("a_request_sees_its_own_write", func(t *testing.T) {
+		l := NewOrgCache(newFakeCache(), quietLog())
+		ctx := WithCacheSnapshot(t.Context())
+		if got, _ := l.load(ctx, 1, "list", constant("before")); string(got) != "before" {
+			t.Fatalf("first load = %q", got)
+		}
+		l.invalidate(ctx, 1)
+		if got, _ := l.load(ctx, 1, "list", constant("after")); string(got) != "after" {
+			t.Fatalf("load after the request's own invalidation = %q, want \"after\"", got)
+		}
+	})
+
+	t.Run("the_next_request_sees_a_write_that_completed_before_it", func(t *testing.T) {
+		l := NewOrgCache(newFakeCache(), quietLog())
+		first := WithCacheSnapshot(t.Context())
+		if got, _ := l.load(first, 1, "list", constant("before")); string(got) != "before" {
+			t.Fatalf("first load = %q", got)
+		}
+		l.invalidate(WithCacheSnapshot(t.Context()), 1) // another request's write
+		next := WithCacheSnapshot(t.Context())
+		if got, _ := l.load(next, 1, "list", constant("after")); string(got) != "after" {
+			t.Fatalf("load by a request that began after the write = %q, want \"after\"", got)
+		}
+	})
+
+	t.Run("another_org_never_uses_the_snapshot", func(t *testing.T) {
+		c := newFakeCache()
+		c.gen[2] = 5
+		l := NewOrgCache(c, quietLog())
+		ctx := WithCacheSnapshot(t.Context())
+		if _, err := l.load(ctx, 1, "list", constant("org 1")); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := l.load(ctx, 2, "list", constant("org 2")); string(got) != "org 2" {
+			t.Fatalf("org 2 under org 1's snapshot = %q, want \"org 2\"", got)
+		}
+		if n := c.genReads.Load(); n != 2 {
+			t.Fatalf("generation reads = %d for two orgs, want 2", n)
+		}
+		// Org 2's entry went under org 2's own generation.
+		if _, ok := c.data["2/5/list"]; !ok {
+			t.Fatalf("org 2's entry not under its generation 5: %v", c.data)
+		}
+	})
 }

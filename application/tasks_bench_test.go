@@ -25,8 +25,9 @@ func (s pageStore) List(context.Context, domain.OrgID, ports.TaskFilter) (ports.
 // memCache is the smallest ports.ListCache: one generation, no expiry.
 type memCache map[string][]byte
 
-func (m memCache) Get(_ context.Context, org domain.OrgID, key string) ([]byte, uint64, error) {
-	return m[key], 0, nil
+func (m memCache) Generation(context.Context, domain.OrgID) (uint64, error) { return 0, nil }
+func (m memCache) Get(_ context.Context, org domain.OrgID, _ uint64, key string) ([]byte, error) {
+	return m[key], nil
 }
 func (m memCache) Set(_ context.Context, org domain.OrgID, _ uint64, key string, v []byte) error {
 	m[key] = v

@@ -133,16 +133,19 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// ListCache caches serialized task lists per organization and per query
-// key. Invalidation is per organization and O(1): a generation counter is
-// part of every entry's key, and Invalidate moves the counter on, so every
-// entry written under an older generation is never read again.
+// ListCache caches serialized values (task lists, session checks) per
+// organization and per key. Invalidation is per organization and O(1): a
+// generation counter is part of every entry's key, and Invalidate moves
+// the counter on, so that nobody who reads the generation after an
+// Invalidate returned finds an entry stored before it.
 //
-// Get returns the value (nil on a miss) and the generation it looked in; a
-// loader passes that generation to Set, so a list loaded before a write
-// that invalidated it is stored under a dead generation and never served.
+// A loader reads the generation first, looks up under it (Get returns nil
+// on a miss), and on a miss passes that same generation to Set: a value
+// loaded before a write that invalidated it is stored under a dead
+// generation and never found under the new one.
 type ListCache interface {
-	Get(ctx context.Context, org domain.OrgID, key string) (value []byte, gen uint64, err error)
+	Generation(ctx context.Context, org domain.OrgID) (uint64, error)
+	Get(ctx context.Context, org domain.OrgID, gen uint64, key string) ([]byte, error)
 	Set(ctx context.Context, org domain.OrgID, gen uint64, key string, value []byte) error
 	Invalidate(ctx context.Context, org domain.OrgID) error
 }

@@ -81,27 +81,36 @@ func NewMemoryWithLimit(ttl time.Duration, maxEntries int) *Memory {
 	}
 }
 
+// Generation returns org's generation: floor when it has no state here.
+func (m *Memory) Generation(_ context.Context, org domain.OrgID) (uint64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if o := m.orgs[org]; o != nil {
+		return o.gen, nil
+	}
+	return m.floor, nil
+}
+
 // Get is the hot path: a read lock and two map lookups, no allocation.
-func (m *Memory) Get(_ context.Context, org domain.OrgID, key string) ([]byte, uint64, error) {
+// Only the current generation has entries here.
+func (m *Memory) Get(_ context.Context, org domain.OrgID, gen uint64, key string) ([]byte, error) {
 	now := time.Now()
 	m.mu.RLock()
 	o := m.orgs[org]
-	if o == nil {
-		gen := m.floor
+	if o == nil || o.gen != gen {
 		m.mu.RUnlock()
-		return nil, gen, nil
+		return nil, nil
 	}
-	gen := o.gen
 	e, ok := o.entries[key]
 	m.mu.RUnlock()
 	if !ok {
-		return nil, gen, nil
+		return nil, nil
 	}
 	if now.Before(e.expires) {
-		return e.value, gen, nil
+		return e.value, nil
 	}
 	m.dropExpired(org, key)
-	return nil, gen, nil
+	return nil, nil
 }
 
 func (m *Memory) dropExpired(org domain.OrgID, key string) {
@@ -139,6 +148,12 @@ func (m *Memory) Set(_ context.Context, org domain.OrgID, gen uint64, key string
 	} else if gen != o.gen {
 		return nil
 	}
+	m.put(o, key, v, now.Add(m.ttl), now)
+	return nil
+}
+
+// put stores value, which it owns, in o; the caller holds the write lock.
+func (m *Memory) put(o *memOrg, key string, value []byte, expires, now time.Time) {
 	if o.entries == nil {
 		o.entries = make(map[string]memEntry)
 	}
@@ -151,12 +166,49 @@ func (m *Memory) Set(_ context.Context, org domain.OrgID, gen uint64, key string
 		// c.Query, for one); a map key must own its bytes.
 		key = strings.Clone(key)
 	}
-	o.entries[key] = memEntry{value: v, expires: now.Add(m.ttl)}
+	o.entries[key] = memEntry{value: value, expires: expires}
 	// After the store, so that the org just written keeps its state.
 	if !now.Before(m.nextSweep) {
 		m.sweep(now)
 	}
-	return nil
+}
+
+// setAt and drop use a Memory as the near cache of another ListCache
+// whose generations are authoritative (Redis): storing under a newer
+// generation than the org's drops the org's older entries, and the floor
+// plays no part.
+
+// setAt stores value, which it owns, under gen until expires; an older gen
+// than the org's is ignored.
+func (m *Memory) setAt(org domain.OrgID, gen uint64, key string, value []byte, expires time.Time) {
+	now := time.Now()
+	if !now.Before(expires) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o := m.orgs[org]
+	switch {
+	case o == nil:
+		o = &memOrg{gen: gen}
+		m.orgs[org] = o
+	case gen < o.gen:
+		return
+	case gen > o.gen:
+		m.size -= len(o.entries)
+		o.gen, o.entries = gen, nil
+	}
+	m.put(o, key, value, expires, now)
+}
+
+// drop lets go of everything held for org.
+func (m *Memory) drop(org domain.OrgID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if o := m.orgs[org]; o != nil {
+		m.size -= len(o.entries)
+		delete(m.orgs, org)
+	}
 }
 
 // Invalidate moves org to a new generation and lets go of its entries.

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"testing"
 	"time"
 	"unsafe"
@@ -40,7 +41,7 @@ func TestMemory_Set(t *testing.T) {
 		ctx := t.Context()
 		for i := range 100 {
 			org := domain.OrgID(i%3 + 1)
-			_, gen, _ := m.Get(ctx, org, "k")
+			_, gen, _ := lookup(ctx, m, org, "k")
 			if err := m.Set(ctx, org, gen, string(rune('a'+i%26))+string(rune('a'+i/26)), []byte("v")); err != nil {
 				t.Fatal(err)
 			}
@@ -49,7 +50,7 @@ func TestMemory_Set(t *testing.T) {
 			}
 		}
 		// The newest entry is never the one evicted to make room for it.
-		if v, _, _ := m.Get(ctx, 1, "vd"); string(v) != "v" {
+		if v, _, _ := lookup(ctx, m, 1, "vd"); string(v) != "v" {
 			t.Fatalf("newest entry missing: %q", v)
 		}
 	})
@@ -60,7 +61,7 @@ func TestMemory_Set(t *testing.T) {
 		buf := []byte("original")
 		_ = m.Set(t.Context(), 1, 0, "k", buf)
 		copy(buf, "CHANGED!")
-		if v, _, _ := m.Get(t.Context(), 1, "k"); string(v) != "original" {
+		if v, _, _ := lookup(t.Context(), m, 1, "k"); string(v) != "original" {
 			t.Fatalf("Get = %q after the caller reused its buffer, want %q", v, "original")
 		}
 	})
@@ -74,7 +75,7 @@ func TestMemory_Set(t *testing.T) {
 		aliased := unsafe.String(&b[0], len(b))
 		_ = m.Set(t.Context(), 1, 0, aliased, []byte("v"))
 		copy(b, "XXXXXX")
-		if v, _, _ := m.Get(t.Context(), 1, "status=CREATED"); string(v) != "v" {
+		if v, _, _ := lookup(t.Context(), m, 1, "status=CREATED"); string(v) != "v" {
 			t.Fatalf("Get = %q, want %q", v, "v")
 		}
 	})
@@ -89,7 +90,7 @@ func TestMemory_Set(t *testing.T) {
 		}
 		_ = m.Invalidate(ctx, 2) // an org with state and no entry
 		time.Sleep(2 * ttl)
-		_, gen3, _ := m.Get(ctx, 3, "k")
+		_, gen3, _ := lookup(ctx, m, 3, "k")
 		_ = m.Set(ctx, 3, gen3, "k", []byte("v")) // runs the sweep
 		if n := m.entries(); n != 1 {
 			t.Fatalf("%d entries after the sweep, want 1", n)
@@ -108,9 +109,9 @@ func TestMemory_Set(t *testing.T) {
 		const ttl = 50 * time.Millisecond
 		m := NewMemory(ttl)
 		ctx := t.Context()
-		_, before, _ := m.Get(ctx, 1, "k")
+		_, before, _ := lookup(ctx, m, 1, "k")
 		_ = m.Invalidate(ctx, 1)
-		_, after, _ := m.Get(ctx, 1, "k")
+		_, after, _ := lookup(ctx, m, 1, "k")
 		time.Sleep(2 * ttl)
 		_ = m.Set(ctx, 2, 0, "k", []byte("v")) // sweeps org 1 away
 		m.mu.RLock()
@@ -121,13 +122,13 @@ func TestMemory_Set(t *testing.T) {
 		}
 
 		_ = m.Set(ctx, 1, before, "k", []byte("stale"))
-		if v, _, _ := m.Get(ctx, 1, "k"); v != nil {
+		if v, _, _ := lookup(ctx, m, 1, "k"); v != nil {
 			t.Fatalf("Set under a generation older than an Invalidate served after the sweep: %q", v)
 		}
 		// No Invalidate came after this one was read: what was loaded
 		// under it is current and may be stored.
 		_ = m.Set(ctx, 1, after, "k", []byte("fresh"))
-		v, now, _ := m.Get(ctx, 1, "k")
+		v, now, _ := lookup(ctx, m, 1, "k")
 		if string(v) != "fresh" {
 			t.Fatalf("Get = %q, want %q", v, "fresh")
 		}
@@ -142,10 +143,10 @@ func TestMemory_Get(t *testing.T) {
 		m := NewMemory(time.Minute)
 		ctx := t.Context()
 		_ = m.Set(ctx, 1, 0, "hit", []byte("v"))
-		if n := testing.AllocsPerRun(100, func() { _, _, _ = m.Get(ctx, 1, "hit") }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { _, _, _ = lookup(ctx, m, 1, "hit") }); n != 0 {
 			t.Errorf("hit: %v allocations, want 0", n)
 		}
-		if n := testing.AllocsPerRun(100, func() { _, _, _ = m.Get(ctx, 1, "miss") }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { _, _, _ = lookup(ctx, m, 1, "miss") }); n != 0 {
 			t.Errorf("miss: %v allocations, want 0", n)
 		}
 	})
@@ -156,7 +157,7 @@ func TestMemory_Get(t *testing.T) {
 		m := NewMemory(ttl)
 		_ = m.Set(t.Context(), 1, 0, "k", []byte("v"))
 		time.Sleep(2 * ttl)
-		if v, _, _ := m.Get(t.Context(), 1, "k"); v != nil {
+		if v, _, _ := lookup(t.Context(), m, 1, "k"); v != nil {
 			t.Fatalf("expired entry served: %q", v)
 		}
 		if n := m.entries(); n != 0 {
@@ -171,8 +172,18 @@ func BenchmarkMemory_GetHit(b *testing.B) {
 	_ = m.Set(ctx, 1, 0, "status=CREATED&limit=20", make([]byte, 4096))
 	b.ReportAllocs()
 	for b.Loop() {
-		if v, _, _ := m.Get(ctx, 1, "status=CREATED&limit=20"); v == nil {
+		if v, _, _ := lookup(ctx, m, 1, "status=CREATED&limit=20"); v == nil {
 			b.Fatal("miss")
 		}
 	}
+}
+
+// lookup is a loader's lookup: the generation, then the entry under it.
+func lookup(ctx context.Context, c ports.ListCache, org domain.OrgID, key string) ([]byte, uint64, error) {
+	gen, err := c.Generation(ctx, org)
+	if err != nil {
+		return nil, 0, err
+	}
+	v, err := c.Get(ctx, org, gen, key)
+	return v, gen, err
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -24,12 +25,22 @@ var (
 //	<prefix>:org:{<org>}:g<gen>:<key>     an entry, with the cache's TTL
 //
 // The braces are a Redis Cluster hash tag: an org's counter and entries
-// share a slot, which the Get script needs. Entries of dead generations
+// share a slot. Entries of dead generations
 // are never read again and go with their TTL. The counter has no TTL, so
 // it lives as long as any entry it guards; run Redis with noeviction or a
 // volatile-* maxmemory-policy, under which keys without a TTL are never
 // evicted (an evicted counter restarts at 0 and could revive entries of
 // generation 0 until they expire).
+//
+// Each instance keeps a near cache: a bounded local copy of the entries it
+// has read or written, under the same (org, generation, key) and for no
+// longer than their time left in Redis. Any value stored under a
+// generation was loaded while that generation was current, so it may be
+// served for as long as the generation is, whichever replica stored it.
+// A hit in the near cache therefore costs only the read of the org's
+// generation, which the caller still makes (batched with concurrent
+// callers' reads, see genReader): an Invalidate by any replica is seen by
+// every Generation read that follows it, everywhere.
 //
 // Errors are returned wrapped, never swallowed: whether to fail open is
 // the caller's decision.
@@ -37,7 +48,12 @@ type Redis struct {
 	client redis.UniversalClient
 	prefix string
 	ttl    time.Duration
+	near   *Memory
+	gens   *genReader
 }
+
+// NearEntries bounds the near cache of a Redis made by NewRedis.
+const NearEntries = DefaultMaxEntries
 
 // NewRedis returns a Redis cache whose entries live for ttl (DefaultTTL
 // when ttl is not positive) under keys starting with prefix.
@@ -45,60 +61,82 @@ func NewRedis(client redis.UniversalClient, prefix string, ttl time.Duration) *R
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	return &Redis{client: client, prefix: prefix, ttl: ttl}
+	return &Redis{
+		client: client, prefix: prefix, ttl: ttl,
+		near: NewMemoryWithLimit(ttl, NearEntries),
+		gens: &genReader{
+			// Keys of different orgs live in different Cluster slots: one
+			// MGET only works against a single Redis, which is what
+			// NewRedisClient makes.
+			mget:       func(ctx context.Context, keys []string) ([]any, error) { return client.MGet(ctx, keys...).Result() },
+			maxFlights: 1,
+		},
+	}
 }
 
-// getScript reads the generation and the entry under it in one round trip
-// and atomically: two separate GETs could pair an entry with a generation
-// that an Invalidate already left behind.
+// getScript returns the entry and its time left, which bounds its copy in
+// the near cache, in one round trip; nothing when there is no entry.
 var getScript = redis.NewScript(`
-local gen = redis.call('GET', KEYS[1])
-if not gen then gen = '0' end
-return {gen, redis.call('GET', ARGV[1] .. gen .. ARGV[2])}
+local val = redis.call('GET', KEYS[1])
+if not val then return {} end
+return {val, redis.call('PTTL', KEYS[1])}
 `)
 
-// Get returns the entry under org's current generation; a missing entry
-// (redis.Nil) is a miss, not an error.
-func (r *Redis) Get(ctx context.Context, org domain.OrgID, key string) ([]byte, uint64, error) {
-	res, err := getScript.Run(ctx, r.client,
-		[]string{r.genKey(org)}, r.orgPrefix(org)+"g", ":"+key).Slice()
+// Generation reads org's generation counter; a missing counter is 0.
+func (r *Redis) Generation(ctx context.Context, org domain.OrgID) (uint64, error) {
+	gen, err := r.gens.read(ctx, r.genKey(org))
 	if err != nil {
-		return nil, 0, fmt.Errorf("redis cache: get: %w", err)
+		return 0, fmt.Errorf("redis cache: generation: %w", err)
 	}
-	if len(res) != 2 {
-		return nil, 0, fmt.Errorf("redis cache: get: script returned %d values, want 2", len(res))
+	return gen, nil
+}
+
+// Get returns the entry stored under gen, from the near cache when it
+// holds it; a missing entry is a miss, not an error.
+func (r *Redis) Get(ctx context.Context, org domain.OrgID, gen uint64, key string) ([]byte, error) {
+	if v, _ := r.near.Get(ctx, org, gen, key); v != nil {
+		return v, nil
 	}
-	genStr, ok := res[0].(string)
-	if !ok {
-		return nil, 0, fmt.Errorf("redis cache: get: generation is %T, want string", res[0])
-	}
-	gen, err := strconv.ParseUint(genStr, 10, 64)
+	res, err := getScript.Run(ctx, r.client, []string{r.entryKey(org, gen, key)}).Slice()
 	if err != nil {
-		return nil, 0, fmt.Errorf("redis cache: get: generation: %w", err)
+		return nil, fmt.Errorf("redis cache: get: %w", err)
 	}
-	switch v := res[1].(type) {
-	case nil:
-		return nil, gen, nil
-	case string:
-		return []byte(v), gen, nil
+	switch len(res) {
+	case 0:
+		return nil, nil
+	case 2:
 	default:
-		return nil, 0, fmt.Errorf("redis cache: get: value is %T, want string", res[1])
+		return nil, fmt.Errorf("redis cache: get: script returned %d values, want 0 or 2", len(res))
 	}
+	v, ok := res[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("redis cache: get: value is %T, want string", res[0])
+	}
+	val := []byte(v)
+	if ms, ok := res[1].(int64); ok && ms > 0 {
+		r.near.setAt(org, gen, key, val, time.Now().Add(time.Duration(ms)*time.Millisecond))
+	}
+	return val, nil
 }
 
 // Set stores value under gen as given. Under a generation that is already
 // dead the entry is written but never read: Get only looks under the
 // current one.
 func (r *Redis) Set(ctx context.Context, org domain.OrgID, gen uint64, key string, value []byte) error {
-	k := r.orgPrefix(org) + "g" + strconv.FormatUint(gen, 10) + ":" + key
+	k := r.entryKey(org, gen, key)
+	expires := time.Now().Add(r.ttl)
 	if err := r.client.Set(ctx, k, value, r.ttl).Err(); err != nil {
 		return fmt.Errorf("redis cache: set: %w", err)
 	}
+	// Timed from before the SET, so the copy never outlives the entry.
+	r.near.setAt(org, gen, key, bytes.Clone(value), expires)
 	return nil
 }
 
 // Invalidate moves org's generation on with one INCR.
 func (r *Redis) Invalidate(ctx context.Context, org domain.OrgID) error {
+	// Dropped whatever Redis answers: the entries are dead or unreachable.
+	r.near.drop(org)
 	if err := r.client.Incr(ctx, r.genKey(org)).Err(); err != nil {
 		return fmt.Errorf("redis cache: invalidate: %w", err)
 	}
@@ -119,6 +157,10 @@ func (r *Redis) orgPrefix(org domain.OrgID) string {
 
 func (r *Redis) genKey(org domain.OrgID) string {
 	return r.orgPrefix(org) + "gen"
+}
+
+func (r *Redis) entryKey(org domain.OrgID, gen uint64, key string) string {
+	return r.orgPrefix(org) + "g" + strconv.FormatUint(gen, 10) + ":" + key
 }
 
 // NewRedisClient parses a redis:// (or rediss://) URL into a client tuned

@@ -8,12 +8,14 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/taskflow/taskflow/adapters/cachetest"
+	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/ports"
 )
 
@@ -117,7 +119,7 @@ func TestRedis_Keys(t *testing.T) {
 		if err := c.Set(ctx, r.genKey(1), "not-a-number", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := r.Get(ctx, 1, "k"); err == nil {
+		if _, _, err := lookup(ctx, r, 1, "k"); err == nil {
 			t.Fatal("Get with a corrupt generation: nil error")
 		}
 		if err := r.Invalidate(ctx, 1); err == nil {
@@ -154,7 +156,7 @@ func TestRedis_Unreachable(t *testing.T) {
 		defer cancel()
 
 		calls := map[string]func() error{
-			"Get":        func() error { _, _, err := r.Get(ctx, 1, "k"); return err },
+			"Get":        func() error { _, _, err := lookup(ctx, r, 1, "k"); return err },
 			"Set":        func() error { return r.Set(ctx, 1, 0, "k", []byte("v")) },
 			"Invalidate": func() error { return r.Invalidate(ctx, 1) },
 			"Ping":       func() error { return r.Ping(ctx) },
@@ -217,7 +219,7 @@ func TestRedis_Unreachable(t *testing.T) {
 		// context deadline ends the call this early.
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
-		_, _, err = r.Get(ctx, 1, "k")
+		_, _, err = lookup(ctx, r, 1, "k")
 		if err == nil {
 			t.Fatal("Get against a server that never answers: nil error")
 		}
@@ -277,8 +279,122 @@ func BenchmarkRedis_GetHit(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if v, _, err := r.Get(ctx, 1, "status=CREATED&limit=20"); err != nil || v == nil {
+		if v, _, err := lookup(ctx, r, 1, "status=CREATED&limit=20"); err != nil || v == nil {
 			b.Fatal(fmt.Sprint("miss: ", err))
 		}
 	}
+}
+
+// Two Redis values over one prefix are two replicas of the service.
+func TestRedis_Replicas(t *testing.T) {
+	t.Parallel()
+	c := testRedisClient(t)
+
+	t.Run("an_invalidation_by_one_is_seen_by_the_next_get_of_the_other", func(t *testing.T) {
+		t.Parallel()
+		a := newTestRedis(t, c, time.Minute)
+		b := NewRedis(c, a.prefix, time.Minute)
+		ctx := t.Context()
+		_, gen, err := lookup(ctx, a, 1, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Set(ctx, 1, gen, "k", []byte("old")); err != nil {
+			t.Fatal(err)
+		}
+		// Served from a's near cache from now on: gone from Redis, still
+		// found.
+		if err := c.Del(ctx, a.orgPrefix(1)+"g"+fmt.Sprint(gen)+":k").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if v, _, err := lookup(ctx, a, 1, "k"); err != nil || string(v) != "old" {
+			t.Fatalf("a.Get after its own Set = %q, %v; want the near copy \"old\"", v, err)
+		}
+		if err := b.Invalidate(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		v, gen2, err := lookup(ctx, a, 1, "k")
+		if err != nil || v != nil {
+			t.Fatalf("a.Get after b.Invalidate = %q, %v; want a miss", v, err)
+		}
+		if gen2 <= gen {
+			t.Fatalf("generation after b.Invalidate = %d, want > %d", gen2, gen)
+		}
+		if err := b.Set(ctx, 1, gen2, "k", []byte("new")); err != nil {
+			t.Fatal(err)
+		}
+		if v, _, err := lookup(ctx, a, 1, "k"); err != nil || string(v) != "new" {
+			t.Fatalf("a.Get after b.Set = %q, %v; want \"new\"", v, err)
+		}
+	})
+
+	t.Run("a_near_copy_lives_no_longer_than_the_entry_in_redis", func(t *testing.T) {
+		t.Parallel()
+		a := newTestRedis(t, c, time.Hour)
+		b := NewRedis(c, a.prefix, 300*time.Millisecond)
+		ctx := t.Context()
+		if err := b.Set(ctx, 1, 0, "k", []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if v, _, err := lookup(ctx, a, 1, "k"); err != nil || string(v) != "v" {
+			t.Fatalf("a.Get = %q, %v; want \"v\"", v, err)
+		}
+		time.Sleep(400 * time.Millisecond)
+		if v, _, err := lookup(ctx, a, 1, "k"); err != nil || v != nil {
+			t.Fatalf("a.Get after the entry's TTL = %q, %v; want a miss", v, err)
+		}
+	})
+
+	t.Run("concurrent_gets_of_many_orgs_each_see_their_own_generation", func(t *testing.T) {
+		t.Parallel()
+		a := newTestRedis(t, c, time.Minute)
+		ctx := t.Context()
+		// org n is invalidated n times, so its generation is n.
+		const orgs = 20
+		for org := 1; org <= orgs; org++ {
+			for range org {
+				if err := a.Invalidate(ctx, domain.OrgID(org)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		var wg sync.WaitGroup
+		for w := range 64 {
+			wg.Go(func() {
+				for i := range 50 {
+					org := domain.OrgID((w+i)%orgs + 1)
+					_, gen, err := lookup(ctx, a, org, "k")
+					if err != nil || gen != uint64(org) {
+						t.Errorf("Get(org %d) generation = %d, %v; want %d", org, gen, err, org)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
+}
+
+func BenchmarkRedis_GetHitParallel(b *testing.B) {
+	c := testRedisClient(b)
+	r := newTestRedis(b, c, time.Hour)
+	ctx := b.Context()
+	const orgs = 100
+	for org := range domain.OrgID(orgs) {
+		if err := r.Set(ctx, org, 0, "status=CREATED&limit=20", make([]byte, 2500)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.SetParallelism(16) // 32 goroutines on 2 cores: the bench's 32 connections
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		org := domain.OrgID(next.Add(1) % orgs)
+		for pb.Next() {
+			if v, _, err := lookup(ctx, r, org, "status=CREATED&limit=20"); err != nil || v == nil {
+				b.Error(fmt.Sprint("miss: ", err))
+				return
+			}
+		}
+	})
 }

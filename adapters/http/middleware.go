@@ -150,7 +150,9 @@ func deadline(d time.Duration) fiber.Handler {
 }
 
 // authenticate resolves the bearer token to the caller (with the role the
-// store holds now) and marks the answer as not cacheable.
+// store holds now) and marks the answer as not cacheable. From here on the
+// request reads its organization's cache generation once, for the session
+// check and the handler's lookups together (application.WithCacheSnapshot).
 func authenticate(auth *application.Auth) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderCacheControl, "no-store")
@@ -159,7 +161,9 @@ func authenticate(auth *application.Auth) fiber.Handler {
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			return domain.ErrUnauthenticated
 		}
-		actor, err := auth.Authenticate(c.UserContext(), strings.TrimSpace(token))
+		ctx := application.WithCacheSnapshot(c.UserContext())
+		c.SetUserContext(ctx)
+		actor, err := auth.Authenticate(ctx, strings.TrimSpace(token))
 		if err != nil {
 			return err
 		}

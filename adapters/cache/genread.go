@@ -1,0 +1,130 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+)
+
+// genReader reads generation counters for many callers at once: the
+// callers that arrive while a read is on the wire queue up, and the next
+// read fetches all their keys with one MGET. Under load that turns one
+// Redis round trip per request into one per batch; the syscalls of those
+// round trips were most of the service's CPU on a cached list.
+//
+// Every caller gets a value read after it arrived, never one read before,
+// so a caller still sees every INCR that completed before it called: the
+// "stale at once" promise holds as it does with one GET per caller.
+//
+// No goroutine runs while nobody reads. The caller that finds one of the
+// maxFlights slots free starts a flight; a flight that finds callers
+// queued when it lands takes them on the next one.
+type genReader struct {
+	mget       func(ctx context.Context, keys []string) ([]any, error)
+	maxFlights int
+
+	mu      sync.Mutex
+	flights int
+	queue   []*genWait
+}
+
+// genWait is one caller's place in a batch. done is buffered, so a flight
+// never blocks on a caller that stopped waiting.
+type genWait struct {
+	key  string
+	done chan struct{}
+	gen  uint64
+	err  error
+}
+
+var genWaitPool = sync.Pool{New: func() any { return &genWait{done: make(chan struct{}, 1)} }}
+
+// read returns the generation stored under key; a missing key is 0.
+func (g *genReader) read(ctx context.Context, key string) (uint64, error) {
+	w := genWaitPool.Get().(*genWait)
+	w.key, w.gen, w.err = key, 0, nil
+
+	g.mu.Lock()
+	g.queue = append(g.queue, w)
+	var batch []*genWait
+	if g.flights < g.maxFlights {
+		g.flights++
+		batch = g.take()
+	}
+	g.mu.Unlock()
+	if batch != nil {
+		// In a goroutine of its own, so that this caller still returns at
+		// its deadline; the flight ends with the client's read timeout,
+		// not with this caller's request, since it answers others too.
+		go g.fly(context.WithoutCancel(ctx), batch)
+	}
+
+	select {
+	case <-w.done:
+		gen, err := w.gen, w.err
+		genWaitPool.Put(w)
+		return gen, err
+	case <-ctx.Done():
+		// w stays with its batch, which will still write to it; it is not
+		// returned to the pool.
+		return 0, ctx.Err()
+	}
+}
+
+// take empties the queue into a batch; the caller holds mu.
+func (g *genReader) take() []*genWait {
+	batch := g.queue
+	g.queue = make([]*genWait, 0, cap(batch))
+	return batch
+}
+
+// fly reads batch's keys and answers each caller, then flies again while
+// callers queued meanwhile, and frees its slot when none did.
+func (g *genReader) fly(ctx context.Context, batch []*genWait) {
+	for batch != nil {
+		g.answer(ctx, batch)
+		g.mu.Lock()
+		if len(g.queue) == 0 {
+			g.flights--
+			batch = nil
+		} else {
+			batch = g.take()
+		}
+		g.mu.Unlock()
+	}
+}
+
+func (g *genReader) answer(ctx context.Context, batch []*genWait) {
+	keys := make([]string, len(batch))
+	for i, w := range batch {
+		keys[i] = w.key
+	}
+	vals, err := g.mget(ctx, keys)
+	if err == nil && len(vals) != len(keys) {
+		err = fmt.Errorf("MGET returned %d values for %d keys", len(vals), len(keys))
+	}
+	for i, w := range batch {
+		if err != nil {
+			w.err = err
+		} else {
+			w.gen, w.err = parseGen(vals[i])
+		}
+		w.done <- struct{}{}
+	}
+}
+
+func parseGen(v any) (uint64, error) {
+	switch v := v.(type) {
+	case nil:
+		return 0, nil
+	case string:
+		gen, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("generation: %w", err)
+		}
+		return gen, nil
+	default:
+		return 0, fmt.Errorf("generation is %T, want string", v)
+	}
+}
