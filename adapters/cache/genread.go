@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 )
@@ -47,17 +48,16 @@ func (g *genReader) read(ctx context.Context, key string) (uint64, error) {
 
 	g.mu.Lock()
 	g.queue = append(g.queue, w)
-	var batch []*genWait
-	if g.flights < g.maxFlights {
+	start := g.flights < g.maxFlights
+	if start {
 		g.flights++
-		batch = g.take()
 	}
 	g.mu.Unlock()
-	if batch != nil {
+	if start {
 		// In a goroutine of its own, so that this caller still returns at
 		// its deadline; the flight ends with the client's read timeout,
 		// not with this caller's request, since it answers others too.
-		go g.fly(context.WithoutCancel(ctx), batch)
+		go g.fly(context.WithoutCancel(ctx))
 	}
 
 	select {
@@ -79,19 +79,22 @@ func (g *genReader) take() []*genWait {
 	return batch
 }
 
-// fly reads batch's keys and answers each caller, then flies again while
-// callers queued meanwhile, and frees its slot when none did.
-func (g *genReader) fly(ctx context.Context, batch []*genWait) {
-	for batch != nil {
-		g.answer(ctx, batch)
+// fly takes the queue as a batch, reads its keys and answers each caller,
+// again while callers keep queueing; it frees its slot when none did.
+func (g *genReader) fly(ctx context.Context) {
+	for {
+		// The callers that are about to queue (handlers already running
+		// on another P, or runnable) get a chance to join this batch.
+		runtime.Gosched()
 		g.mu.Lock()
 		if len(g.queue) == 0 {
 			g.flights--
-			batch = nil
-		} else {
-			batch = g.take()
+			g.mu.Unlock()
+			return
 		}
+		batch := g.take()
 		g.mu.Unlock()
+		g.answer(ctx, batch)
 	}
 }
 

@@ -69,7 +69,7 @@ func NewRedis(client redis.UniversalClient, prefix string, ttl time.Duration) *R
 			// MGET only works against a single Redis, which is what
 			// NewRedisClient makes.
 			mget:       func(ctx context.Context, keys []string) ([]any, error) { return client.MGet(ctx, keys...).Result() },
-			maxFlights: 1,
+			maxFlights: 2,
 		},
 	}
 }

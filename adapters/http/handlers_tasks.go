@@ -108,22 +108,33 @@ func sendJSON(c *fiber.Ctx, body []byte) error {
 	return nil
 }
 
-// nextLink points at the next page in cursor mode, keeping the filters.
+// nextLink points at the next page in cursor mode, keeping the filters,
+// with the parameters in the order url.Values.Encode gives them. It is on
+// every cached page of a list that has more: appended, not built through
+// url.Values (a map, a sort and four strings), which cost 4.5% of a cached
+// list's CPU (BenchmarkNextLink).
 func nextLink(q application.ListQuery, cursor string) string {
-	v := url.Values{}
-	v.Set("cursor", cursor)
 	limit := q.Limit
 	if limit == 0 {
 		limit = application.DefaultLimit
 	}
-	v.Set("limit", strconv.Itoa(limit))
-	if q.Status != nil {
-		v.Set("status", string(*q.Status))
-	}
+	b := make([]byte, 0, 64+len(cursor))
+	b = append(b, "</tasks?"...)
 	if q.Assignee != nil {
-		v.Set("assignee_id", strconv.FormatInt(int64(*q.Assignee), 10))
+		b = append(b, "assignee_id="...)
+		b = strconv.AppendInt(b, int64(*q.Assignee), 10)
+		b = append(b, '&')
 	}
-	return "</tasks?" + v.Encode() + `>; rel="next"`
+	b = append(b, "cursor="...)
+	b = append(b, url.QueryEscape(cursor)...)
+	b = append(b, "&limit="...)
+	b = strconv.AppendInt(b, int64(limit), 10)
+	if q.Status != nil {
+		b = append(b, "&status="...)
+		b = append(b, url.QueryEscape(string(*q.Status))...)
+	}
+	b = append(b, `>; rel="next"`...)
+	return string(b)
 }
 
 func etag(t *domain.Task) string { return etagOf(t.Version) }
