@@ -187,7 +187,7 @@ func (a *Auth) Authenticate(ctx context.Context, token string) (domain.Actor, er
 	if err != nil || c.SessionID < 1 {
 		return domain.Actor{}, domain.ErrUnauthenticated
 	}
-	role, err := a.cache.load(ctx, c.OrgID, principalKey(c.UserID, c.SessionID), func() ([]byte, error) {
+	role, err := a.cache.load(ctx, c.OrgID, ports.SpaceSessions, principalKey(c.UserID, c.SessionID), func() ([]byte, error) {
 		u, err := a.sessions.Principal(ctx, c.OrgID, c.UserID, c.SessionID, a.clock.Now())
 		if err != nil {
 			return nil, err

@@ -132,7 +132,7 @@ func (o *Organizations) SetRole(ctx context.Context, actor domain.Actor, id doma
 		return nil, fmt.Errorf("set role: %w", err)
 	}
 	// The member's cached session checks carry the old role.
-	o.cache.invalidate(ctx, actor.OrgID)
+	o.cache.invalidate(ctx, actor.OrgID, ports.SpaceSessions)
 	return out, nil
 }
 
@@ -146,6 +146,6 @@ func (o *Organizations) RemoveMember(ctx context.Context, actor domain.Actor, id
 	}
 	// The member's tasks were unassigned and their sessions are gone: the
 	// cached lists and session checks are stale.
-	o.cache.invalidate(ctx, actor.OrgID)
+	o.cache.invalidate(ctx, actor.OrgID, ports.SpaceTasks, ports.SpaceSessions)
 	return nil
 }

@@ -45,18 +45,20 @@ func (l *OrgCache) failed(op string, org domain.OrgID, err error) {
 	}
 }
 
-// load returns the cached value for (org, key) or calls fetch once for all
-// concurrent callers of the same key and caches what it returns.
-func (l *OrgCache) load(ctx context.Context, org domain.OrgID, key string, fetch func() ([]byte, error)) ([]byte, error) {
+// load returns the cached value for (org, space, key) or calls fetch once
+// for all concurrent callers of the same key and caches what it returns.
+func (l *OrgCache) load(ctx context.Context, org domain.OrgID, space ports.CacheSpace, key string,
+	fetch func() ([]byte, error)) ([]byte, error) {
 	if !l.usable() {
 		return fetch()
 	}
-	gen, err := l.generation(ctx, org)
+	gens, err := l.generations(ctx, org)
 	if err != nil {
-		l.failed("generation", org, err)
+		l.failed("generations", org, err)
 		return fetch()
 	}
-	val, err := l.cache.Get(ctx, org, gen, key)
+	gen := gens[space]
+	val, err := l.cache.Get(ctx, org, space, gen, key)
 	if err != nil {
 		l.failed("get", org, err)
 		return fetch()
@@ -66,14 +68,14 @@ func (l *OrgCache) load(ctx context.Context, org domain.OrgID, key string, fetch
 	}
 	// The org is part of the flight key as it is of the cache key: two
 	// tenants asking the same query must never share an answer.
-	v, err, _ := l.group.Do(orgKey(org, key), func() (any, error) {
+	v, err, _ := l.group.Do(orgKey(org, space, key), func() (any, error) {
 		b, err := fetch()
 		if err != nil {
 			return nil, err
 		}
 		// Stored under the generation read before the query: if a write
 		// invalidated the list meanwhile, this entry is already dead.
-		if err := l.cache.Set(ctx, org, gen, key, b); err != nil {
+		if err := l.cache.Set(ctx, org, space, gen, key, b); err != nil {
 			l.failed("set", org, err)
 		}
 		return b, nil
@@ -84,42 +86,44 @@ func (l *OrgCache) load(ctx context.Context, org domain.OrgID, key string, fetch
 	return v.([]byte), nil
 }
 
-// generation is org's generation as ctx's snapshot holds it, or as the
-// cache says (then kept in the snapshot).
-func (l *OrgCache) generation(ctx context.Context, org domain.OrgID) (uint64, error) {
+// generations are org's generations as ctx's snapshot holds them, or as
+// the cache says (then kept in the snapshot).
+func (l *OrgCache) generations(ctx context.Context, org domain.OrgID) (ports.Generations, error) {
 	s, _ := ctx.Value(snapshotKey{}).(*snapshot)
 	if s != nil && s.valid && s.org == org {
-		return s.gen, nil
+		return s.gens, nil
 	}
-	gen, err := l.cache.Generation(ctx, org)
+	gens, err := l.cache.Generations(ctx, org)
 	if err == nil && s != nil {
-		s.org, s.gen, s.valid = org, gen, true
+		s.org, s.gens, s.valid = org, gens, true
 	}
-	return gen, err
+	return gens, err
 }
 
-// invalidate makes every cached list of org stale; call it after a write
-// has committed.
-func (l *OrgCache) invalidate(ctx context.Context, org domain.OrgID) {
+// invalidate makes every entry of org's spaces stale; call it after a
+// write has committed.
+func (l *OrgCache) invalidate(ctx context.Context, org domain.OrgID, spaces ...ports.CacheSpace) {
 	if s, _ := ctx.Value(snapshotKey{}).(*snapshot); s != nil {
 		s.valid = false
 	}
 	if l == nil || l.cache == nil {
 		return
 	}
-	// Tried even during a cool-down: a missed invalidation is worse than a
-	// slow one.
-	if err := l.cache.Invalidate(ctx, org); err != nil {
-		l.failed("invalidate", org, err)
+	for _, space := range spaces {
+		// Tried even during a cool-down: a missed invalidation is worse
+		// than a slow one.
+		if err := l.cache.Invalidate(ctx, org, space); err != nil {
+			l.failed("invalidate", org, err)
+		}
 	}
 }
 
 // WithCacheSnapshot returns a context under which an organization's cache
-// generation is read once, by the first lookup, and reused by the lookups
-// that follow; an invalidation made under the same context drops it, so
+// generations are read once, by the first lookup, and reused by the
+// lookups that follow; an invalidation made under the same context drops it, so
 // the next lookup reads it again. Give one to each request, and only to
 // one request: its lookups (the session check, then the list) then cost
-// one generation read, and it still sees every write that completed
+// one read of the generations, and it still sees every write that completed
 // before it began, and its own. A write by another client while it runs
 // is concurrent with it, and may or may not be seen, as without the
 // snapshot. The snapshot is not safe for concurrent use.
@@ -131,13 +135,13 @@ type snapshotKey struct{}
 
 type snapshot struct {
 	org   domain.OrgID
-	gen   uint64
+	gens  ports.Generations
 	valid bool
 }
 
-func orgKey(org domain.OrgID, key string) string {
+func orgKey(org domain.OrgID, space ports.CacheSpace, key string) string {
 	b := make([]byte, 0, 24+len(key))
 	b = appendInt(b, int64(org))
-	b = append(b, '|')
+	b = append(b, '|', '0'+byte(space), '|')
 	return string(append(b, key...))
 }

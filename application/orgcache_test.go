@@ -3,6 +3,7 @@ package application
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
 )
 
 // fakeCache is a hand-written ListCache: a map, a switch to make every
@@ -18,7 +20,7 @@ import (
 type fakeCache struct {
 	mu       sync.Mutex
 	data     map[string][]byte
-	gen      map[domain.OrgID]uint64
+	gen      map[domain.OrgID]ports.Generations
 	fail     bool
 	getHook  func() // runs inside Get, outside the lock
 	calls    atomic.Int64
@@ -26,23 +28,30 @@ type fakeCache struct {
 }
 
 func newFakeCache() *fakeCache {
-	return &fakeCache{data: map[string][]byte{}, gen: map[domain.OrgID]uint64{}}
+	return &fakeCache{data: map[string][]byte{}, gen: map[domain.OrgID]ports.Generations{}}
 }
 
 var errDown = errors.New("cache down")
 
-func (f *fakeCache) Generation(_ context.Context, org domain.OrgID) (uint64, error) {
+// tasks is the space of the tests that are not about spaces.
+const tasks = ports.SpaceTasks
+
+func fakeKey(org domain.OrgID, space ports.CacheSpace, gen uint64, key string) string {
+	return fmt.Sprintf("%d/%d/%d/%s", org, space, gen, key)
+}
+
+func (f *fakeCache) Generations(_ context.Context, org domain.OrgID) (ports.Generations, error) {
 	f.calls.Add(1)
 	f.genReads.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail {
-		return 0, errDown
+		return ports.Generations{}, errDown
 	}
 	return f.gen[org], nil
 }
 
-func (f *fakeCache) Get(_ context.Context, org domain.OrgID, gen uint64, key string) ([]byte, error) {
+func (f *fakeCache) Get(_ context.Context, org domain.OrgID, space ports.CacheSpace, gen uint64, key string) ([]byte, error) {
 	f.calls.Add(1)
 	if f.getHook != nil {
 		f.getHook()
@@ -52,28 +61,30 @@ func (f *fakeCache) Get(_ context.Context, org domain.OrgID, gen uint64, key str
 	if f.fail {
 		return nil, errDown
 	}
-	return f.data[string(appendInt(nil, int64(org)))+"/"+string(appendInt(nil, int64(gen)))+"/"+key], nil
+	return f.data[fakeKey(org, space, gen, key)], nil
 }
 
-func (f *fakeCache) Set(_ context.Context, org domain.OrgID, gen uint64, key string, v []byte) error {
+func (f *fakeCache) Set(_ context.Context, org domain.OrgID, space ports.CacheSpace, gen uint64, key string, v []byte) error {
 	f.calls.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail {
 		return errDown
 	}
-	f.data[string(appendInt(nil, int64(org)))+"/"+string(appendInt(nil, int64(gen)))+"/"+key] = v
+	f.data[fakeKey(org, space, gen, key)] = v
 	return nil
 }
 
-func (f *fakeCache) Invalidate(_ context.Context, org domain.OrgID) error {
+func (f *fakeCache) Invalidate(_ context.Context, org domain.OrgID, space ports.CacheSpace) error {
 	f.calls.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail {
 		return errDown
 	}
-	f.gen[org]++
+	g := f.gen[org]
+	g[space]++
+	f.gen[org] = g
 	return nil
 }
 
@@ -84,7 +95,7 @@ func TestOrgCache_HitServesWithoutFetching(t *testing.T) {
 	fetches := 0
 	fetch := func() ([]byte, error) { fetches++; return []byte("v"), nil }
 	for range 3 {
-		got, err := l.load(t.Context(), 1, "k", fetch)
+		got, err := l.load(t.Context(), 1, tasks, "k", fetch)
 		if err != nil || string(got) != "v" {
 			t.Fatalf("load = %q, %v", got, err)
 		}
@@ -98,11 +109,11 @@ func TestOrgCache_InvalidateMakesTheNextLoadFetch(t *testing.T) {
 	l := NewOrgCache(newFakeCache(), quietLog())
 	n := 0
 	fetch := func() ([]byte, error) { n++; return appendInt(nil, int64(n)), nil }
-	a, _ := l.load(t.Context(), 1, "k", fetch)
-	b, _ := l.load(t.Context(), 2, "k", fetch)
-	l.invalidate(t.Context(), 1)
-	a2, _ := l.load(t.Context(), 1, "k", fetch)
-	b2, _ := l.load(t.Context(), 2, "k", fetch)
+	a, _ := l.load(t.Context(), 1, tasks, "k", fetch)
+	b, _ := l.load(t.Context(), 2, tasks, "k", fetch)
+	l.invalidate(t.Context(), 1, tasks)
+	a2, _ := l.load(t.Context(), 1, tasks, "k", fetch)
+	b2, _ := l.load(t.Context(), 2, tasks, "k", fetch)
 	if string(a2) == string(a) {
 		t.Fatalf("org 1 served %q after invalidation", a2)
 	}
@@ -127,7 +138,7 @@ func TestOrgCache_BurstOfMissesMakesOneFetch(t *testing.T) {
 	c.getHook = func() { ready.Done() }
 	for range 20 {
 		wg.Go(func() {
-			if got, err := l.load(t.Context(), 1, "k", fetch); err != nil || string(got) != "v" {
+			if got, err := l.load(t.Context(), 1, tasks, "k", fetch); err != nil || string(got) != "v" {
 				t.Errorf("load = %q, %v", got, err)
 			}
 		})
@@ -143,8 +154,8 @@ func TestOrgCache_BurstOfMissesMakesOneFetch(t *testing.T) {
 
 func TestOrgCache_SameQueryOfTwoOrgsIsNeverShared(t *testing.T) {
 	l := NewOrgCache(newFakeCache(), quietLog())
-	a, _ := l.load(t.Context(), 1, "k", func() ([]byte, error) { return []byte("org1"), nil })
-	b, _ := l.load(t.Context(), 2, "k", func() ([]byte, error) { return []byte("org2"), nil })
+	a, _ := l.load(t.Context(), 1, tasks, "k", func() ([]byte, error) { return []byte("org1"), nil })
+	b, _ := l.load(t.Context(), 2, tasks, "k", func() ([]byte, error) { return []byte("org2"), nil })
 	if string(a) != "org1" || string(b) != "org2" {
 		t.Fatalf("got %q and %q", a, b)
 	}
@@ -157,7 +168,7 @@ func TestOrgCache_FailsOpenAndCoolsDown(t *testing.T) {
 	fetches := 0
 	fetch := func() ([]byte, error) { fetches++; return []byte("db"), nil }
 	for range 5 {
-		got, err := l.load(t.Context(), 1, "k", fetch)
+		got, err := l.load(t.Context(), 1, tasks, "k", fetch)
 		if err != nil || string(got) != "db" {
 			t.Fatalf("load with the cache down = %q, %v; want the database answer", got, err)
 		}
@@ -173,10 +184,10 @@ func TestOrgCache_FailsOpenAndCoolsDown(t *testing.T) {
 	c.mu.Lock()
 	c.fail = false
 	c.mu.Unlock()
-	if _, err := l.load(t.Context(), 1, "k", fetch); err != nil {
+	if _, err := l.load(t.Context(), 1, tasks, "k", fetch); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.load(t.Context(), 1, "k", fetch); err != nil {
+	if _, err := l.load(t.Context(), 1, tasks, "k", fetch); err != nil {
 		t.Fatal(err)
 	}
 	if fetches != 6 {
@@ -187,10 +198,10 @@ func TestOrgCache_FailsOpenAndCoolsDown(t *testing.T) {
 func TestOrgCache_FetchErrorIsReturnedAndNotCached(t *testing.T) {
 	l := NewOrgCache(newFakeCache(), quietLog())
 	boom := errors.New("db down")
-	if _, err := l.load(t.Context(), 1, "k", func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+	if _, err := l.load(t.Context(), 1, tasks, "k", func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the fetch error", err)
 	}
-	got, err := l.load(t.Context(), 1, "k", func() ([]byte, error) { return []byte("ok"), nil })
+	got, err := l.load(t.Context(), 1, tasks, "k", func() ([]byte, error) { return []byte("ok"), nil })
 	if err != nil || string(got) != "ok" {
 		t.Fatalf("load after a failed fetch = %q, %v", got, err)
 	}
@@ -218,7 +229,7 @@ func TestOrgCache_Snapshot(t *testing.T) {
 		l := NewOrgCache(c, quietLog())
 		ctx := WithCacheSnapshot(t.Context())
 		for _, k := range []string{"principal", "list", "list"} {
-			if _, err := l.load(ctx, 1, k, constant("v")); err != nil {
+			if _, err := l.load(ctx, 1, tasks, k, constant("v")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -227,7 +238,7 @@ func TestOrgCache_Snapshot(t *testing.T) {
 		}
 		// Without a snapshot, every lookup reads it.
 		for range 2 {
-			if _, err := l.load(t.Context(), 1, "list", constant("v")); err != nil {
+			if _, err := l.load(t.Context(), 1, tasks, "list", constant("v")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -239,11 +250,11 @@ func TestOrgCache_Snapshot(t *testing.T) {
 	t.Run("a_request_sees_its_own_write", func(t *testing.T) {
 		l := NewOrgCache(newFakeCache(), quietLog())
 		ctx := WithCacheSnapshot(t.Context())
-		if got, _ := l.load(ctx, 1, "list", constant("before")); string(got) != "before" {
+		if got, _ := l.load(ctx, 1, tasks, "list", constant("before")); string(got) != "before" {
 			t.Fatalf("first load = %q", got)
 		}
-		l.invalidate(ctx, 1)
-		if got, _ := l.load(ctx, 1, "list", constant("after")); string(got) != "after" {
+		l.invalidate(ctx, 1, tasks)
+		if got, _ := l.load(ctx, 1, tasks, "list", constant("after")); string(got) != "after" {
 			t.Fatalf("load after the request's own invalidation = %q, want \"after\"", got)
 		}
 	})
@@ -251,33 +262,56 @@ func TestOrgCache_Snapshot(t *testing.T) {
 	t.Run("the_next_request_sees_a_write_that_completed_before_it", func(t *testing.T) {
 		l := NewOrgCache(newFakeCache(), quietLog())
 		first := WithCacheSnapshot(t.Context())
-		if got, _ := l.load(first, 1, "list", constant("before")); string(got) != "before" {
+		if got, _ := l.load(first, 1, tasks, "list", constant("before")); string(got) != "before" {
 			t.Fatalf("first load = %q", got)
 		}
-		l.invalidate(WithCacheSnapshot(t.Context()), 1) // another request's write
+		l.invalidate(WithCacheSnapshot(t.Context()), 1, tasks) // another request's write
 		next := WithCacheSnapshot(t.Context())
-		if got, _ := l.load(next, 1, "list", constant("after")); string(got) != "after" {
+		if got, _ := l.load(next, 1, tasks, "list", constant("after")); string(got) != "after" {
 			t.Fatalf("load by a request that began after the write = %q, want \"after\"", got)
 		}
 	})
 
 	t.Run("another_org_never_uses_the_snapshot", func(t *testing.T) {
 		c := newFakeCache()
-		c.gen[2] = 5
+		c.gen[2] = ports.Generations{tasks: 5}
 		l := NewOrgCache(c, quietLog())
 		ctx := WithCacheSnapshot(t.Context())
-		if _, err := l.load(ctx, 1, "list", constant("org 1")); err != nil {
+		if _, err := l.load(ctx, 1, tasks, "list", constant("org 1")); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := l.load(ctx, 2, "list", constant("org 2")); string(got) != "org 2" {
+		if got, _ := l.load(ctx, 2, tasks, "list", constant("org 2")); string(got) != "org 2" {
 			t.Fatalf("org 2 under org 1's snapshot = %q, want \"org 2\"", got)
 		}
 		if n := c.genReads.Load(); n != 2 {
 			t.Fatalf("generation reads = %d for two orgs, want 2", n)
 		}
 		// Org 2's entry went under org 2's own generation.
-		if _, ok := c.data["2/5/list"]; !ok {
+		if _, ok := c.data[fakeKey(2, tasks, 5, "list")]; !ok {
 			t.Fatalf("org 2's entry not under its generation 5: %v", c.data)
 		}
 	})
+}
+
+func TestOrgCache_ATaskWriteKeepsTheSessionChecks(t *testing.T) {
+	l := NewOrgCache(newFakeCache(), quietLog())
+	fetches := 0
+	fetch := func() ([]byte, error) { fetches++; return []byte("ADMIN"), nil }
+	if _, err := l.load(t.Context(), 1, ports.SpaceSessions, "p:1:1", fetch); err != nil {
+		t.Fatal(err)
+	}
+	l.invalidate(t.Context(), 1, ports.SpaceTasks)
+	if _, err := l.load(t.Context(), 1, ports.SpaceSessions, "p:1:1", fetch); err != nil {
+		t.Fatal(err)
+	}
+	if fetches != 1 {
+		t.Fatalf("session check fetched %d times around a task write, want once", fetches)
+	}
+	l.invalidate(t.Context(), 1, ports.SpaceSessions)
+	if _, err := l.load(t.Context(), 1, ports.SpaceSessions, "p:1:1", fetch); err != nil {
+		t.Fatal(err)
+	}
+	if fetches != 2 {
+		t.Fatalf("session check fetched %d times after a session event, want twice", fetches)
+	}
 }

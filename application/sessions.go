@@ -55,7 +55,7 @@ func (a *Auth) Refresh(ctx context.Context, refresh string) (*Token, error) {
 	sess, err := a.sessions.Rotate(ctx, org, hashCode(refresh), hashCode(next), now)
 	if errors.Is(err, domain.ErrRefreshReused) {
 		// Rotate ended the session: its cached check must go too.
-		a.cache.invalidate(ctx, org)
+		a.cache.invalidate(ctx, org, ports.SpaceSessions)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("refresh: %w", err)
@@ -83,7 +83,7 @@ func (a *Auth) Logout(ctx context.Context, actor domain.Actor, refresh string) e
 			return fmt.Errorf("logout: %w", err)
 		}
 	}
-	a.cache.invalidate(ctx, actor.OrgID)
+	a.cache.invalidate(ctx, actor.OrgID, ports.SpaceSessions)
 	return nil
 }
 
@@ -115,6 +115,6 @@ func (a *Auth) ChangePassword(ctx context.Context, actor domain.Actor, current, 
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	a.cache.invalidate(ctx, actor.OrgID)
+	a.cache.invalidate(ctx, actor.OrgID, ports.SpaceSessions)
 	return nil
 }

@@ -67,7 +67,7 @@ func (t *Tasks) List(ctx context.Context, actor domain.Actor, q ListQuery, enc T
 	if err != nil {
 		return nil, err
 	}
-	raw, err := t.cache.load(ctx, actor.OrgID, "l:"+enc.Format()+"|"+filterKey(f), func() ([]byte, error) {
+	raw, err := t.cache.load(ctx, actor.OrgID, ports.SpaceTasks, "l:"+enc.Format()+"|"+filterKey(f), func() ([]byte, error) {
 		page, err := t.store.List(ctx, actor.OrgID, f)
 		if err != nil {
 			return nil, err
@@ -201,7 +201,7 @@ type EncodedTask struct {
 // through the organization's cache.
 func (t *Tasks) Get(ctx context.Context, actor domain.Actor, id domain.TaskID, enc TaskEncoder) (*EncodedTask, error) {
 	key := "t:" + enc.Format() + "|" + strconv.FormatInt(int64(id), 10)
-	raw, err := t.cache.load(ctx, actor.OrgID, key, func() ([]byte, error) {
+	raw, err := t.cache.load(ctx, actor.OrgID, ports.SpaceTasks, key, func() ([]byte, error) {
 		task, err := t.store.Get(ctx, actor.OrgID, id)
 		if err != nil {
 			return nil, err
@@ -249,7 +249,7 @@ func (t *Tasks) Create(ctx context.Context, actor domain.Actor, in CreateTaskInp
 	if err := t.store.Create(ctx, task); err != nil {
 		return nil, fmt.Errorf("create task: %w", err)
 	}
-	t.cache.invalidate(ctx, actor.OrgID)
+	t.cache.invalidate(ctx, actor.OrgID, ports.SpaceTasks)
 	return task, nil
 }
 
@@ -314,7 +314,7 @@ func (t *Tasks) Update(ctx context.Context, actor domain.Actor, id domain.TaskID
 	if err != nil {
 		return nil, fmt.Errorf("update task: %w", err)
 	}
-	t.cache.invalidate(ctx, actor.OrgID)
+	t.cache.invalidate(ctx, actor.OrgID, ports.SpaceTasks)
 	return task, nil
 }
 
@@ -334,6 +334,6 @@ func (t *Tasks) Delete(ctx context.Context, actor domain.Actor, id domain.TaskID
 	if err := t.store.Delete(ctx, actor.OrgID, id, ifMatch); err != nil {
 		return fmt.Errorf("delete task: %w", err)
 	}
-	t.cache.invalidate(ctx, actor.OrgID)
+	t.cache.invalidate(ctx, actor.OrgID, ports.SpaceTasks)
 	return nil
 }

@@ -25,15 +25,17 @@ func (s pageStore) List(context.Context, domain.OrgID, ports.TaskFilter) (ports.
 // memCache is the smallest ports.ListCache: one generation, no expiry.
 type memCache map[string][]byte
 
-func (m memCache) Generation(context.Context, domain.OrgID) (uint64, error) { return 0, nil }
-func (m memCache) Get(_ context.Context, org domain.OrgID, _ uint64, key string) ([]byte, error) {
+func (m memCache) Generations(context.Context, domain.OrgID) (ports.Generations, error) {
+	return ports.Generations{}, nil
+}
+func (m memCache) Get(_ context.Context, _ domain.OrgID, _ ports.CacheSpace, _ uint64, key string) ([]byte, error) {
 	return m[key], nil
 }
-func (m memCache) Set(_ context.Context, org domain.OrgID, _ uint64, key string, v []byte) error {
+func (m memCache) Set(_ context.Context, _ domain.OrgID, _ ports.CacheSpace, _ uint64, key string, v []byte) error {
 	m[key] = v
 	return nil
 }
-func (m memCache) Invalidate(context.Context, domain.OrgID) error { return nil }
+func (m memCache) Invalidate(context.Context, domain.OrgID, ports.CacheSpace) error { return nil }
 
 // jsonTasks encodes with encoding/json, as the HTTP adapter does.
 type jsonTasks struct{}

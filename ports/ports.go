@@ -133,22 +133,40 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// ListCache caches serialized values (task lists, session checks) per
-// organization and per key. Invalidation is per organization and O(1): a
-// generation counter is part of every entry's key, and Invalidate moves
-// the counter on, so that nobody who reads the generation after an
-// Invalidate returned finds an entry stored before it.
+// ListCache caches serialized values per organization, space and key.
+// Invalidation is per organization and space, and O(1): a generation
+// counter is part of every entry's key, and Invalidate moves the counter
+// on, so that nobody who reads the generations after an Invalidate
+// returned finds an entry stored before it.
 //
-// A loader reads the generation first, looks up under it (Get returns nil
-// on a miss), and on a miss passes that same generation to Set: a value
-// loaded before a write that invalidated it is stored under a dead
-// generation and never found under the new one.
+// A loader reads the generations first (all of the organization's spaces
+// at once), looks up under its space's (Get returns nil on a miss), and on
+// a miss passes that same generation to Set: a value loaded before a
+// write that invalidated it is stored under a dead generation and never
+// found under the new one.
 type ListCache interface {
-	Generation(ctx context.Context, org domain.OrgID) (uint64, error)
-	Get(ctx context.Context, org domain.OrgID, gen uint64, key string) ([]byte, error)
-	Set(ctx context.Context, org domain.OrgID, gen uint64, key string, value []byte) error
-	Invalidate(ctx context.Context, org domain.OrgID) error
+	Generations(ctx context.Context, org domain.OrgID) (Generations, error)
+	Get(ctx context.Context, org domain.OrgID, space CacheSpace, gen uint64, key string) ([]byte, error)
+	Set(ctx context.Context, org domain.OrgID, space CacheSpace, gen uint64, key string, value []byte) error
+	Invalidate(ctx context.Context, org domain.OrgID, space CacheSpace) error
 }
+
+// CacheSpace is one of an organization's key spaces in a ListCache. Each
+// has its own generation, so that what invalidates one leaves the others'
+// entries alive: a task write does not drop the session checks.
+type CacheSpace uint8
+
+const (
+	// SpaceTasks holds task lists and tasks.
+	SpaceTasks CacheSpace = iota
+	// SpaceSessions holds session checks (the caller's session and role).
+	SpaceSessions
+	// NumCacheSpaces counts the spaces.
+	NumCacheSpaces
+)
+
+// Generations holds an organization's generation in each space.
+type Generations [NumCacheSpaces]uint64
 
 // PasswordHasher hashes and checks passwords.
 type PasswordHasher interface {

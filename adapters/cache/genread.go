@@ -30,21 +30,23 @@ type genReader struct {
 	queue   []*genWait
 }
 
-// genWait is one caller's place in a batch. done is buffered, so a flight
-// never blocks on a caller that stopped waiting.
+// genWait is one caller's place in a batch: its keys, and the values read
+// for them. done is buffered, so a flight never blocks on a caller that
+// stopped waiting.
 type genWait struct {
-	key  string
+	keys []string
+	gens []uint64
 	done chan struct{}
-	gen  uint64
 	err  error
 }
 
 var genWaitPool = sync.Pool{New: func() any { return &genWait{done: make(chan struct{}, 1)} }}
 
-// read returns the generation stored under key; a missing key is 0.
-func (g *genReader) read(ctx context.Context, key string) (uint64, error) {
+// read stores in gens the generation under each of keys (a missing key is
+// 0); gens must be as long as keys.
+func (g *genReader) read(ctx context.Context, keys []string, gens []uint64) error {
 	w := genWaitPool.Get().(*genWait)
-	w.key, w.gen, w.err = key, 0, nil
+	w.keys, w.gens, w.err = keys, append(w.gens[:0], make([]uint64, len(keys))...), nil
 
 	g.mu.Lock()
 	g.queue = append(g.queue, w)
@@ -62,13 +64,15 @@ func (g *genReader) read(ctx context.Context, key string) (uint64, error) {
 
 	select {
 	case <-w.done:
-		gen, err := w.gen, w.err
+		copy(gens, w.gens)
+		err := w.err
+		w.keys = nil
 		genWaitPool.Put(w)
-		return gen, err
+		return err
 	case <-ctx.Done():
 		// w stays with its batch, which will still write to it; it is not
 		// returned to the pool.
-		return 0, ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -99,19 +103,24 @@ func (g *genReader) fly(ctx context.Context) {
 }
 
 func (g *genReader) answer(ctx context.Context, batch []*genWait) {
-	keys := make([]string, len(batch))
-	for i, w := range batch {
-		keys[i] = w.key
+	var keys []string
+	for _, w := range batch {
+		keys = append(keys, w.keys...)
 	}
 	vals, err := g.mget(ctx, keys)
 	if err == nil && len(vals) != len(keys) {
 		err = fmt.Errorf("MGET returned %d values for %d keys", len(vals), len(keys))
 	}
-	for i, w := range batch {
-		if err != nil {
-			w.err = err
-		} else {
-			w.gen, w.err = parseGen(vals[i])
+	for _, w := range batch {
+		w.err = err
+		for i := range w.keys {
+			if w.err != nil {
+				break
+			}
+			w.gens[i], w.err = parseGen(vals[i])
+		}
+		if err == nil {
+			vals = vals[len(w.keys):]
 		}
 		w.done <- struct{}{}
 	}

@@ -67,7 +67,7 @@ func TestGenReader(t *testing.T) {
 		results := make([]uint64, 12)
 		read := func(i int) {
 			wg.Go(func() {
-				gen, err := g.read(t.Context(), strconv.Itoa(i))
+				gen, err := read1(t.Context(), g, strconv.Itoa(i))
 				if err != nil {
 					t.Errorf("read %d: %v", i, err)
 				}
@@ -113,7 +113,7 @@ func TestGenReader(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 8 {
 			wg.Go(func() {
-				if _, err := g.read(t.Context(), strconv.Itoa(i)); !errors.Is(err, boom) {
+				if _, err := read1(t.Context(), g, strconv.Itoa(i)); !errors.Is(err, boom) {
 					t.Errorf("read %d: err = %v, want %v", i, err, boom)
 				}
 			})
@@ -127,12 +127,12 @@ func TestGenReader(t *testing.T) {
 		g := &genReader{mget: f.mget, maxFlights: 1}
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 		defer cancel()
-		if _, err := g.read(ctx, "1"); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := read1(ctx, g, "1"); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("read with a 20ms deadline on a stalled MGET: err = %v, want the deadline", err)
 		}
 		close(f.release)
 		// The slot is free again once the abandoned flight lands.
-		if gen, err := g.read(t.Context(), "7"); err != nil || gen != 7 {
+		if gen, err := read1(t.Context(), g, "7"); err != nil || gen != 7 {
 			t.Fatalf("read after the stall = %d, %v; want 7", gen, err)
 		}
 	})
@@ -148,4 +148,44 @@ func TestGenReader(t *testing.T) {
 			t.Errorf("parseGen(nil) = %d, %v; want 0 (a missing counter)", gen, err)
 		}
 	})
+}
+
+func read1(ctx context.Context, g *genReader, key string) (uint64, error) {
+	var gen [1]uint64
+	err := g.read(ctx, []string{key}, gen[:])
+	return gen[0], err
+}
+
+func TestGenReader_SeveralKeysPerCaller(t *testing.T) {
+	t.Parallel()
+	f := &fakeMGET{release: make(chan struct{})}
+	g := &genReader{mget: f.mget, maxFlights: 1}
+	var wg sync.WaitGroup
+	// The first caller holds the only flight while the next three queue
+	// with two keys each.
+	wg.Go(func() {
+		if _, err := read1(t.Context(), g, "100"); err != nil {
+			t.Error(err)
+		}
+	})
+	waitFor(t, "the first flight", func() bool { return len(f.calls()) == 1 })
+	for i := range 3 {
+		wg.Go(func() {
+			gens := make([]uint64, 2)
+			keys := []string{strconv.Itoa(10 * i), strconv.Itoa(10*i + 1)}
+			if err := g.read(t.Context(), keys, gens); err != nil {
+				t.Errorf("read %v: %v", keys, err)
+				return
+			}
+			if gens[0] != uint64(10*i) || gens[1] != uint64(10*i+1) {
+				t.Errorf("read %v = %v", keys, gens)
+			}
+		})
+	}
+	waitFor(t, "three queued callers", func() bool { return g.queued() == 3 })
+	close(f.release)
+	wg.Wait()
+	if calls := f.calls(); len(calls) != 2 || len(calls[1]) != 6 {
+		t.Fatalf("MGET batches = %v, want the first key, then the six others in one", calls)
+	}
 }

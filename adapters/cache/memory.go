@@ -35,7 +35,7 @@ type Memory struct {
 	maxEntries int
 
 	mu   sync.RWMutex
-	orgs map[domain.OrgID]*memOrg
+	orgs map[memScope]*memOrg
 	size int // entries over all orgs
 	// floor is the generation of every org that has no state here. It
 	// only grows: when an org's state is dropped, floor rises to at least
@@ -46,6 +46,12 @@ type Memory struct {
 	// Set is dropped; that happens at most once per sweep.
 	floor     uint64
 	nextSweep time.Time
+}
+
+// memScope is one space of one org: each has its own generation.
+type memScope struct {
+	org   domain.OrgID
+	space ports.CacheSpace
 }
 
 type memOrg struct {
@@ -76,27 +82,33 @@ func NewMemoryWithLimit(ttl time.Duration, maxEntries int) *Memory {
 	return &Memory{
 		ttl:        ttl,
 		maxEntries: maxEntries,
-		orgs:       make(map[domain.OrgID]*memOrg),
+		orgs:       make(map[memScope]*memOrg),
 		nextSweep:  time.Now().Add(ttl),
 	}
 }
 
-// Generation returns org's generation: floor when it has no state here.
-func (m *Memory) Generation(_ context.Context, org domain.OrgID) (uint64, error) {
+// Generations returns org's generation in each space: floor where it has
+// no state here.
+func (m *Memory) Generations(_ context.Context, org domain.OrgID) (ports.Generations, error) {
+	var gens ports.Generations
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if o := m.orgs[org]; o != nil {
-		return o.gen, nil
+	for space := range gens {
+		gens[space] = m.floor
+		if o := m.orgs[memScope{org, ports.CacheSpace(space)}]; o != nil {
+			gens[space] = o.gen
+		}
 	}
-	return m.floor, nil
+	return gens, nil
 }
 
 // Get is the hot path: a read lock and two map lookups, no allocation.
 // Only the current generation has entries here.
-func (m *Memory) Get(_ context.Context, org domain.OrgID, gen uint64, key string) ([]byte, error) {
+func (m *Memory) Get(_ context.Context, org domain.OrgID, space ports.CacheSpace, gen uint64, key string) ([]byte, error) {
 	now := time.Now()
+	sc := memScope{org, space}
 	m.mu.RLock()
-	o := m.orgs[org]
+	o := m.orgs[sc]
 	if o == nil || o.gen != gen {
 		m.mu.RUnlock()
 		return nil, nil
@@ -109,14 +121,14 @@ func (m *Memory) Get(_ context.Context, org domain.OrgID, gen uint64, key string
 	if now.Before(e.expires) {
 		return e.value, nil
 	}
-	m.dropExpired(org, key)
+	m.dropExpired(sc, key)
 	return nil, nil
 }
 
-func (m *Memory) dropExpired(org domain.OrgID, key string) {
+func (m *Memory) dropExpired(sc memScope, key string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	o := m.orgs[org]
+	o := m.orgs[sc]
 	if o == nil {
 		return
 	}
@@ -130,21 +142,22 @@ func (m *Memory) dropExpired(org domain.OrgID, key string) {
 
 // Set stores value unless gen is no longer org's generation: a list loaded
 // before an invalidation must not be served after it.
-func (m *Memory) Set(_ context.Context, org domain.OrgID, gen uint64, key string, value []byte) error {
+func (m *Memory) Set(_ context.Context, org domain.OrgID, space ports.CacheSpace, gen uint64, key string, value []byte) error {
 	// A copy, never nil: a nil value would read back as a miss.
 	v := make([]byte, len(value))
 	copy(v, value)
 	now := time.Now()
 
+	sc := memScope{org, space}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	o := m.orgs[org]
+	o := m.orgs[sc]
 	if o == nil {
 		if gen != m.floor {
 			return nil
 		}
 		o = &memOrg{gen: gen}
-		m.orgs[org] = o
+		m.orgs[sc] = o
 	} else if gen != o.gen {
 		return nil
 	}
@@ -180,18 +193,19 @@ func (m *Memory) put(o *memOrg, key string, value []byte, expires, now time.Time
 
 // setAt stores value, which it owns, under gen until expires; an older gen
 // than the org's is ignored.
-func (m *Memory) setAt(org domain.OrgID, gen uint64, key string, value []byte, expires time.Time) {
+func (m *Memory) setAt(org domain.OrgID, space ports.CacheSpace, gen uint64, key string, value []byte, expires time.Time) {
 	now := time.Now()
 	if !now.Before(expires) {
 		return
 	}
+	sc := memScope{org, space}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	o := m.orgs[org]
+	o := m.orgs[sc]
 	switch {
 	case o == nil:
 		o = &memOrg{gen: gen}
-		m.orgs[org] = o
+		m.orgs[sc] = o
 	case gen < o.gen:
 		return
 	case gen > o.gen:
@@ -201,25 +215,28 @@ func (m *Memory) setAt(org domain.OrgID, gen uint64, key string, value []byte, e
 	m.put(o, key, value, expires, now)
 }
 
-// drop lets go of everything held for org.
-func (m *Memory) drop(org domain.OrgID) {
+// drop lets go of everything held for org's space.
+func (m *Memory) drop(org domain.OrgID, space ports.CacheSpace) {
+	sc := memScope{org, space}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if o := m.orgs[org]; o != nil {
+	if o := m.orgs[sc]; o != nil {
 		m.size -= len(o.entries)
-		delete(m.orgs, org)
+		delete(m.orgs, sc)
 	}
 }
 
-// Invalidate moves org to a new generation and lets go of its entries.
-func (m *Memory) Invalidate(_ context.Context, org domain.OrgID) error {
+// Invalidate moves org's space to a new generation and lets go of its
+// entries.
+func (m *Memory) Invalidate(_ context.Context, org domain.OrgID, space ports.CacheSpace) error {
+	sc := memScope{org, space}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	o := m.orgs[org]
+	o := m.orgs[sc]
 	if o == nil {
 		// A loader may hold floor from a Get made before this call; the
 		// org must move past it even though nothing is cached.
-		m.orgs[org] = &memOrg{gen: m.floor + 1}
+		m.orgs[sc] = &memOrg{gen: m.floor + 1}
 		return nil
 	}
 	m.size -= len(o.entries)

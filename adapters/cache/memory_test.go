@@ -42,7 +42,7 @@ func TestMemory_Set(t *testing.T) {
 		for i := range 100 {
 			org := domain.OrgID(i%3 + 1)
 			_, gen, _ := lookup(ctx, m, org, "k")
-			if err := m.Set(ctx, org, gen, string(rune('a'+i%26))+string(rune('a'+i/26)), []byte("v")); err != nil {
+			if err := m.Set(ctx, org, tasks, gen, string(rune('a'+i%26))+string(rune('a'+i/26)), []byte("v")); err != nil {
 				t.Fatal(err)
 			}
 			if n := m.entries(); n > 10 {
@@ -59,7 +59,7 @@ func TestMemory_Set(t *testing.T) {
 		t.Parallel()
 		m := NewMemory(time.Minute)
 		buf := []byte("original")
-		_ = m.Set(t.Context(), 1, 0, "k", buf)
+		_ = m.Set(t.Context(), 1, tasks, 0, "k", buf)
 		copy(buf, "CHANGED!")
 		if v, _, _ := lookup(t.Context(), m, 1, "k"); string(v) != "original" {
 			t.Fatalf("Get = %q after the caller reused its buffer, want %q", v, "original")
@@ -73,7 +73,7 @@ func TestMemory_Set(t *testing.T) {
 		// next request overwrites.
 		b := []byte("status=CREATED")
 		aliased := unsafe.String(&b[0], len(b))
-		_ = m.Set(t.Context(), 1, 0, aliased, []byte("v"))
+		_ = m.Set(t.Context(), 1, tasks, 0, aliased, []byte("v"))
 		copy(b, "XXXXXX")
 		if v, _, _ := lookup(t.Context(), m, 1, "status=CREATED"); string(v) != "v" {
 			t.Fatalf("Get = %q, want %q", v, "v")
@@ -86,18 +86,18 @@ func TestMemory_Set(t *testing.T) {
 		m := NewMemory(ttl)
 		ctx := t.Context()
 		for _, k := range []string{"a", "b", "c"} {
-			_ = m.Set(ctx, 1, 0, k, []byte("v"))
+			_ = m.Set(ctx, 1, tasks, 0, k, []byte("v"))
 		}
-		_ = m.Invalidate(ctx, 2) // an org with state and no entry
+		_ = m.Invalidate(ctx, 2, tasks) // an org with state and no entry
 		time.Sleep(2 * ttl)
 		_, gen3, _ := lookup(ctx, m, 3, "k")
-		_ = m.Set(ctx, 3, gen3, "k", []byte("v")) // runs the sweep
+		_ = m.Set(ctx, 3, tasks, gen3, "k", []byte("v")) // runs the sweep
 		if n := m.entries(); n != 1 {
 			t.Fatalf("%d entries after the sweep, want 1", n)
 		}
 		m.mu.RLock()
-		_, has1 := m.orgs[1]
-		_, has2 := m.orgs[2]
+		_, has1 := m.orgs[memScope{1, tasks}]
+		_, has2 := m.orgs[memScope{2, tasks}]
 		m.mu.RUnlock()
 		if has1 || has2 {
 			t.Fatalf("state of orgs without entries kept: org 1 %v, org 2 %v", has1, has2)
@@ -110,24 +110,24 @@ func TestMemory_Set(t *testing.T) {
 		m := NewMemory(ttl)
 		ctx := t.Context()
 		_, before, _ := lookup(ctx, m, 1, "k")
-		_ = m.Invalidate(ctx, 1)
+		_ = m.Invalidate(ctx, 1, tasks)
 		_, after, _ := lookup(ctx, m, 1, "k")
 		time.Sleep(2 * ttl)
-		_ = m.Set(ctx, 2, 0, "k", []byte("v")) // sweeps org 1 away
+		_ = m.Set(ctx, 2, tasks, 0, "k", []byte("v")) // sweeps org 1 away
 		m.mu.RLock()
-		_, has1 := m.orgs[1]
+		_, has1 := m.orgs[memScope{1, tasks}]
 		m.mu.RUnlock()
 		if has1 {
 			t.Fatal("org 1 not swept")
 		}
 
-		_ = m.Set(ctx, 1, before, "k", []byte("stale"))
+		_ = m.Set(ctx, 1, tasks, before, "k", []byte("stale"))
 		if v, _, _ := lookup(ctx, m, 1, "k"); v != nil {
 			t.Fatalf("Set under a generation older than an Invalidate served after the sweep: %q", v)
 		}
 		// No Invalidate came after this one was read: what was loaded
 		// under it is current and may be stored.
-		_ = m.Set(ctx, 1, after, "k", []byte("fresh"))
+		_ = m.Set(ctx, 1, tasks, after, "k", []byte("fresh"))
 		v, now, _ := lookup(ctx, m, 1, "k")
 		if string(v) != "fresh" {
 			t.Fatalf("Get = %q, want %q", v, "fresh")
@@ -142,7 +142,7 @@ func TestMemory_Get(t *testing.T) {
 	t.Run("does_not_allocate", func(t *testing.T) {
 		m := NewMemory(time.Minute)
 		ctx := t.Context()
-		_ = m.Set(ctx, 1, 0, "hit", []byte("v"))
+		_ = m.Set(ctx, 1, tasks, 0, "hit", []byte("v"))
 		if n := testing.AllocsPerRun(100, func() { _, _, _ = lookup(ctx, m, 1, "hit") }); n != 0 {
 			t.Errorf("hit: %v allocations, want 0", n)
 		}
@@ -155,7 +155,7 @@ func TestMemory_Get(t *testing.T) {
 		t.Parallel()
 		const ttl = 30 * time.Millisecond
 		m := NewMemory(ttl)
-		_ = m.Set(t.Context(), 1, 0, "k", []byte("v"))
+		_ = m.Set(t.Context(), 1, tasks, 0, "k", []byte("v"))
 		time.Sleep(2 * ttl)
 		if v, _, _ := lookup(t.Context(), m, 1, "k"); v != nil {
 			t.Fatalf("expired entry served: %q", v)
@@ -169,7 +169,7 @@ func TestMemory_Get(t *testing.T) {
 func BenchmarkMemory_GetHit(b *testing.B) {
 	m := NewMemory(time.Hour)
 	ctx := b.Context()
-	_ = m.Set(ctx, 1, 0, "status=CREATED&limit=20", make([]byte, 4096))
+	_ = m.Set(ctx, 1, tasks, 0, "status=CREATED&limit=20", make([]byte, 4096))
 	b.ReportAllocs()
 	for b.Loop() {
 		if v, _, _ := lookup(ctx, m, 1, "status=CREATED&limit=20"); v == nil {
@@ -178,12 +178,16 @@ func BenchmarkMemory_GetHit(b *testing.B) {
 	}
 }
 
-// lookup is a loader's lookup: the generation, then the entry under it.
+// tasks is the space of the tests that are not about spaces.
+const tasks = ports.SpaceTasks
+
+// lookup is a loader's lookup in tasks: the generations, then the entry
+// under the space's.
 func lookup(ctx context.Context, c ports.ListCache, org domain.OrgID, key string) ([]byte, uint64, error) {
-	gen, err := c.Generation(ctx, org)
+	gens, err := c.Generations(ctx, org)
 	if err != nil {
 		return nil, 0, err
 	}
-	v, err := c.Get(ctx, org, gen, key)
-	return v, gen, err
+	v, err := c.Get(ctx, org, tasks, gens[tasks], key)
+	return v, gens[tasks], err
 }

@@ -21,12 +21,12 @@ var (
 
 // Redis is a ListCache shared by every instance of the service. Keys:
 //
-//	<prefix>:org:{<org>}:gen              the generation counter, no TTL
-//	<prefix>:org:{<org>}:g<gen>:<key>     an entry, with the cache's TTL
+//	<prefix>:org:{<org>}:<space>:gen              a generation counter, no TTL
+//	<prefix>:org:{<org>}:<space>:g<gen>:<key>     an entry, with the cache's TTL
 //
-// The braces are a Redis Cluster hash tag: an org's counter and entries
-// share a slot. Entries of dead generations
-// are never read again and go with their TTL. The counter has no TTL, so
+// where <space> is t (tasks) or s (sessions). The braces are a Redis
+// Cluster hash tag: an org's counters and entries share a slot. Entries of
+// dead generations are never read again and go with their TTL. The counter has no TTL, so
 // it lives as long as any entry it guards; run Redis with noeviction or a
 // volatile-* maxmemory-policy, under which keys without a TTL are never
 // evicted (an evicted counter restarts at 0 and could revive entries of
@@ -38,9 +38,10 @@ var (
 // generation was loaded while that generation was current, so it may be
 // served for as long as the generation is, whichever replica stored it.
 // A hit in the near cache therefore costs only the read of the org's
-// generation, which the caller still makes (batched with concurrent
-// callers' reads, see genReader): an Invalidate by any replica is seen by
-// every Generation read that follows it, everywhere.
+// generations, which the caller still makes (one MGET for all spaces,
+// batched with concurrent callers' reads, see genReader): an Invalidate by
+// any replica is seen by every Generations read that follows it,
+// everywhere.
 //
 // Errors are returned wrapped, never swallowed: whether to fail open is
 // the caller's decision.
@@ -82,22 +83,27 @@ if not val then return {} end
 return {val, redis.call('PTTL', KEYS[1])}
 `)
 
-// Generation reads org's generation counter; a missing counter is 0.
-func (r *Redis) Generation(ctx context.Context, org domain.OrgID) (uint64, error) {
-	gen, err := r.gens.read(ctx, r.genKey(org))
-	if err != nil {
-		return 0, fmt.Errorf("redis cache: generation: %w", err)
+// Generations reads org's generation counters, one per space; a missing
+// counter is 0.
+func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Generations, error) {
+	var gens ports.Generations
+	keys := make([]string, len(gens))
+	for space := range keys {
+		keys[space] = r.genKey(org, ports.CacheSpace(space))
 	}
-	return gen, nil
+	if err := r.gens.read(ctx, keys, gens[:]); err != nil {
+		return gens, fmt.Errorf("redis cache: generations: %w", err)
+	}
+	return gens, nil
 }
 
 // Get returns the entry stored under gen, from the near cache when it
 // holds it; a missing entry is a miss, not an error.
-func (r *Redis) Get(ctx context.Context, org domain.OrgID, gen uint64, key string) ([]byte, error) {
-	if v, _ := r.near.Get(ctx, org, gen, key); v != nil {
+func (r *Redis) Get(ctx context.Context, org domain.OrgID, space ports.CacheSpace, gen uint64, key string) ([]byte, error) {
+	if v, _ := r.near.Get(ctx, org, space, gen, key); v != nil {
 		return v, nil
 	}
-	res, err := getScript.Run(ctx, r.client, []string{r.entryKey(org, gen, key)}).Slice()
+	res, err := getScript.Run(ctx, r.client, []string{r.entryKey(org, space, gen, key)}).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redis cache: get: %w", err)
 	}
@@ -114,7 +120,7 @@ func (r *Redis) Get(ctx context.Context, org domain.OrgID, gen uint64, key strin
 	}
 	val := []byte(v)
 	if ms, ok := res[1].(int64); ok && ms > 0 {
-		r.near.setAt(org, gen, key, val, time.Now().Add(time.Duration(ms)*time.Millisecond))
+		r.near.setAt(org, space, gen, key, val, time.Now().Add(time.Duration(ms)*time.Millisecond))
 	}
 	return val, nil
 }
@@ -122,22 +128,22 @@ func (r *Redis) Get(ctx context.Context, org domain.OrgID, gen uint64, key strin
 // Set stores value under gen as given. Under a generation that is already
 // dead the entry is written but never read: Get only looks under the
 // current one.
-func (r *Redis) Set(ctx context.Context, org domain.OrgID, gen uint64, key string, value []byte) error {
-	k := r.entryKey(org, gen, key)
+func (r *Redis) Set(ctx context.Context, org domain.OrgID, space ports.CacheSpace, gen uint64, key string, value []byte) error {
+	k := r.entryKey(org, space, gen, key)
 	expires := time.Now().Add(r.ttl)
 	if err := r.client.Set(ctx, k, value, r.ttl).Err(); err != nil {
 		return fmt.Errorf("redis cache: set: %w", err)
 	}
 	// Timed from before the SET, so the copy never outlives the entry.
-	r.near.setAt(org, gen, key, bytes.Clone(value), expires)
+	r.near.setAt(org, space, gen, key, bytes.Clone(value), expires)
 	return nil
 }
 
-// Invalidate moves org's generation on with one INCR.
-func (r *Redis) Invalidate(ctx context.Context, org domain.OrgID) error {
+// Invalidate moves org's generation in space on with one INCR.
+func (r *Redis) Invalidate(ctx context.Context, org domain.OrgID, space ports.CacheSpace) error {
 	// Dropped whatever Redis answers: the entries are dead or unreachable.
-	r.near.drop(org)
-	if err := r.client.Incr(ctx, r.genKey(org)).Err(); err != nil {
+	r.near.drop(org, space)
+	if err := r.client.Incr(ctx, r.genKey(org, space)).Err(); err != nil {
 		return fmt.Errorf("redis cache: invalidate: %w", err)
 	}
 	return nil
@@ -151,16 +157,19 @@ func (r *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
-func (r *Redis) orgPrefix(org domain.OrgID) string {
-	return r.prefix + ":org:{" + strconv.FormatInt(int64(org), 10) + "}:"
+// spaceNames are the spaces' parts of the keys.
+var spaceNames = [ports.NumCacheSpaces]string{ports.SpaceTasks: "t", ports.SpaceSessions: "s"}
+
+func (r *Redis) spacePrefix(org domain.OrgID, space ports.CacheSpace) string {
+	return r.prefix + ":org:{" + strconv.FormatInt(int64(org), 10) + "}:" + spaceNames[space] + ":"
 }
 
-func (r *Redis) genKey(org domain.OrgID) string {
-	return r.orgPrefix(org) + "gen"
+func (r *Redis) genKey(org domain.OrgID, space ports.CacheSpace) string {
+	return r.spacePrefix(org, space) + "gen"
 }
 
-func (r *Redis) entryKey(org domain.OrgID, gen uint64, key string) string {
-	return r.orgPrefix(org) + "g" + strconv.FormatUint(gen, 10) + ":" + key
+func (r *Redis) entryKey(org domain.OrgID, space ports.CacheSpace, gen uint64, key string) string {
+	return r.spacePrefix(org, space) + "g" + strconv.FormatUint(gen, 10) + ":" + key
 }
 
 // NewRedisClient parses a redis:// (or rediss://) URL into a client tuned

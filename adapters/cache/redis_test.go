@@ -91,23 +91,23 @@ func TestRedis_Keys(t *testing.T) {
 		t.Parallel()
 		r := newTestRedis(t, c, time.Minute)
 		ctx := t.Context()
-		if err := r.Invalidate(ctx, 7); err != nil {
+		if err := r.Invalidate(ctx, 7, tasks); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Set(ctx, 7, 1, "status=CREATED", []byte("v")); err != nil {
+		if err := r.Set(ctx, 7, tasks, 1, "status=CREATED", []byte("v")); err != nil {
 			t.Fatal(err)
 		}
-		if gen, err := c.Get(ctx, r.prefix+":org:{7}:gen").Result(); err != nil || gen != "1" {
+		if gen, err := c.Get(ctx, r.prefix+":org:{7}:t:gen").Result(); err != nil || gen != "1" {
 			t.Errorf("generation key = %q, %v; want \"1\"", gen, err)
 		}
-		entry := r.prefix + ":org:{7}:g1:status=CREATED"
+		entry := r.prefix + ":org:{7}:t:g1:status=CREATED"
 		if v, err := c.Get(ctx, entry).Result(); err != nil || v != "v" {
 			t.Errorf("entry key = %q, %v; want \"v\"", v, err)
 		}
 		if ttl, err := c.PTTL(ctx, entry).Result(); err != nil || ttl <= 0 || ttl > time.Minute {
 			t.Errorf("entry TTL = %v, %v; want (0, 1m]", ttl, err)
 		}
-		if ttl, err := c.PTTL(ctx, r.prefix+":org:{7}:gen").Result(); err != nil || ttl != -1 {
+		if ttl, err := c.PTTL(ctx, r.prefix+":org:{7}:t:gen").Result(); err != nil || ttl != -1 {
 			t.Errorf("generation TTL = %v, %v; want none (-1ns)", ttl, err)
 		}
 	})
@@ -116,13 +116,13 @@ func TestRedis_Keys(t *testing.T) {
 		t.Parallel()
 		r := newTestRedis(t, c, time.Minute)
 		ctx := t.Context()
-		if err := c.Set(ctx, r.genKey(1), "not-a-number", 0).Err(); err != nil {
+		if err := c.Set(ctx, r.genKey(1, tasks), "not-a-number", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := lookup(ctx, r, 1, "k"); err == nil {
 			t.Fatal("Get with a corrupt generation: nil error")
 		}
-		if err := r.Invalidate(ctx, 1); err == nil {
+		if err := r.Invalidate(ctx, 1, tasks); err == nil {
 			t.Fatal("Invalidate of a corrupt generation: nil error")
 		}
 	})
@@ -157,8 +157,8 @@ func TestRedis_Unreachable(t *testing.T) {
 
 		calls := map[string]func() error{
 			"Get":        func() error { _, _, err := lookup(ctx, r, 1, "k"); return err },
-			"Set":        func() error { return r.Set(ctx, 1, 0, "k", []byte("v")) },
-			"Invalidate": func() error { return r.Invalidate(ctx, 1) },
+			"Set":        func() error { return r.Set(ctx, 1, tasks, 0, "k", []byte("v")) },
+			"Invalidate": func() error { return r.Invalidate(ctx, 1, tasks) },
 			"Ping":       func() error { return r.Ping(ctx) },
 		}
 		for name, call := range calls {
@@ -274,7 +274,7 @@ func BenchmarkRedis_GetHit(b *testing.B) {
 	c := testRedisClient(b)
 	r := newTestRedis(b, c, time.Hour)
 	ctx := b.Context()
-	if err := r.Set(ctx, 1, 0, "status=CREATED&limit=20", make([]byte, 4096)); err != nil {
+	if err := r.Set(ctx, 1, tasks, 0, "status=CREATED&limit=20", make([]byte, 4096)); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -299,18 +299,18 @@ func TestRedis_Replicas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.Set(ctx, 1, gen, "k", []byte("old")); err != nil {
+		if err := a.Set(ctx, 1, tasks, gen, "k", []byte("old")); err != nil {
 			t.Fatal(err)
 		}
 		// Served from a's near cache from now on: gone from Redis, still
 		// found.
-		if err := c.Del(ctx, a.orgPrefix(1)+"g"+fmt.Sprint(gen)+":k").Err(); err != nil {
+		if err := c.Del(ctx, a.entryKey(1, tasks, gen, "k")).Err(); err != nil {
 			t.Fatal(err)
 		}
 		if v, _, err := lookup(ctx, a, 1, "k"); err != nil || string(v) != "old" {
 			t.Fatalf("a.Get after its own Set = %q, %v; want the near copy \"old\"", v, err)
 		}
-		if err := b.Invalidate(ctx, 1); err != nil {
+		if err := b.Invalidate(ctx, 1, tasks); err != nil {
 			t.Fatal(err)
 		}
 		v, gen2, err := lookup(ctx, a, 1, "k")
@@ -320,7 +320,7 @@ func TestRedis_Replicas(t *testing.T) {
 		if gen2 <= gen {
 			t.Fatalf("generation after b.Invalidate = %d, want > %d", gen2, gen)
 		}
-		if err := b.Set(ctx, 1, gen2, "k", []byte("new")); err != nil {
+		if err := b.Set(ctx, 1, tasks, gen2, "k", []byte("new")); err != nil {
 			t.Fatal(err)
 		}
 		if v, _, err := lookup(ctx, a, 1, "k"); err != nil || string(v) != "new" {
@@ -333,7 +333,7 @@ func TestRedis_Replicas(t *testing.T) {
 		a := newTestRedis(t, c, time.Hour)
 		b := NewRedis(c, a.prefix, 300*time.Millisecond)
 		ctx := t.Context()
-		if err := b.Set(ctx, 1, 0, "k", []byte("v")); err != nil {
+		if err := b.Set(ctx, 1, tasks, 0, "k", []byte("v")); err != nil {
 			t.Fatal(err)
 		}
 		if v, _, err := lookup(ctx, a, 1, "k"); err != nil || string(v) != "v" {
@@ -353,7 +353,7 @@ func TestRedis_Replicas(t *testing.T) {
 		const orgs = 20
 		for org := 1; org <= orgs; org++ {
 			for range org {
-				if err := a.Invalidate(ctx, domain.OrgID(org)); err != nil {
+				if err := a.Invalidate(ctx, domain.OrgID(org), tasks); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -381,7 +381,7 @@ func BenchmarkRedis_GetHitParallel(b *testing.B) {
 	ctx := b.Context()
 	const orgs = 100
 	for org := range domain.OrgID(orgs) {
-		if err := r.Set(ctx, org, 0, "status=CREATED&limit=20", make([]byte, 2500)); err != nil {
+		if err := r.Set(ctx, org, tasks, 0, "status=CREATED&limit=20", make([]byte, 2500)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -24,6 +24,9 @@ const ShortTTL = 150 * time.Millisecond
 // longTTL outlives every test that is not about expiry.
 const longTTL = time.Minute
 
+// space is where the tests that are not about spaces store.
+const space = ports.SpaceTasks
+
 // Run checks the ListCache contract. newCache must return an empty cache
 // whose entries live for ttl, isolated from every other cache it returns
 // (the subtests run in parallel), and register its own cleanup on t.
@@ -53,7 +56,7 @@ func Run(t *testing.T, newCache func(t *testing.T, ttl time.Duration) ports.List
 		}
 		// An empty list is a value too, not a miss.
 		mustSet(t, c, orgA, "empty", []byte{})
-		if got, err := c.Get(ctx, orgA, gen, "empty"); err != nil || got == nil || len(got) != 0 {
+		if got, err := c.Get(ctx, orgA, space, gen, "empty"); err != nil || got == nil || len(got) != 0 {
 			t.Fatalf("Get of an empty value = %q, %v; want empty non-nil", got, err)
 		}
 	})
@@ -78,7 +81,7 @@ func Run(t *testing.T, newCache func(t *testing.T, ttl time.Duration) ports.List
 		mustSet(t, c, orgA, "k2", []byte("a2"))
 		genB := mustSet(t, c, orgB, "k1", []byte("b1"))
 
-		if err := c.Invalidate(t.Context(), orgA); err != nil {
+		if err := c.Invalidate(t.Context(), orgA, space); err != nil {
 			t.Fatalf("Invalidate: %v", err)
 		}
 		for _, k := range []string{"k1", "k2"} {
@@ -106,10 +109,10 @@ func Run(t *testing.T, newCache func(t *testing.T, ttl time.Duration) ports.List
 		// A loader reads the generation, a write invalidates, then the
 		// loader stores what it read before the write.
 		_, oldGen := mustGet(t, c, orgA, "k")
-		if err := c.Invalidate(ctx, orgA); err != nil {
+		if err := c.Invalidate(ctx, orgA, space); err != nil {
 			t.Fatalf("Invalidate: %v", err)
 		}
-		if err := c.Set(ctx, orgA, oldGen, "k", []byte("stale")); err != nil {
+		if err := c.Set(ctx, orgA, space, oldGen, "k", []byte("stale")); err != nil {
 			t.Fatalf("Set under an old generation: %v, want nil (it is not an error)", err)
 		}
 		got, gen := mustGet(t, c, orgA, "k")
@@ -121,10 +124,10 @@ func Run(t *testing.T, newCache func(t *testing.T, ttl time.Duration) ports.List
 		}
 		// The next loader's value is served, and a late stale Set does not
 		// replace it.
-		if err := c.Set(ctx, orgA, gen, "k", []byte("fresh")); err != nil {
+		if err := c.Set(ctx, orgA, space, gen, "k", []byte("fresh")); err != nil {
 			t.Fatalf("Set: %v", err)
 		}
-		if err := c.Set(ctx, orgA, oldGen, "k", []byte("stale")); err != nil {
+		if err := c.Set(ctx, orgA, space, oldGen, "k", []byte("stale")); err != nil {
 			t.Fatalf("Set under an old generation: %v", err)
 		}
 		if got, _ := mustGet(t, c, orgA, "k"); string(got) != "fresh" {
@@ -146,6 +149,42 @@ func Run(t *testing.T, newCache func(t *testing.T, ttl time.Duration) ports.List
 		// Nor does a third org, which has nothing.
 		if got, _ := mustGet(t, c, 3, "status=CREATED"); got != nil {
 			t.Errorf("org 3 = %q, want a miss", got)
+		}
+	})
+
+	t.Run("spaces_are_invalidated_apart", func(t *testing.T) {
+		t.Parallel()
+		c := newCache(t, longTTL)
+		ctx := t.Context()
+		for sp := range ports.NumCacheSpaces {
+			_, gen := mustGetIn(t, c, orgA, sp, "k")
+			if err := c.Set(ctx, orgA, sp, gen, "k", []byte{'0' + byte(sp)}); err != nil {
+				t.Fatalf("Set in space %d: %v", sp, err)
+			}
+		}
+		for victim := range ports.NumCacheSpaces {
+			before, err := c.Generations(ctx, orgA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Invalidate(ctx, orgA, victim); err != nil {
+				t.Fatalf("Invalidate space %d: %v", victim, err)
+			}
+			after, err := c.Generations(ctx, orgA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for sp := range ports.NumCacheSpaces {
+				got, _ := mustGetIn(t, c, orgA, sp, "k")
+				switch {
+				case sp <= victim && (got != nil || after[sp] == before[sp] && sp == victim):
+					t.Errorf("space %d after invalidating space %d: %q, generation %d -> %d; want a miss under a new generation",
+						sp, victim, got, before[sp], after[sp])
+				case sp > victim && (string(got) != string([]byte{'0' + byte(sp)}) || after[sp] != before[sp]):
+					t.Errorf("space %d after invalidating space %d: %q, generation %d -> %d; want its entry, same generation",
+						sp, victim, got, before[sp], after[sp])
+				}
+			}
 		}
 	})
 
@@ -178,7 +217,7 @@ func concurrent(t *testing.T, c ports.ListCache) {
 			for i := range rounds / 3 {
 				org := (w + i) % orgs
 				v := version[org].Add(1)
-				if err := c.Invalidate(ctx, domain.OrgID(org+1)); err != nil {
+				if err := c.Invalidate(ctx, domain.OrgID(org+1), space); err != nil {
 					t.Errorf("Invalidate: %v", err)
 					return
 				}
@@ -197,12 +236,13 @@ func concurrent(t *testing.T, c ports.ListCache) {
 				org := (r + i) % orgs
 				key := "k" + strconv.Itoa(i%keys)
 				floor := settled[org].Load()
-				gen, err := c.Generation(ctx, domain.OrgID(org+1))
+				gens, err := c.Generations(ctx, domain.OrgID(org+1))
 				if err != nil {
-					t.Errorf("Generation: %v", err)
+					t.Errorf("Generations: %v", err)
 					return
 				}
-				got, err := c.Get(ctx, domain.OrgID(org+1), gen, key)
+				gen := gens[space]
+				got, err := c.Get(ctx, domain.OrgID(org+1), space, gen, key)
 				if err != nil {
 					t.Errorf("Get: %v", err)
 					return
@@ -212,7 +252,7 @@ func concurrent(t *testing.T, c ports.ListCache) {
 					// The query a real loader runs here takes a while,
 					// which is when writes slip in.
 					runtime.Gosched()
-					if err := c.Set(ctx, domain.OrgID(org+1), gen, key, loaded); err != nil {
+					if err := c.Set(ctx, domain.OrgID(org+1), space, gen, key, loaded); err != nil {
 						t.Errorf("Set: %v", err)
 						return
 					}
@@ -234,26 +274,31 @@ func concurrent(t *testing.T, c ports.ListCache) {
 	wg.Wait()
 }
 
-// mustGet looks key up as a loader does: under the generation it reads
-// first, which it returns.
+// mustGet looks key up in space as a loader does: under the generation it
+// reads first, which it returns.
 func mustGet(t *testing.T, c ports.ListCache, org domain.OrgID, key string) ([]byte, uint64) {
 	t.Helper()
-	gen, err := c.Generation(t.Context(), org)
+	return mustGetIn(t, c, org, space, key)
+}
+
+func mustGetIn(t *testing.T, c ports.ListCache, org domain.OrgID, sp ports.CacheSpace, key string) ([]byte, uint64) {
+	t.Helper()
+	gens, err := c.Generations(t.Context(), org)
 	if err != nil {
-		t.Fatalf("Generation(%d): %v", org, err)
+		t.Fatalf("Generations(%d): %v", org, err)
 	}
-	v, err := c.Get(t.Context(), org, gen, key)
+	v, err := c.Get(t.Context(), org, sp, gens[sp], key)
 	if err != nil {
-		t.Fatalf("Get(%d, %d, %q): %v", org, gen, key, err)
+		t.Fatalf("Get(%d, %d, %d, %q): %v", org, sp, gens[sp], key, err)
 	}
-	return v, gen
+	return v, gens[sp]
 }
 
 // mustSet stores value under org's current generation and returns it.
 func mustSet(t *testing.T, c ports.ListCache, org domain.OrgID, key string, value []byte) uint64 {
 	t.Helper()
 	_, gen := mustGet(t, c, org, key)
-	if err := c.Set(t.Context(), org, gen, key, value); err != nil {
+	if err := c.Set(t.Context(), org, space, gen, key, value); err != nil {
 		t.Fatalf("Set(%d, %q): %v", org, key, err)
 	}
 	return gen
