@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -39,7 +40,7 @@ var (
 // served for as long as the generation is, whichever replica stored it.
 // A hit in the near cache therefore costs only the read of the org's
 // generations, which the caller still makes (one MGET for all spaces,
-// batched with concurrent callers' reads, see genReader): an Invalidate by
+// pipelined with concurrent callers' commands, see autoPipeline): an Invalidate by
 // any replica is seen by every Generations read that follows it,
 // everywhere.
 //
@@ -50,7 +51,7 @@ type Redis struct {
 	prefix string
 	ttl    time.Duration
 	near   *Memory
-	gens   *genReader
+	pipe   *autoPipeline
 }
 
 // NearEntries bounds the near cache of a Redis made by NewRedis.
@@ -65,33 +66,33 @@ func NewRedis(client redis.UniversalClient, prefix string, ttl time.Duration) *R
 	return &Redis{
 		client: client, prefix: prefix, ttl: ttl,
 		near: NewMemoryWithLimit(ttl, NearEntries),
-		gens: &genReader{
-			// Keys of different orgs live in different Cluster slots: one
-			// MGET only works against a single Redis, which is what
-			// NewRedisClient makes.
-			mget:       func(ctx context.Context, keys []string) ([]any, error) { return client.MGet(ctx, keys...).Result() },
-			maxFlights: 2,
-		},
+		pipe: newAutoPipeline(client, 2),
 	}
 }
 
-// getScript returns the entry and its time left, which bounds its copy in
-// the near cache, in one round trip; nothing when there is no entry.
-var getScript = redis.NewScript(`
-local val = redis.call('GET', KEYS[1])
-if not val then return {} end
-return {val, redis.call('PTTL', KEYS[1])}
-`)
-
-// Generations reads org's generation counters, one per space; a missing
-// counter is 0.
+// Generations reads org's generation counters, one per space, with one
+// MGET; a missing counter is 0.
 func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Generations, error) {
 	var gens ports.Generations
 	keys := make([]string, len(gens))
 	for space := range keys {
 		keys[space] = r.genKey(org, ports.CacheSpace(space))
 	}
-	if err := r.gens.read(ctx, keys, gens[:]); err != nil {
+	var cmd *redis.SliceCmd
+	if err := r.pipe.do(ctx, func(ctx context.Context, p redis.Pipeliner) { cmd = p.MGet(ctx, keys...) }); err != nil {
+		return gens, fmt.Errorf("redis cache: generations: %w", err)
+	}
+	vals, err := cmd.Result()
+	if err == nil && len(vals) != len(keys) {
+		err = fmt.Errorf("MGET returned %d values for %d keys", len(vals), len(keys))
+	}
+	for i := range keys {
+		if err != nil {
+			break
+		}
+		gens[i], err = parseGen(vals[i])
+	}
+	if err != nil {
 		return gens, fmt.Errorf("redis cache: generations: %w", err)
 	}
 	return gens, nil
@@ -103,39 +104,48 @@ func (r *Redis) Get(ctx context.Context, org domain.OrgID, space ports.CacheSpac
 	if v, _ := r.near.Get(ctx, org, space, gen, key); v != nil {
 		return v, nil
 	}
-	res, err := getScript.Run(ctx, r.client, []string{r.entryKey(org, space, gen, key)}).Slice()
+	k := r.entryKey(org, space, gen, key)
+	var (
+		get  *redis.StringCmd
+		pttl *redis.DurationCmd
+	)
+	// The entry's time left bounds its copy in the near cache.
+	if err := r.pipe.do(ctx, func(ctx context.Context, p redis.Pipeliner) { get, pttl = p.Get(ctx, k), p.PTTL(ctx, k) }); err != nil {
+		return nil, fmt.Errorf("redis cache: get: %w", err)
+	}
+	val, err := get.Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("redis cache: get: %w", err)
 	}
-	switch len(res) {
-	case 0:
-		return nil, nil
-	case 2:
-	default:
-		return nil, fmt.Errorf("redis cache: get: script returned %d values, want 0 or 2", len(res))
-	}
-	v, ok := res[0].(string)
-	if !ok {
-		return nil, fmt.Errorf("redis cache: get: value is %T, want string", res[0])
-	}
-	val := []byte(v)
-	if ms, ok := res[1].(int64); ok && ms > 0 {
-		r.near.setAt(org, space, gen, key, val, time.Now().Add(time.Duration(ms)*time.Millisecond))
+	// Gone between the two commands (or no TTL, which Set never leaves):
+	// served, not copied.
+	if left, err := pttl.Result(); err == nil && left > 0 {
+		r.near.setAt(org, space, gen, key, val, time.Now().Add(left))
 	}
 	return val, nil
 }
 
 // Set stores value under gen as given. Under a generation that is already
-// dead the entry is written but never read: Get only looks under the
+// dead the entry is written but never read: readers look under the
 // current one.
 func (r *Redis) Set(ctx context.Context, org domain.OrgID, space ports.CacheSpace, gen uint64, key string, value []byte) error {
 	k := r.entryKey(org, space, gen, key)
 	expires := time.Now().Add(r.ttl)
-	if err := r.client.Set(ctx, k, value, r.ttl).Err(); err != nil {
+	// A copy: the SET may still go after a caller that gave up has
+	// reused its buffer, and the near cache keeps it.
+	v := bytes.Clone(value)
+	var cmd *redis.StatusCmd
+	if err := r.pipe.do(ctx, func(ctx context.Context, p redis.Pipeliner) { cmd = p.Set(ctx, k, v, r.ttl) }); err != nil {
+		return fmt.Errorf("redis cache: set: %w", err)
+	}
+	if err := cmd.Err(); err != nil {
 		return fmt.Errorf("redis cache: set: %w", err)
 	}
 	// Timed from before the SET, so the copy never outlives the entry.
-	r.near.setAt(org, space, gen, key, bytes.Clone(value), expires)
+	r.near.setAt(org, space, gen, key, v, expires)
 	return nil
 }
 
@@ -143,10 +153,29 @@ func (r *Redis) Set(ctx context.Context, org domain.OrgID, space ports.CacheSpac
 func (r *Redis) Invalidate(ctx context.Context, org domain.OrgID, space ports.CacheSpace) error {
 	// Dropped whatever Redis answers: the entries are dead or unreachable.
 	r.near.drop(org, space)
-	if err := r.client.Incr(ctx, r.genKey(org, space)).Err(); err != nil {
+	var cmd *redis.IntCmd
+	if err := r.pipe.do(ctx, func(ctx context.Context, p redis.Pipeliner) { cmd = p.Incr(ctx, r.genKey(org, space)) }); err != nil {
+		return fmt.Errorf("redis cache: invalidate: %w", err)
+	}
+	if err := cmd.Err(); err != nil {
 		return fmt.Errorf("redis cache: invalidate: %w", err)
 	}
 	return nil
+}
+
+func parseGen(v any) (uint64, error) {
+	switch v := v.(type) {
+	case nil:
+		return 0, nil
+	case string:
+		gen, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("generation: %w", err)
+		}
+		return gen, nil
+	default:
+		return 0, fmt.Errorf("generation is %T, want string", v)
+	}
 }
 
 // Ping reports whether Redis answers, for readiness checks.

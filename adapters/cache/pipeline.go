@@ -1,0 +1,117 @@
+package cache
+
+import (
+	"context"
+	"runtime"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// autoPipeline sends the commands of concurrent callers to Redis together:
+// the callers that arrive while a pipeline is on the wire queue up, and
+// the next one carries all their commands. Under load that turns one
+// Redis round trip per call into one per batch; the syscalls of those
+// round trips were most of the service's CPU on a cached list.
+//
+// Every caller's commands are sent after it arrived and have been
+// answered when it returns, as with a round trip of its own: a generation
+// read sees every INCR that completed before it began, and an INCR has
+// happened when Invalidate returns.
+//
+// No goroutine runs while nobody calls. The caller that finds one of the
+// maxFlights slots free starts a flight; a flight that finds callers
+// queued when it lands takes them on the next one.
+type autoPipeline struct {
+	// exec sends one pipeline with the commands that queue adds.
+	exec       func(ctx context.Context, queue func(redis.Pipeliner)) error
+	maxFlights int
+
+	mu      sync.Mutex
+	flights int
+	queue   []*pipeCall
+}
+
+func newAutoPipeline(client redis.UniversalClient, maxFlights int) *autoPipeline {
+	return &autoPipeline{
+		exec: func(ctx context.Context, queue func(redis.Pipeliner)) error {
+			// The error is the first command's that failed; each caller
+			// reads its own commands' (a GET's redis.Nil is not a failure).
+			_, err := client.Pipelined(ctx, func(p redis.Pipeliner) error { queue(p); return nil })
+			return err
+		},
+		maxFlights: maxFlights,
+	}
+}
+
+// pipeCall is one caller's place in a batch. done is buffered, so a flight
+// never blocks on a caller that stopped waiting.
+type pipeCall struct {
+	add  func(context.Context, redis.Pipeliner)
+	done chan struct{}
+}
+
+var pipeCallPool = sync.Pool{New: func() any { return &pipeCall{done: make(chan struct{}, 1)} }}
+
+// do has add queue the caller's commands on the next pipeline, with the
+// flight's context, and returns when they have been answered: their
+// results and errors are then in the commands. It returns an error only
+// when ctx ends first; the commands still go, and their results are
+// dropped, so add must not capture anything the caller reuses.
+func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.Pipeliner)) error {
+	c := pipeCallPool.Get().(*pipeCall)
+	c.add = add
+
+	p.mu.Lock()
+	p.queue = append(p.queue, c)
+	start := p.flights < p.maxFlights
+	if start {
+		p.flights++
+	}
+	p.mu.Unlock()
+	if start {
+		// In a goroutine of its own, so that this caller still returns at
+		// its deadline; the flight ends with the client's read timeout,
+		// not with this caller's request, since it answers others too.
+		go p.fly(context.WithoutCancel(ctx))
+	}
+
+	select {
+	case <-c.done:
+		c.add = nil
+		pipeCallPool.Put(c)
+		return nil
+	case <-ctx.Done():
+		// c stays with its batch, which will still signal it; it is not
+		// returned to the pool.
+		return ctx.Err()
+	}
+}
+
+// fly takes the queue as a batch and sends it, again while callers keep
+// queueing; it frees its slot when none did.
+func (p *autoPipeline) fly(ctx context.Context) {
+	for {
+		// The callers that are about to queue (handlers already running
+		// on another P, or runnable) get a chance to join this batch.
+		runtime.Gosched()
+		p.mu.Lock()
+		batch := p.queue
+		if len(batch) == 0 {
+			p.flights--
+			p.mu.Unlock()
+			return
+		}
+		p.queue = make([]*pipeCall, 0, cap(batch))
+		p.mu.Unlock()
+
+		_ = p.exec(ctx, func(pipe redis.Pipeliner) {
+			for _, c := range batch {
+				c.add(ctx, pipe)
+			}
+		})
+		for _, c := range batch {
+			c.done <- struct{}{}
+		}
+	}
+}

@@ -1,0 +1,192 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// gatedPipeline is an autoPipeline on the test Redis whose flights wait
+// for a release before they send, and which records how many commands
+// each one carried.
+type gatedPipeline struct {
+	*autoPipeline
+	release chan struct{}
+	mu      sync.Mutex
+	batches []int
+}
+
+func newGatedPipeline(t *testing.T, client redis.UniversalClient, maxFlights int) *gatedPipeline {
+	g := &gatedPipeline{release: make(chan struct{})}
+	real := newAutoPipeline(client, maxFlights)
+	g.autoPipeline = &autoPipeline{
+		maxFlights: maxFlights,
+		exec: func(ctx context.Context, queue func(redis.Pipeliner)) error {
+			n := 0
+			err := real.exec(ctx, func(p redis.Pipeliner) {
+				queue(p)
+				n = p.Len()
+			})
+			g.mu.Lock()
+			g.batches = append(g.batches, n)
+			g.mu.Unlock()
+			return err
+		},
+	}
+	inner := g.autoPipeline.exec
+	g.autoPipeline.exec = func(ctx context.Context, queue func(redis.Pipeliner)) error {
+		<-g.release
+		return inner(ctx, queue)
+	}
+	return g
+}
+
+func (g *gatedPipeline) sent() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]int(nil), g.batches...)
+}
+
+func (g *gatedPipeline) queued() int {
+	g.autoPipeline.mu.Lock()
+	defer g.autoPipeline.mu.Unlock()
+	return len(g.autoPipeline.queue)
+}
+
+func (g *gatedPipeline) inFlight() int {
+	g.autoPipeline.mu.Lock()
+	defer g.autoPipeline.mu.Unlock()
+	return g.autoPipeline.flights
+}
+
+// waitFor polls until cond holds or a second passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// echo runs ECHO v through p.
+func echo(ctx context.Context, p *autoPipeline, v string) (string, error) {
+	var cmd *redis.StringCmd
+	if err := p.do(ctx, func(ctx context.Context, pipe redis.Pipeliner) { cmd = pipe.Echo(ctx, v) }); err != nil {
+		return "", err
+	}
+	return cmd.Result()
+}
+
+func TestAutoPipeline(t *testing.T) {
+	t.Parallel()
+	client := testRedisClient(t)
+
+	t.Run("callers_that_queue_behind_busy_flights_share_one_pipeline", func(t *testing.T) {
+		t.Parallel()
+		g := newGatedPipeline(t, client, 2)
+		var wg sync.WaitGroup
+		call := func(i int) {
+			wg.Go(func() {
+				if got, err := echo(t.Context(), g.autoPipeline, strconv.Itoa(i)); err != nil || got != strconv.Itoa(i) {
+					t.Errorf("caller %d got %q, %v", i, got, err)
+				}
+			})
+		}
+		// Two callers take the two flights, held at the gate...
+		call(0)
+		waitFor(t, "the first flight", func() bool { return g.inFlight() == 1 && g.queued() == 0 })
+		call(1)
+		waitFor(t, "the second flight", func() bool { return g.inFlight() == 2 && g.queued() == 0 })
+		// ...while ten more queue.
+		for i := 2; i < 12; i++ {
+			call(i)
+		}
+		waitFor(t, "ten queued callers", func() bool { return g.queued() == 10 })
+		close(g.release)
+		wg.Wait()
+		waitFor(t, "both flights to end", func() bool { return g.inFlight() == 0 })
+		sent := g.sent()
+		slices.Sort(sent) // the held flights land in any order
+		if !slices.Equal(sent, []int{1, 1, 10}) {
+			t.Fatalf("pipelines carried %v commands, want 1, 1 and the ten others together", sent)
+		}
+	})
+
+	t.Run("each_caller_reads_its_own_results_and_errors", func(t *testing.T) {
+		t.Parallel()
+		r := newTestRedis(t, client, time.Minute)
+		ctx := t.Context()
+		if err := client.Set(ctx, r.prefix+":n", "1", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.Set(ctx, r.prefix+":s", "text", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := range 40 {
+			wg.Go(func() {
+				var incr *redis.IntCmd
+				var get *redis.StringCmd
+				key := r.prefix + ":n"
+				if i%2 == 1 {
+					key = r.prefix + ":s" // INCR of text fails, for this caller only
+				}
+				err := r.pipe.do(ctx, func(ctx context.Context, p redis.Pipeliner) {
+					incr, get = p.Incr(ctx, key), p.Get(ctx, r.prefix+":absent")
+				})
+				if err != nil {
+					t.Errorf("do: %v", err)
+					return
+				}
+				if i%2 == 1 && incr.Err() == nil {
+					t.Errorf("INCR of a string: nil error")
+				}
+				if i%2 == 0 && incr.Err() != nil {
+					t.Errorf("INCR: %v", incr.Err())
+				}
+				if !errors.Is(get.Err(), redis.Nil) {
+					t.Errorf("GET of an absent key: %v, want redis.Nil", get.Err())
+				}
+			})
+		}
+		wg.Wait()
+		if n, err := client.Get(ctx, r.prefix+":n").Int(); err != nil || n != 21 {
+			t.Fatalf("counter = %d, %v after 20 INCRs from 1; want 21", n, err)
+		}
+	})
+
+	t.Run("a_caller_leaves_at_its_deadline_and_the_flight_still_lands", func(t *testing.T) {
+		t.Parallel()
+		g := newGatedPipeline(t, client, 1)
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		defer cancel()
+		if _, err := echo(ctx, g.autoPipeline, "late"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("call with a 20ms deadline on a held flight: err = %v, want the deadline", err)
+		}
+		close(g.release)
+		// The slot is free again once the abandoned flight lands.
+		if got, err := echo(t.Context(), g.autoPipeline, "next"); err != nil || got != "next" {
+			t.Fatalf("call after the hold = %q, %v", got, err)
+		}
+	})
+
+	t.Run("generation_values_that_are_not_counters_are_errors", func(t *testing.T) {
+		t.Parallel()
+		for _, v := range []any{"x", "-1", int64(3)} {
+			if _, err := parseGen(v); err == nil {
+				t.Errorf("parseGen(%#v): nil error", v)
+			}
+		}
+		if gen, err := parseGen(nil); err != nil || gen != 0 {
+			t.Errorf("parseGen(nil) = %d, %v; want 0 (a missing counter)", gen, err)
+		}
+	})
+}
