@@ -226,9 +226,10 @@ type bench struct {
 	backend       string
 	dbName        string // counted as ours in the Postgres CPU column
 	rows          []*row
-	ceilings      map[string]*row
-	planned, done int    // measurements, for the time budget of retries
-	ceilBase      string // the in-process HTTP ceiling server, once started
+	ceilings      map[string]*row // the latest measurement of each
+	ceilingLog    []*row          // every measurement, in order
+	planned, done int             // measurements, for the time budget of retries
+	ceilBase      string          // the in-process HTTP ceiling server, once started
 	ceilStop      func()
 	keyOffset     uint64
 	notes         []string

@@ -14,7 +14,7 @@ import (
 // row is one line of the report: a ceiling or a scenario on a backend.
 type row struct {
 	scenario    string
-	backend     string // "-" for ceilings
+	backend     string // ceilings too: each is measured per backend
 	conc        int
 	res         *loadResult
 	what        string // ceilings: what was measured
@@ -152,16 +152,13 @@ func report(w io.Writer, b *bench) {
 		o.size.orgs, o.size.tasksPerOrg, o.size.deepTasks, o.size.depth, o.duration, o.loginDur, o.warmup, o.conc, o.loginConc,
 		o.dbPool, o.bcryptCost, strings.Join(o.backends, ","), time.Since(b.started).Seconds())
 	p("")
-	p("CEILINGS (same run, same load generator, each measured just before the first scenario judged against it;")
-	p("cpu = %% of one core: generator+in-process server / postgres / other processes)")
-	p("%-18s %-46s %5s %10s %9s %9s %7s %14s", "ceiling", "what", "conc", "req/s", "p50", "p99", "errors", "cpu gen/pg/oth")
-	for _, name := range []string{"http_list", "http_get", "db_get", "db_uncached_list", "db_insert", "db_transition", "bcrypt"} {
-		r := b.ceilings[name]
-		if r == nil {
-			continue
-		}
+	p("CEILINGS (same run, same load generator, each measured on each backend just before the first scenario judged")
+	p("against it; a scenario's ratio uses the one measured with its backend; cpu = %% of one core: generator+in-process")
+	p("server / postgres / other processes)")
+	p("%-18s %-7s %-46s %5s %10s %9s %9s %7s %14s", "ceiling", "backend", "what", "conc", "req/s", "p50", "p99", "errors", "cpu gen/pg/oth")
+	for _, r := range b.ceilingLog {
 		u := r.res.usage
-		p("%-18s %-46s %5d %10.0f %9s %9s %7d %14s", label(r, o.maxOther), r.what, r.conc, r.res.rate(),
+		p("%-18s %-7s %-46s %5d %10.0f %9s %9s %7d %14s", label(r, o.maxOther), r.backend, r.what, r.conc, r.res.rate(),
 			fmtDur(r.res.hist.quantile(0.5)), fmtDur(r.res.hist.quantile(0.99)), r.res.errors,
 			pct(u.cpuSelf)+"/"+pct(u.cpuPG)+"/"+pct(u.cpuOther))
 	}
