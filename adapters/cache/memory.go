@@ -187,12 +187,11 @@ func (m *Memory) put(o *memOrg, key string, value []byte, expires, now time.Time
 }
 
 // setAt and drop use a Memory as the near cache of another ListCache
-// whose generations are authoritative (Redis): storing under a newer
-// generation than the org's drops the org's older entries, and the floor
-// plays no part.
+// whose generations are authoritative (Redis): storing under another
+// generation than the org's drops the org's entries, and the floor plays
+// no part.
 
-// setAt stores value, which it owns, under gen until expires; an older gen
-// than the org's is ignored.
+// setAt stores value, which it owns, under gen until expires.
 func (m *Memory) setAt(org domain.OrgID, space ports.CacheSpace, gen uint64, key string, value []byte, expires time.Time) {
 	now := time.Now()
 	if !now.Before(expires) {
@@ -206,9 +205,10 @@ func (m *Memory) setAt(org domain.OrgID, space ports.CacheSpace, gen uint64, key
 	case o == nil:
 		o = &memOrg{gen: gen}
 		m.orgs[sc] = o
-	case gen < o.gen:
-		return
-	case gen > o.gen:
+	case gen != o.gen:
+		// Usually a newer generation; an older one only from a loader
+		// that lost a race, which costs the newer entries a reload.
+		// Generations are not ordered across epochs.
 		m.size -= len(o.entries)
 		o.gen, o.entries = gen, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -22,16 +23,24 @@ var (
 
 // Redis is a ListCache shared by every instance of the service. Keys:
 //
+//	<prefix>:epoch                                this Redis's epoch, no TTL
 //	<prefix>:org:{<org>}:<space>:gen              a generation counter, no TTL
 //	<prefix>:org:{<org>}:<space>:g<gen>:<key>     an entry, with the cache's TTL
 //
-// where <space> is t (tasks) or s (sessions). The braces are a Redis
-// Cluster hash tag: an org's counters and entries share a slot. Entries of
-// dead generations are never read again and go with their TTL. The counter has no TTL, so
-// it lives as long as any entry it guards; run Redis with noeviction or a
-// volatile-* maxmemory-policy, under which keys without a TTL are never
-// evicted (an evicted counter restarts at 0 and could revive entries of
-// generation 0 until they expire).
+// where <space> is t (tasks) or s (sessions). A generation is the epoch in
+// its high 32 bits and the counter in its low 32. The epoch is a random
+// number set by the first reader that finds none: when Redis restarts
+// empty (or is flushed) every counter starts again from 0, and without a
+// new epoch a near cache (below) would take the entries it holds from
+// before for current once a counter climbs back to their generation.
+// Entries of dead generations are never read again and go with their
+// TTL. The epoch and the counters have no TTL, so they live as long as any
+// entry they guard; run Redis with noeviction or a volatile-*
+// maxmemory-policy, under which keys without a TTL are never evicted (an
+// evicted counter restarts at 0 and could revive entries of old
+// generations until they expire). The braces are a Redis Cluster hash
+// tag, but Cluster is not supported: a generation read spans the epoch and
+// an org's counters, which NewRedisClient's single-node client allows.
 //
 // Each instance keeps a near cache: a bounded local copy of the entries it
 // has read or written, under the same (org, generation, key) and for no
@@ -73,13 +82,14 @@ func NewRedis(client redis.UniversalClient, prefix string, ttl time.Duration) *R
 	}
 }
 
-// Generations reads org's generation counters, one per space, with one
-// MGET; a missing counter is 0.
+// Generations reads the epoch and org's generation counters, one per
+// space, with one MGET; a missing counter is 0.
 func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Generations, error) {
 	var gens ports.Generations
-	keys := make([]string, len(gens))
-	for space := range keys {
-		keys[space] = r.genKey(org, ports.CacheSpace(space))
+	keys := make([]string, 1+len(gens))
+	keys[0] = r.epochKey()
+	for space := range gens {
+		keys[1+space] = r.genKey(org, ports.CacheSpace(space))
 	}
 	var cmd *redis.SliceCmd
 	if err := r.pipe.do(ctx, func(ctx context.Context, p redis.Pipeliner) { cmd = p.MGet(ctx, keys...) }); err != nil {
@@ -89,16 +99,52 @@ func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Genera
 	if err == nil && len(vals) != len(keys) {
 		err = fmt.Errorf("MGET returned %d values for %d keys", len(vals), len(keys))
 	}
-	for i := range keys {
+	var epoch uint64
+	if err == nil {
+		epoch, err = r.epoch(ctx, vals[0])
+	}
+	for i := range gens {
 		if err != nil {
 			break
 		}
-		gens[i], err = parseGen(vals[i])
+		var counter uint64
+		counter, err = parseGen(vals[1+i])
+		gens[i] = epoch<<32 | counter&(1<<32-1)
 	}
 	if err != nil {
 		return gens, fmt.Errorf("redis cache: generations: %w", err)
 	}
 	return gens, nil
+}
+
+// epoch parses v, the epoch as MGET read it. When there is none yet (a
+// new, restarted or flushed Redis) it sets a random one unless another
+// reader just did, and returns whichever won.
+func (r *Redis) epoch(ctx context.Context, v any) (uint64, error) {
+	if v == nil {
+		candidate := strconv.FormatUint(uint64(rand.Uint32()), 10)
+		var get *redis.StringCmd
+		if err := r.pipe.do(ctx, func(ctx context.Context, p redis.Pipeliner) {
+			p.SetNX(ctx, r.epochKey(), candidate, 0)
+			get = p.Get(ctx, r.epochKey())
+		}); err != nil {
+			return 0, err
+		}
+		s, err := get.Result()
+		if err != nil {
+			return 0, fmt.Errorf("epoch: %w", err)
+		}
+		v = s
+	}
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf("epoch is %T, want string", v)
+	}
+	epoch, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("epoch: %w", err)
+	}
+	return epoch, nil
 }
 
 // Get returns the entry stored under gen, from the near cache when it
@@ -188,6 +234,8 @@ func (r *Redis) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+func (r *Redis) epochKey() string { return r.prefix + ":epoch" }
 
 // spaceNames are the spaces' parts of the keys.
 var spaceNames = [ports.NumCacheSpaces]string{ports.SpaceTasks: "t", ports.SpaceSessions: "s"}
