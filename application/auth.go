@@ -44,7 +44,7 @@ type Tokens interface {
 //
 // cache holds the session check of every authenticated request (nil: no
 // caching); everything that ends a session or changes a role invalidates
-// the organization's entries before it returns.
+// the organization's sessions space before it returns.
 func NewAuth(tx ports.Transactor, stores ports.Stores, hasher ports.PasswordHasher, tokens Tokens, clock ports.Clock,
 	codes ports.CodeGenerator, cache *OrgCache, refreshTTL time.Duration) (*Auth, error) {
 	if refreshTTL <= 0 {
@@ -177,10 +177,10 @@ func (a *Auth) issue(u *domain.User, sid domain.SessionID, refresh string) (*Tok
 // a demotion, a removal, a logout or a password change takes effect on
 // the very next request.
 //
-// The answer (the member's role in a live session) is cached per
-// organization: the use cases that end sessions or change roles
-// invalidate the organization's entries after they commit, so "next
-// request" holds with the cache. Only session expiry, 30 days out, may be
+// The answer (the member's role in a live session) is cached in the
+// organization's sessions space: the use cases that end sessions or
+// change roles invalidate it after they commit, so "next request" holds
+// with the cache; task writes leave it alone. Only session expiry, 30 days out, may be
 // noticed up to CACHE_TTL late.
 func (a *Auth) Authenticate(ctx context.Context, token string) (domain.Actor, error) {
 	c, err := a.tokens.Verify(token)

@@ -13,12 +13,14 @@ import (
 )
 
 // OrgCache puts the reads that repeat on every request (task lists, and
-// the caller's session and role) in front of a ports.ListCache, one key
-// space per organization: any write in an organization that could change
-// what it reads invalidates all of its entries at once. It fails open: when the cache errors, the answer comes from the store and
-// the error is logged; after an error the cache is bypassed for a short
-// cool-down so that an unreachable Redis costs one timeout, not one per
-// request. A burst of misses for one key makes one store query.
+// the caller's session and role) in front of a ports.ListCache, in two
+// key spaces per organization: a write that could change what a space
+// holds invalidates all of that space's entries at once (a task write the
+// tasks space; the end of a session or a role change the sessions space).
+// It fails open: when the cache errors, the answer comes from the store
+// and the error is logged; after an error the cache is bypassed for a
+// short cool-down so that an unreachable Redis costs one timeout, not one
+// per request. A burst of misses for one key makes one store query.
 type OrgCache struct {
 	cache    ports.ListCache
 	log      *slog.Logger
@@ -120,8 +122,8 @@ func (l *OrgCache) invalidate(ctx context.Context, org domain.OrgID, spaces ...p
 
 // WithCacheSnapshot returns a context under which an organization's cache
 // generations are read once, by the first lookup, and reused by the
-// lookups that follow; an invalidation made under the same context drops it, so
-// the next lookup reads it again. Give one to each request, and only to
+// lookups that follow; an invalidation made under the same context drops
+// them, so the next lookup reads them again. Give one to each request, and only to
 // one request: its lookups (the session check, then the list) then cost
 // one read of the generations, and it still sees every write that completed
 // before it began, and its own. A write by another client while it runs

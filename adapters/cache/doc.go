@@ -1,9 +1,9 @@
 // Package cache holds the memory and Redis implementations of
 // ports.ListCache and ports.RateLimiter: Memory and MemoryLimiter for a
 // single process, Redis and RedisLimiter shared by every instance of the
-// service. The list caches key entries by organization and generation, so
-// that Invalidate is one counter step however many lists an organization
-// has cached.
+// service. The list caches key entries by organization, space and
+// generation, so that Invalidate is one counter step however many entries
+// an organization's space holds.
 //
 // It may import the domain, the ports, the standard library and go-redis;
 // never the application or another adapter.

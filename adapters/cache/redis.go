@@ -49,9 +49,9 @@ var (
 // served for as long as the generation is, whichever replica stored it.
 // A hit in the near cache therefore costs only the read of the org's
 // generations, which the caller still makes (one MGET for all spaces,
-// pipelined with concurrent callers' commands, see autoPipeline): an Invalidate by
-// any replica is seen by every Generations read that follows it,
-// everywhere.
+// pipelined with concurrent callers' commands, see autoPipeline): an
+// Invalidate by any replica is seen by every Generations read that
+// follows it, everywhere.
 //
 // Errors are returned wrapped, never swallowed: whether to fail open is
 // the caller's decision.
