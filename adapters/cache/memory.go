@@ -15,17 +15,18 @@ const (
 	// would rely on invalidation alone and, in Redis, dead generations
 	// would never be freed.
 	DefaultTTL = 30 * time.Second
-	// DefaultMaxEntries bounds a Memory made by NewMemory.
+	// DefaultMaxEntries bounds each space of a Memory made by NewMemory.
 	DefaultMaxEntries = 10_000
 )
 
 var _ ports.ListCache = (*Memory)(nil)
 
 // Memory is a ListCache local to one process. It holds at most a fixed
-// number of entries; past that, Set evicts an arbitrary one (Go randomizes
-// map iteration, which makes this a cheap random eviction). Expired entries
-// are dropped when read and by a sweep that a Set runs at most once per
-// ttl, so no goroutine is needed and there is nothing to close.
+// number of entries per space; past that, Set evicts an arbitrary one of
+// the same space (Go randomizes map iteration, which makes this a cheap
+// random eviction). Expired entries are dropped when read and by a sweep
+// that a Set runs at most once per ttl, so no goroutine is needed and
+// there is nothing to close.
 //
 // Set stores a copy of the value, so the caller may reuse its buffer. Get
 // returns the stored slice itself, to keep the hit path free of
@@ -36,7 +37,7 @@ type Memory struct {
 
 	mu   sync.RWMutex
 	orgs map[memScope]*memOrg
-	size int // entries over all orgs
+	size [ports.NumCacheSpaces]int // entries over all orgs, per space
 	// floor is the generation of every org that has no state here. It
 	// only grows: when an org's state is dropped, floor rises to at least
 	// that org's generation, so no org's generation ever goes back and a
@@ -55,6 +56,7 @@ type memScope struct {
 }
 
 type memOrg struct {
+	space   ports.CacheSpace
 	gen     uint64
 	entries map[string]memEntry // nil after an invalidation until the next Set
 }
@@ -64,14 +66,14 @@ type memEntry struct {
 	expires time.Time
 }
 
-// NewMemory returns a Memory holding at most DefaultMaxEntries entries,
-// each for ttl (DefaultTTL when ttl is not positive).
+// NewMemory returns a Memory holding at most DefaultMaxEntries entries
+// per space, each for ttl (DefaultTTL when ttl is not positive).
 func NewMemory(ttl time.Duration) *Memory {
 	return NewMemoryWithLimit(ttl, DefaultMaxEntries)
 }
 
 // NewMemoryWithLimit is NewMemory with another bound on the number of
-// entries (DefaultMaxEntries when maxEntries is not positive).
+// entries per space (DefaultMaxEntries when maxEntries is not positive).
 func NewMemoryWithLimit(ttl time.Duration, maxEntries int) *Memory {
 	if ttl <= 0 {
 		ttl = DefaultTTL
@@ -136,7 +138,7 @@ func (m *Memory) dropExpired(sc memScope, key string) {
 	// lock was released.
 	if e, ok := o.entries[key]; ok && !time.Now().Before(e.expires) {
 		delete(o.entries, key)
-		m.size--
+		m.size[o.space]--
 	}
 }
 
@@ -156,7 +158,7 @@ func (m *Memory) Set(_ context.Context, org domain.OrgID, space ports.CacheSpace
 		if gen != m.floor {
 			return nil
 		}
-		o = &memOrg{gen: gen}
+		o = &memOrg{space: space, gen: gen}
 		m.orgs[sc] = o
 	} else if gen != o.gen {
 		return nil
@@ -171,10 +173,10 @@ func (m *Memory) put(o *memOrg, key string, value []byte, expires, now time.Time
 		o.entries = make(map[string]memEntry)
 	}
 	if _, ok := o.entries[key]; !ok {
-		if m.size >= m.maxEntries {
-			m.evictOne()
+		if m.size[o.space] >= m.maxEntries {
+			m.evictOne(o.space)
 		}
-		m.size++
+		m.size[o.space]++
 		// The key may alias a buffer the caller reuses (Fiber's
 		// c.Query, for one); a map key must own its bytes.
 		key = strings.Clone(key)
@@ -203,13 +205,13 @@ func (m *Memory) setAt(org domain.OrgID, space ports.CacheSpace, gen uint64, key
 	o := m.orgs[sc]
 	switch {
 	case o == nil:
-		o = &memOrg{gen: gen}
+		o = &memOrg{space: space, gen: gen}
 		m.orgs[sc] = o
 	case gen != o.gen:
 		// Usually a newer generation; an older one only from a loader
 		// that lost a race, which costs the newer entries a reload.
 		// Generations are not ordered across epochs.
-		m.size -= len(o.entries)
+		m.size[o.space] -= len(o.entries)
 		o.gen, o.entries = gen, nil
 	}
 	m.put(o, key, value, expires, now)
@@ -221,7 +223,7 @@ func (m *Memory) drop(org domain.OrgID, space ports.CacheSpace) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if o := m.orgs[sc]; o != nil {
-		m.size -= len(o.entries)
+		m.size[o.space] -= len(o.entries)
 		delete(m.orgs, sc)
 	}
 }
@@ -236,10 +238,10 @@ func (m *Memory) Invalidate(_ context.Context, org domain.OrgID, space ports.Cac
 	if o == nil {
 		// A loader may hold floor from a Get made before this call; the
 		// org must move past it even though nothing is cached.
-		m.orgs[sc] = &memOrg{gen: m.floor + 1}
+		m.orgs[sc] = &memOrg{space: space, gen: m.floor + 1}
 		return nil
 	}
-	m.size -= len(o.entries)
+	m.size[o.space] -= len(o.entries)
 	o.gen++
 	o.entries = nil
 	return nil
@@ -252,7 +254,7 @@ func (m *Memory) sweep(now time.Time) {
 		for k, e := range o.entries {
 			if !now.Before(e.expires) {
 				delete(o.entries, k)
-				m.size--
+				m.size[o.space]--
 			}
 		}
 		if len(o.entries) == 0 {
@@ -263,11 +265,17 @@ func (m *Memory) sweep(now time.Time) {
 	m.nextSweep = now.Add(m.ttl)
 }
 
-func (m *Memory) evictOne() {
-	for _, o := range m.orgs {
+// evictOne drops an arbitrary entry of space: each space has its own
+// bound, so a burst of distinct list queries evicts lists, never the
+// session checks every request needs.
+func (m *Memory) evictOne(space ports.CacheSpace) {
+	for sc, o := range m.orgs {
+		if sc.space != space {
+			continue
+		}
 		for k := range o.entries {
 			delete(o.entries, k)
-			m.size--
+			m.size[o.space]--
 			return
 		}
 	}

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 	"unsafe"
@@ -26,7 +27,11 @@ func (m *Memory) entries() int {
 	for _, o := range m.orgs {
 		n += len(o.entries)
 	}
-	if n != m.size {
+	total := 0
+	for _, size := range m.size {
+		total += size
+	}
+	if n != total {
 		panic("size bookkeeping is off")
 	}
 	return n
@@ -52,6 +57,32 @@ func TestMemory_Set(t *testing.T) {
 		// The newest entry is never the one evicted to make room for it.
 		if v, _, _ := lookup(ctx, m, 1, "vd"); string(v) != "v" {
 			t.Fatalf("newest entry missing: %q", v)
+		}
+	})
+
+	t.Run("a_burst_of_lists_never_evicts_a_session_check", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemoryWithLimit(time.Minute, 10)
+		ctx := t.Context()
+		const sessions = ports.SpaceSessions
+		gens, _ := m.Generations(ctx, 1)
+		for i := range 5 {
+			if err := m.Set(ctx, 1, sessions, gens[sessions], fmt.Sprint("p:", i), []byte("ADMIN")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 1000 { // every one a new list, as a crawler's filters would be
+			if err := m.Set(ctx, 1, tasks, gens[tasks], fmt.Sprint("l:", i), []byte("[]")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 5 {
+			if v, err := m.Get(ctx, 1, sessions, gens[sessions], fmt.Sprint("p:", i)); err != nil || string(v) != "ADMIN" {
+				t.Fatalf("session check %d after 1000 lists = %q, %v; want it kept", i, v, err)
+			}
+		}
+		if n := m.entries(); n != 15 {
+			t.Fatalf("%d entries, want 10 lists (the bound) and 5 session checks", n)
 		}
 	})
 
