@@ -28,7 +28,7 @@ type pools struct {
 }
 
 // open opens the database file at path, closed when t ends.
-func open(t *testing.T, path string) pools {
+func open(t testing.TB, path string) pools {
 	t.Helper()
 	read, write, err := sqlite.Open(t.Context(), path, 4)
 	if err != nil {
@@ -39,13 +39,13 @@ func open(t *testing.T, path string) pools {
 }
 
 // openFresh opens a new database file in a directory of t's own.
-func openFresh(t *testing.T) pools {
+func openFresh(t testing.TB) pools {
 	t.Helper()
 	return open(t, filepath.Join(t.TempDir(), "taskflow.db"))
 }
 
 // openMigrated opens a fresh database, migrated up.
-func openMigrated(t *testing.T) pools {
+func openMigrated(t testing.TB) pools {
 	t.Helper()
 	p := openFresh(t)
 	migrate(t, p.write, "up")
@@ -197,7 +197,7 @@ func TestDialect_Violation(t *testing.T) {
 	}
 }
 
-func migrate(t *testing.T, db *sqlx.DB, command string) string {
+func migrate(t testing.TB, db *sqlx.DB, command string) string {
 	t.Helper()
 	var out bytes.Buffer
 	if err := sqlite.Migrate(t.Context(), db.DB, command, &out); err != nil {
@@ -353,4 +353,8 @@ func mustTime(s string) time.Time {
 		panic(err)
 	}
 	return t
+}
+
+func BenchmarkTaskStore_List(b *testing.B) {
+	storetest.BenchmarkList(b, newStore(openMigrated(b)).Stores())
 }

@@ -49,6 +49,17 @@ type taskRow struct {
 	Version     int64         `db:"version"`
 }
 
+// scan reads one row of taskColumns, in their order, into r. The list and
+// the task reads scan by hand, as the bench's database ceiling does:
+// sqlx's reflection (sqlx.scanAll) showed at 15% of the service's CPU in
+// the uncached list profile, most of it lib/pq's decoding that stays. On
+// SQLite, BenchmarkTaskStore_List: 174-195 µs and 283 allocs before,
+// 165-173 µs and 275 allocs after.
+func (r *taskRow) scan(s interface{ Scan(dest ...any) error }) error {
+	return s.Scan(&r.OrgID, &r.ID, &r.Title, &r.Description, &r.Status, &r.AssigneeID, &r.CreatedBy,
+		&r.CreatedAt, &r.UpdatedAt, &r.Version)
+}
+
 // taskFromRow rebuilds a task from its stored row, without re-running
 // validation: stored rows are trusted.
 func taskFromRow(r taskRow) *domain.Task {
@@ -140,7 +151,7 @@ func (c conn) getTask(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, 
 		query = c.db.lock(query, "UPDATE")
 	}
 	var r taskRow
-	err := c.get(ctx, q, &r, query, org, id)
+	err := r.scan(q.QueryRowxContext(ctx, c.db.rebind(query), org, id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, domain.ErrTaskNotFound
@@ -173,9 +184,21 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 		` ORDER BY id DESC LIMIT ? OFFSET ?`
 	args = append(args, f.Limit+1, f.Offset)
 
-	var rows []taskRow
+	rows := make([]taskRow, 0, f.Limit+1)
 	err := s.c.scoped(ctx, org, reads, func(q sqlx.ExtContext) error {
-		return s.c.sel(ctx, q, &rows, query, args...)
+		rs, err := q.QueryContext(ctx, s.c.db.rebind(query), args...)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = rs.Close() }()
+		for rs.Next() {
+			var r taskRow
+			if err := r.scan(rs); err != nil {
+				return err
+			}
+			rows = append(rows, r)
+		}
+		return rs.Err()
 	})
 	if err != nil {
 		return ports.TaskPage{}, fmt.Errorf("task store: list: %w", err)
