@@ -3,6 +3,7 @@ package application
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -68,9 +69,11 @@ func (l *OrgCache) load(ctx context.Context, org domain.OrgID, space ports.Cache
 	if val != nil {
 		return val, nil
 	}
-	// The org is part of the flight key as it is of the cache key: two
-	// tenants asking the same query must never share an answer.
-	v, err, _ := l.group.Do(orgKey(org, space, key), func() (any, error) {
+	// The flight key is the cache key: two tenants asking the same query
+	// must never share an answer, and neither may two generations. A
+	// caller that read the generation after a write's invalidation must
+	// not join a query that began before the write committed.
+	v, err, _ := l.group.Do(flightKey(org, space, gen, key), func() (any, error) {
 		b, err := fetch()
 		if err != nil {
 			return nil, err
@@ -141,9 +144,11 @@ type snapshot struct {
 	valid bool
 }
 
-func orgKey(org domain.OrgID, space ports.CacheSpace, key string) string {
-	b := make([]byte, 0, 24+len(key))
+func flightKey(org domain.OrgID, space ports.CacheSpace, gen uint64, key string) string {
+	b := make([]byte, 0, 48+len(key))
 	b = appendInt(b, int64(org))
 	b = append(b, '|', '0'+byte(space), '|')
+	b = strconv.AppendUint(b, gen, 10)
+	b = append(b, '|')
 	return string(append(b, key...))
 }

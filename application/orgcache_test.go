@@ -315,3 +315,32 @@ func TestOrgCache_ATaskWriteKeepsTheSessionChecks(t *testing.T) {
 		t.Fatalf("session check fetched %d times after a session event, want twice", fetches)
 	}
 }
+
+// A query that began before a write committed must not answer a caller
+// that read the generation after the write's invalidation: the write's
+// author listing right after its 201 would not see its write.
+func TestOrgCache_NoFlightIsSharedAcrossAnInvalidation(t *testing.T) {
+	l := NewOrgCache(newFakeCache(), quietLog())
+	started, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		got, err := l.load(t.Context(), 1, tasks, "list", func() ([]byte, error) {
+			close(started)
+			<-release
+			return []byte("before the write"), nil
+		})
+		if err != nil || string(got) != "before the write" {
+			t.Errorf("first load = %q, %v", got, err)
+		}
+	})
+	<-started
+	l.invalidate(t.Context(), 1, tasks) // the write commits, then invalidates
+	// Were the second load to join the first query, it would wait for
+	// this release and get the first query's answer.
+	time.AfterFunc(50*time.Millisecond, func() { close(release) })
+	got, err := l.load(t.Context(), 1, tasks, "list", func() ([]byte, error) { return []byte("after the write"), nil })
+	wg.Wait()
+	if err != nil || string(got) != "after the write" {
+		t.Fatalf("load after the invalidation = %q, %v; want its own query's answer", got, err)
+	}
+}
