@@ -49,8 +49,8 @@ type taskRow struct {
 	Version     int64         `db:"version"`
 }
 
-// scan reads one row of taskColumns, in their order, into r. The list and
-// the task reads scan by hand, as the bench's database ceiling does:
+// scan reads one row of taskColumns, in their order, into r. Every read
+// of a task row scans by hand, as the bench's database ceiling does:
 // sqlx's reflection (sqlx.scanAll) showed at 15% of the service's CPU in
 // the uncached list profile, most of it lib/pq's decoding that stays. On
 // SQLite, BenchmarkTaskStore_List: 174-195 µs and 283 allocs before,
@@ -58,6 +58,14 @@ type taskRow struct {
 func (r *taskRow) scan(s interface{ Scan(dest ...any) error }) error {
 	return s.Scan(&r.OrgID, &r.ID, &r.Title, &r.Description, &r.Status, &r.AssigneeID, &r.CreatedBy,
 		&r.CreatedAt, &r.UpdatedAt, &r.Version)
+}
+
+// queryTask runs query, which selects or returns taskColumns, and scans
+// its one row; no row is sql.ErrNoRows.
+func (c conn) queryTask(ctx context.Context, q sqlx.ExtContext, query string, args ...any) (taskRow, error) {
+	var r taskRow
+	err := r.scan(q.QueryRowxContext(ctx, c.db.rebind(query), args...))
+	return r, err
 }
 
 // taskFromRow rebuilds a task from its stored row, without re-running
@@ -150,8 +158,7 @@ func (c conn) getTask(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, 
 	if forUpdate {
 		query = c.db.lock(query, "UPDATE")
 	}
-	var r taskRow
-	err := r.scan(q.QueryRowxContext(ctx, c.db.rebind(query), org, id))
+	r, err := c.queryTask(ctx, q, query, org, id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, domain.ErrTaskNotFound
@@ -230,8 +237,7 @@ func (s *TaskStore) Update(ctx context.Context, org domain.OrgID, id domain.Task
 		if err := fn(t); err != nil {
 			return fnError{err}
 		}
-		var r taskRow
-		err = s.c.get(ctx, q, &r,
+		r, err := s.c.queryTask(ctx, q,
 			`UPDATE tasks
 			 SET title = ?, description = ?, status = ?, assignee_id = ?, updated_at = ?,
 			     version = version + 1
