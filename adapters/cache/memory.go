@@ -56,7 +56,6 @@ type memScope struct {
 }
 
 type memOrg struct {
-	space   ports.CacheSpace
 	gen     uint64
 	entries map[string]memEntry // nil after an invalidation until the next Set
 }
@@ -138,7 +137,7 @@ func (m *Memory) dropExpired(sc memScope, key string) {
 	// lock was released.
 	if e, ok := o.entries[key]; ok && !time.Now().Before(e.expires) {
 		delete(o.entries, key)
-		m.size[o.space]--
+		m.size[sc.space]--
 	}
 }
 
@@ -158,25 +157,26 @@ func (m *Memory) Set(_ context.Context, org domain.OrgID, space ports.CacheSpace
 		if gen != m.floor {
 			return nil
 		}
-		o = &memOrg{space: space, gen: gen}
+		o = &memOrg{gen: gen}
 		m.orgs[sc] = o
 	} else if gen != o.gen {
 		return nil
 	}
-	m.put(o, key, v, now.Add(m.ttl), now)
+	m.put(sc.space, o, key, v, now.Add(m.ttl), now)
 	return nil
 }
 
-// put stores value, which it owns, in o; the caller holds the write lock.
-func (m *Memory) put(o *memOrg, key string, value []byte, expires, now time.Time) {
+// put stores value, which it owns, in o, of space; the caller holds the
+// write lock.
+func (m *Memory) put(space ports.CacheSpace, o *memOrg, key string, value []byte, expires, now time.Time) {
 	if o.entries == nil {
 		o.entries = make(map[string]memEntry)
 	}
 	if _, ok := o.entries[key]; !ok {
-		if m.size[o.space] >= m.maxEntries {
-			m.evictOne(o.space)
+		if m.size[space] >= m.maxEntries {
+			m.evictOne(space)
 		}
-		m.size[o.space]++
+		m.size[space]++
 		// The key may alias a buffer the caller reuses (Fiber's
 		// c.Query, for one); a map key must own its bytes.
 		key = strings.Clone(key)
@@ -205,16 +205,16 @@ func (m *Memory) setAt(org domain.OrgID, space ports.CacheSpace, gen uint64, key
 	o := m.orgs[sc]
 	switch {
 	case o == nil:
-		o = &memOrg{space: space, gen: gen}
+		o = &memOrg{gen: gen}
 		m.orgs[sc] = o
 	case gen != o.gen:
 		// Usually a newer generation; an older one only from a loader
 		// that lost a race, which costs the newer entries a reload.
 		// Generations are not ordered across epochs.
-		m.size[o.space] -= len(o.entries)
+		m.size[sc.space] -= len(o.entries)
 		o.gen, o.entries = gen, nil
 	}
-	m.put(o, key, value, expires, now)
+	m.put(space, o, key, value, expires, now)
 }
 
 // drop lets go of everything held for org's space.
@@ -223,7 +223,7 @@ func (m *Memory) drop(org domain.OrgID, space ports.CacheSpace) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if o := m.orgs[sc]; o != nil {
-		m.size[o.space] -= len(o.entries)
+		m.size[sc.space] -= len(o.entries)
 		delete(m.orgs, sc)
 	}
 }
@@ -238,10 +238,10 @@ func (m *Memory) Invalidate(_ context.Context, org domain.OrgID, space ports.Cac
 	if o == nil {
 		// A loader may hold floor from a Get made before this call; the
 		// org must move past it even though nothing is cached.
-		m.orgs[sc] = &memOrg{space: space, gen: m.floor + 1}
+		m.orgs[sc] = &memOrg{gen: m.floor + 1}
 		return nil
 	}
-	m.size[o.space] -= len(o.entries)
+	m.size[sc.space] -= len(o.entries)
 	o.gen++
 	o.entries = nil
 	return nil
@@ -250,16 +250,16 @@ func (m *Memory) Invalidate(_ context.Context, org domain.OrgID, space ports.Cac
 // sweep drops expired entries and the state of orgs left with none, so
 // that neither grows with the number of organizations ever seen.
 func (m *Memory) sweep(now time.Time) {
-	for id, o := range m.orgs {
+	for sc, o := range m.orgs {
 		for k, e := range o.entries {
 			if !now.Before(e.expires) {
 				delete(o.entries, k)
-				m.size[o.space]--
+				m.size[sc.space]--
 			}
 		}
 		if len(o.entries) == 0 {
 			m.floor = max(m.floor, o.gen)
-			delete(m.orgs, id)
+			delete(m.orgs, sc)
 		}
 	}
 	m.nextSweep = now.Add(m.ttl)
@@ -275,7 +275,7 @@ func (m *Memory) evictOne(space ports.CacheSpace) {
 		}
 		for k := range o.entries {
 			delete(o.entries, k)
-			m.size[o.space]--
+			m.size[space]--
 			return
 		}
 	}

@@ -23,8 +23,9 @@ import (
 // maxFlights slots free starts a flight; a flight that finds callers
 // queued when it lands takes them on the next one.
 type autoPipeline struct {
-	// exec sends one pipeline with the commands that queue adds.
-	exec       func(ctx context.Context, queue func(redis.Pipeliner)) error
+	// exec sends one pipeline with the commands that queue adds; each
+	// caller reads its own commands' results and errors.
+	exec       func(ctx context.Context, queue func(redis.Pipeliner))
 	maxFlights int
 
 	mu      sync.Mutex
@@ -34,11 +35,10 @@ type autoPipeline struct {
 
 func newAutoPipeline(client redis.UniversalClient, maxFlights int) *autoPipeline {
 	return &autoPipeline{
-		exec: func(ctx context.Context, queue func(redis.Pipeliner)) error {
-			// The error is the first command's that failed; each caller
-			// reads its own commands' (a GET's redis.Nil is not a failure).
-			_, err := client.Pipelined(ctx, func(p redis.Pipeliner) error { queue(p); return nil })
-			return err
+		exec: func(ctx context.Context, queue func(redis.Pipeliner)) {
+			// Pipelined's error is only the first failed command's (a
+			// GET's redis.Nil among them), which its caller reads anyway.
+			_, _ = client.Pipelined(ctx, func(p redis.Pipeliner) error { queue(p); return nil })
 		},
 		maxFlights: maxFlights,
 	}
@@ -105,7 +105,7 @@ func (p *autoPipeline) fly(ctx context.Context) {
 		p.queue = make([]*pipeCall, 0, cap(batch))
 		p.mu.Unlock()
 
-		_ = p.exec(ctx, func(pipe redis.Pipeliner) {
+		p.exec(ctx, func(pipe redis.Pipeliner) {
 			for _, c := range batch {
 				c.add(ctx, pipe)
 			}

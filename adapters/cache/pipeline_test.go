@@ -22,27 +22,20 @@ type gatedPipeline struct {
 	batches []int
 }
 
-func newGatedPipeline(t *testing.T, client redis.UniversalClient, maxFlights int) *gatedPipeline {
+func newGatedPipeline(client redis.UniversalClient, maxFlights int) *gatedPipeline {
 	g := &gatedPipeline{release: make(chan struct{})}
-	real := newAutoPipeline(client, maxFlights)
-	g.autoPipeline = &autoPipeline{
-		maxFlights: maxFlights,
-		exec: func(ctx context.Context, queue func(redis.Pipeliner)) error {
-			n := 0
-			err := real.exec(ctx, func(p redis.Pipeliner) {
-				queue(p)
-				n = p.Len()
-			})
-			g.mu.Lock()
-			g.batches = append(g.batches, n)
-			g.mu.Unlock()
-			return err
-		},
-	}
-	inner := g.autoPipeline.exec
-	g.autoPipeline.exec = func(ctx context.Context, queue func(redis.Pipeliner)) error {
+	g.autoPipeline = newAutoPipeline(client, maxFlights)
+	send := g.autoPipeline.exec
+	g.autoPipeline.exec = func(ctx context.Context, queue func(redis.Pipeliner)) {
 		<-g.release
-		return inner(ctx, queue)
+		n := 0
+		send(ctx, func(p redis.Pipeliner) {
+			queue(p)
+			n = p.Len()
+		})
+		g.mu.Lock()
+		g.batches = append(g.batches, n)
+		g.mu.Unlock()
 	}
 	return g
 }
@@ -65,10 +58,10 @@ func (g *gatedPipeline) inFlight() int {
 	return g.autoPipeline.flights
 }
 
-// waitFor polls until cond holds or a second passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitFor polls until cond holds, or fails t once within has passed.
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(time.Second); !cond(); {
+	for deadline := time.Now().Add(within); !cond(); {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
@@ -91,7 +84,7 @@ func TestAutoPipeline(t *testing.T) {
 
 	t.Run("callers_that_queue_behind_busy_flights_share_one_pipeline", func(t *testing.T) {
 		t.Parallel()
-		g := newGatedPipeline(t, client, 2)
+		g := newGatedPipeline(client, 2)
 		var wg sync.WaitGroup
 		call := func(i int) {
 			wg.Go(func() {
@@ -102,17 +95,17 @@ func TestAutoPipeline(t *testing.T) {
 		}
 		// Two callers take the two flights, held at the gate...
 		call(0)
-		waitFor(t, "the first flight", func() bool { return g.inFlight() == 1 && g.queued() == 0 })
+		waitFor(t, "the first flight", time.Second, func() bool { return g.inFlight() == 1 && g.queued() == 0 })
 		call(1)
-		waitFor(t, "the second flight", func() bool { return g.inFlight() == 2 && g.queued() == 0 })
+		waitFor(t, "the second flight", time.Second, func() bool { return g.inFlight() == 2 && g.queued() == 0 })
 		// ...while ten more queue.
 		for i := 2; i < 12; i++ {
 			call(i)
 		}
-		waitFor(t, "ten queued callers", func() bool { return g.queued() == 10 })
+		waitFor(t, "ten queued callers", time.Second, func() bool { return g.queued() == 10 })
 		close(g.release)
 		wg.Wait()
-		waitFor(t, "both flights to end", func() bool { return g.inFlight() == 0 })
+		waitFor(t, "both flights to end", time.Second, func() bool { return g.inFlight() == 0 })
 		sent := g.sent()
 		slices.Sort(sent) // the held flights land in any order
 		if !slices.Equal(sent, []int{1, 1, 10}) {
@@ -165,7 +158,7 @@ func TestAutoPipeline(t *testing.T) {
 
 	t.Run("a_caller_leaves_at_its_deadline_and_the_flight_still_lands", func(t *testing.T) {
 		t.Parallel()
-		g := newGatedPipeline(t, client, 1)
+		g := newGatedPipeline(client, 1)
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 		defer cancel()
 		if _, err := echo(ctx, g.autoPipeline, "late"); !errors.Is(err, context.DeadlineExceeded) {

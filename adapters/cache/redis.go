@@ -56,11 +56,12 @@ var (
 // Errors are returned wrapped, never swallowed: whether to fail open is
 // the caller's decision.
 type Redis struct {
-	client redis.UniversalClient
-	prefix string
-	ttl    time.Duration
-	near   *Memory
-	pipe   *autoPipeline
+	client   redis.UniversalClient
+	prefix   string
+	epochKey string
+	ttl      time.Duration
+	near     *Memory
+	pipe     *autoPipeline
 }
 
 // NearEntries bounds the near cache of a Redis made by NewRedis.
@@ -73,7 +74,7 @@ func NewRedis(client redis.UniversalClient, prefix string, ttl time.Duration) *R
 		ttl = DefaultTTL
 	}
 	return &Redis{
-		client: client, prefix: prefix, ttl: ttl,
+		client: client, prefix: prefix, epochKey: prefix + ":epoch", ttl: ttl,
 		near: NewMemoryWithLimit(ttl, NearEntries),
 		// One pipeline in flight: the callers that arrive meanwhile make
 		// the next one bigger. Against two, the cached list's ratio to its
@@ -87,7 +88,7 @@ func NewRedis(client redis.UniversalClient, prefix string, ttl time.Duration) *R
 func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Generations, error) {
 	var gens ports.Generations
 	keys := make([]string, 1+len(gens))
-	keys[0] = r.epochKey()
+	keys[0] = r.epochKey
 	for space := range gens {
 		keys[1+space] = r.genKey(org, ports.CacheSpace(space))
 	}
@@ -125,8 +126,8 @@ func (r *Redis) epoch(ctx context.Context, v any) (uint64, error) {
 		candidate := strconv.FormatUint(uint64(rand.Uint32()), 10)
 		var get *redis.StringCmd
 		if err := r.pipe.do(ctx, func(ctx context.Context, p redis.Pipeliner) {
-			p.SetNX(ctx, r.epochKey(), candidate, 0)
-			get = p.Get(ctx, r.epochKey())
+			p.SetNX(ctx, r.epochKey, candidate, 0)
+			get = p.Get(ctx, r.epochKey)
 		}); err != nil {
 			return 0, err
 		}
@@ -234,8 +235,6 @@ func (r *Redis) Ping(ctx context.Context) error {
 	}
 	return nil
 }
-
-func (r *Redis) epochKey() string { return r.prefix + ":epoch" }
 
 // spaceNames are the spaces' parts of the keys.
 var spaceNames = [ports.NumCacheSpaces]string{ports.SpaceTasks: "t", ports.SpaceSessions: "s"}

@@ -51,14 +51,8 @@ func (s *throwawayRedis) start() {
 	}
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", s.port)})
 	defer func() { _ = c.Close() }()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c.Ping(context.Background()).Err() == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on port %d did not answer within 5s", s.port)
-		}
-	}
+	waitFor(s.t, fmt.Sprintf("redis-server on port %d to answer", s.port), 5*time.Second,
+		func() bool { return c.Ping(context.Background()).Err() == nil })
 }
 
 func (s *throwawayRedis) stop() {
@@ -113,11 +107,7 @@ func TestRedis_ARestartedRedisRevivesNoNearCopy(t *testing.T) {
 	srv.restart()
 	// The pool's connections died with the server: the first command
 	// after the restart may fail once.
-	for deadline := time.Now().Add(5 * time.Second); client.Ping(ctx).Err() != nil; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("client did not reconnect within 5s")
-		}
-	}
+	waitFor(t, "the client to reconnect", 5*time.Second, func() bool { return client.Ping(ctx).Err() == nil })
 	invalidate3() // the counter is back at 3, where it was
 
 	v, after, err := lookup(ctx, r, 1, "k")
