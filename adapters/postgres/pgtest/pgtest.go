@@ -64,20 +64,39 @@ func unreachable(t testing.TB, format string, args ...any) {
 // connection still open to it, when the test and its subtests end.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	server := Require(t)
+	server, admin := openAdmin(t)
+	name := "taskflow_test_" + randomHex(8)
+	createDatabase(t, admin, name, "")
+	return withDatabase(t, server, name)
+}
+
+// openAdmin connects to the test server as given (its superuser), and
+// closes the connection when t ends.
+func openAdmin(t testing.TB) (server string, admin *sql.DB) {
+	t.Helper()
+	server = Require(t)
 	admin, err := sql.Open("postgres", server)
 	if err != nil {
 		t.Fatalf("pgtest: open %s: %v", redact(server), err)
 	}
 	t.Cleanup(func() { _ = admin.Close() })
+	return server, admin
+}
 
-	name := "taskflow_test_" + randomHex(8)
+// createDatabase creates the database name, owned by owner unless owner
+// is empty, and drops it, with any connection still open to it, when t
+// ends: registered after openAdmin's cleanup, the drop runs before it.
+func createDatabase(t testing.TB, admin *sql.DB, name, owner string) {
+	t.Helper()
+	stmt := "CREATE DATABASE " + pq.QuoteIdentifier(name)
+	if owner != "" {
+		stmt += " OWNER " + pq.QuoteIdentifier(owner)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name)); err != nil {
+	if _, err := admin.ExecContext(ctx, stmt); err != nil {
 		t.Fatalf("pgtest: create database %s: %v", name, err)
 	}
-	// Registered after admin.Close, so it runs before it.
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -85,8 +104,6 @@ func NewDatabase(t testing.TB) string {
 			t.Errorf("pgtest: drop database %s: %v", name, err)
 		}
 	})
-
-	return withDatabase(t, server, name)
 }
 
 // withDatabase is server's URL pointed at the database name.
@@ -115,12 +132,7 @@ const AppGroupRole = "taskflow_app"
 // when missing, as the migration would.
 func NewAppDatabase(t testing.TB) (appURL, ownerURL string) {
 	t.Helper()
-	server := Require(t)
-	admin, err := sql.Open("postgres", server)
-	if err != nil {
-		t.Fatalf("pgtest: open %s: %v", redact(server), err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
+	server, admin := openAdmin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -157,16 +169,7 @@ func NewAppDatabase(t testing.TB) (appURL, ownerURL string) {
 			}
 		}
 	})
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name)+" OWNER "+pq.QuoteIdentifier(owner)); err != nil {
-		t.Fatalf("pgtest: create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: drop database %s: %v", name, err)
-		}
-	})
+	createDatabase(t, admin, name, owner)
 	return withUser(t, withDatabase(t, server, name), app, appPass),
 		withUser(t, withDatabase(t, server, name), owner, ownerPass)
 }
