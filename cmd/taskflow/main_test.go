@@ -160,6 +160,12 @@ func stop(t *testing.T, p *process) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	waitExit(t, p)
+}
+
+// waitExit waits up to 20 s for p, signalled, to exit with status 0.
+func waitExit(t *testing.T, p *process) {
+	t.Helper()
 	exited := make(chan error, 1)
 	go func() { exited <- p.cmd.Wait() }()
 	select {
@@ -278,16 +284,7 @@ func TestBinary_ServesTheWalkThroughAndDrainsOnSIGTERM(t *testing.T) {
 	if st := <-done; st != 200 {
 		t.Fatalf("in-flight login during shutdown answered %d, want 200; output:\n%s", st, p.out.String())
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- p.cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit: %v; output:\n%s", err, p.out.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("did not exit after SIGTERM; output:\n%s", p.out.String())
-	}
+	waitExit(t, p)
 	if !strings.Contains(p.out.String(), `"msg":"shutting down"`) {
 		t.Fatalf("no shutdown line in the log:\n%s", p.out.String())
 	}
