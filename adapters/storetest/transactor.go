@@ -60,14 +60,25 @@ var transactorTests = []test{
 		})
 		wantErr(t, "in tx", err, errStop)
 
-		_, err = f.s.Orgs.Get(f.ctx, o.ID)
-		wantErr(t, "get organization", err, domain.ErrOrgNotFound)
+		// SQLite takes the ids back with the rollback (its AUTOINCREMENT
+		// counter is a table the transaction wrote), so a subtest running
+		// alongside may already hold o.ID or tk.ID: what must be gone is
+		// this organization and this task, told apart by their unique
+		// name and title.
+		if got, err := f.s.Orgs.Get(f.ctx, o.ID); err == nil && got.Name == o.Name {
+			t.Fatalf("organization %q still there after the rollback", o.Name)
+		} else if err != nil {
+			wantErr(t, "get organization", err, domain.ErrOrgNotFound)
+		}
 		_, err = f.s.Users.ByEmail(f.ctx, u.Email)
 		wantErr(t, "get user", err, domain.ErrUserNotFound)
 		_, err = f.s.Invites.ByCodeHash(f.ctx, inv.CodeHash)
 		wantErr(t, "get invite", err, domain.ErrInviteNotFound)
-		_, err = f.s.Tasks.Get(f.ctx, o.ID, tk.ID)
-		wantErr(t, "get task", err, domain.ErrTaskNotFound)
+		if got, err := f.s.Tasks.Get(f.ctx, o.ID, tk.ID); err == nil && got.Title == tk.Title {
+			t.Fatalf("task %q still there after the rollback", tk.Title)
+		} else if err != nil {
+			wantErr(t, "get task", err, domain.ErrTaskNotFound)
+		}
 	}},
 	{"store_calls_inside_join_the_transaction", func(t *testing.T, f *fixture) {
 		o, admin := f.orgWithAdmin()
