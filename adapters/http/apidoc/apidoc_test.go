@@ -163,8 +163,32 @@ func TestOpenAPI_OperationIDsAreUnique(t *testing.T) {
 	}
 }
 
+// notYetBuilt names the operations of shared/API.md that TaskFlow does not
+// serve yet, so openapi.json does not describe them. Each leaves this list in
+// the commit that builds it; the test below fails for an entry that is
+// documented (the list is stale) or that API.md no longer names.
+var notYetBuilt = []string{
+	"GET /invites",
+	"DELETE /invites/{id}",
+	"POST /api-keys",
+	"GET /api-keys",
+	"DELETE /api-keys/{id}",
+	"GET /events",
+	"GET /tasks/{id}/events",
+	"GET /events/stream",
+	"POST /webhooks",
+	"GET /webhooks",
+	"GET /webhooks/{id}",
+	"PATCH /webhooks/{id}",
+	"DELETE /webhooks/{id}",
+	"GET /webhooks/{id}/deliveries",
+	"POST /webhooks/{id}/ping",
+	"POST /webhooks/{id}/rotate-secret",
+}
+
 // The contract itself lives outside the module (shared/API.md beside the
-// clone); when it is there, every "METHOD /path" it names must be documented.
+// clone); when it is there, every "METHOD /path" it names must be documented,
+// but for the operations listed in notYetBuilt. CI always has it.
 func TestOpenAPI_DescribesEveryPathNamedInAPIMarkdown(t *testing.T) {
 	t.Parallel()
 	var text []byte
@@ -175,19 +199,36 @@ func TestOpenAPI_DescribesEveryPathNamedInAPIMarkdown(t *testing.T) {
 		}
 	}
 	if text == nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("shared/API.md not found beside the module; CI must have it")
+		}
 		t.Skip("shared/API.md not found beside the module; the contract table above still applies")
 	}
 	doc := loadDoc(t)
+	documented := func(op string) bool {
+		method, path, _ := strings.Cut(op, " ")
+		item := doc.Paths.Find(path)
+		return item != nil && item.GetOperation(method) != nil
+	}
 	re := regexp.MustCompile("`(GET|POST|PUT|PATCH|DELETE) (/[^` ?]*)")
 	matches := re.FindAllStringSubmatch(string(text), -1)
 	if len(matches) < 10 {
 		t.Fatalf("found only %d operations in API.md; has its format changed?", len(matches))
 	}
+	named := map[string]bool{}
 	for _, m := range matches {
-		method, path := m[1], m[2]
-		item := doc.Paths.Find(path)
-		if item == nil || item.GetOperation(method) == nil {
-			t.Errorf("API.md names %s %s but openapi.json does not document it", method, path)
+		op := m[1] + " " + m[2]
+		named[op] = true
+		if !documented(op) && !slices.Contains(notYetBuilt, op) {
+			t.Errorf("API.md names %s but openapi.json does not document it", op)
+		}
+	}
+	for _, op := range notYetBuilt {
+		if documented(op) {
+			t.Errorf("%s is documented now: remove it from notYetBuilt", op)
+		}
+		if !named[op] {
+			t.Errorf("%s is in notYetBuilt but API.md does not name it", op)
 		}
 	}
 }
