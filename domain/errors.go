@@ -35,9 +35,22 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  []FieldError
+	// Cause is what went wrong underneath (a refused connection, a
+	// driver's error), kept for the server log: Error and Unwrap show it,
+	// Message never does, since it is no business of the client's.
+	Cause error
 }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return e.Code + ": " + e.Message + ": " + e.Cause.Error()
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Unwrap returns the cause, so that errors.Is and errors.As still find
+// the driver's error under a classified one.
+func (e *Error) Unwrap() error { return e.Cause }
 
 // Is makes errors.Is match on kind and code, so sentinel errors such as
 // ErrTaskNotFound can be compared even when copied.
@@ -61,6 +74,15 @@ func Invalid(fields ...FieldError) *Error {
 		msg = fields[0].Field + ": " + fields[0].Message
 	}
 	return &Error{Kind: KindInvalid, Code: "validation_failed", Message: msg, Fields: fields}
+}
+
+// DatabaseUnavailable is ErrDatabaseUnavailable with cause kept for the
+// log. The store adapters return it, and only they decide what it covers:
+// the core cannot tell a refused connection from a bug.
+func DatabaseUnavailable(cause error) *Error {
+	e := *ErrDatabaseUnavailable
+	e.Cause = cause
+	return &e
 }
 
 // KindOf returns the kind of err, KindInternal when it is not an *Error.
@@ -88,4 +110,8 @@ var (
 	ErrBadCredentials    = &Error{Kind: KindUnauthorized, Code: "invalid_credentials", Message: "incorrect email or password"}
 	ErrUnauthenticated   = &Error{Kind: KindUnauthorized, Code: "unauthenticated", Message: "a valid bearer token is required"}
 	ErrInvalidTransition = &Error{Kind: KindConflict, Code: "invalid_status_transition", Message: "invalid status transition"}
+	// ErrDatabaseUnavailable: the database cannot be reached now (down,
+	// restarting, refusing connections, or none free in time). Retrying
+	// later may succeed.
+	ErrDatabaseUnavailable = &Error{Kind: KindUnavailable, Code: "unavailable", Message: "the database is unavailable; try again"}
 )
