@@ -17,11 +17,15 @@ package postgres
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	neturl "net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -101,6 +105,44 @@ func (Dialect) Violation(err error) (class, constraint string) {
 		return "foreign_key", pqErr.Constraint
 	}
 	return "", ""
+}
+
+// Unavailable reports whether err means the server is not there for us
+// now, as lib/pq and database/sql show it:
+//   - the dial failed or the connection broke (refused, reset, broken
+//     pipe, timed out): a net.Error, or the syscall errors under it;
+//   - the server closed the connection mid-answer: io.EOF or
+//     io.ErrUnexpectedEOF, which lib/pq reports as driver.ErrBadConn;
+//   - driver.ErrBadConn itself, which database/sql returns once its own
+//     retries on fresh connections have failed too (after a restart the
+//     pool's stale connections fail this way first);
+//   - a server error of class 08 (connection exception), 57P01
+//     (terminated by pg_ctl stop -m fast), 57P02 (crash shutdown),
+//     57P03 (starting up or shutting down: "the database system is
+//     shutting down"), or 53300 (too many connections: the server is
+//     there but takes no one more, which a retry may find changed).
+//
+// A statement the server rejected for what it says (a syntax error, a
+// violated constraint, a cancelled query) is none of these.
+func (Dialect) Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code {
+		case pqerror.AdminShutdown, pqerror.CrashShutdown, pqerror.CannotConnectNow, pqerror.TooManyConnections:
+			return true
+		}
+		if pqErr.Code.Class() == pqerror.ClassConnectionException {
+			return true
+		}
+	}
+	var netErr net.Error
+	return errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.As(err, &netErr) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // Role is the database role a pool's connections act as, as far as

@@ -136,6 +136,26 @@ func (Dialect) Violation(err error) (class, constraint string) {
 	return "", ""
 }
 
+// Unavailable reports whether err means the database file cannot serve
+// us now, by SQLite's primary result code: BUSY or LOCKED (another
+// connection, another process or a checkpoint held the lock past the
+// busy timeout), CANTOPEN (the file or its directory is gone or not
+// ours), IOERR (the disk failed under it) or FULL (no space left to
+// write). Each may pass; none is a fault of the statement.
+func (Dialect) Unavailable(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	// Extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_IOERR_WRITE...) carry
+	// the primary code in their low byte.
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL:
+		return true
+	}
+	return false
+}
+
 // uniqueName turns the detail of SQLite's message,
 // "constraint failed: UNIQUE constraint failed: t.a, t.b (2067)", into
 // Postgres's default name for that constraint, t_a_b_key (t_pkey for the

@@ -69,6 +69,12 @@ type Dialect interface {
 	// constraint's name, as migrations/postgres names it, or "" when the
 	// database does not say which (SQLite never names a foreign key).
 	Violation(err error) (class, constraint string)
+	// Unavailable reports whether err means the database cannot be
+	// reached now, rather than that the statement was wrong: refused,
+	// reset or broken connections, a server shutting down or restarting,
+	// a lock held past the busy timeout. The store turns such errors into
+	// domain.ErrDatabaseUnavailable (503, "try again") as they leave it.
+	Unavailable(err error) bool
 }
 
 // RowSecurity is implemented by a Dialect whose database enforces the
@@ -130,9 +136,9 @@ func (db *DB) Stores() ports.Stores {
 // InTx runs fn with stores bound to a new transaction, committed when fn
 // returns nil and rolled back otherwise. fn's error is returned unchanged.
 func (db *DB) InTx(ctx context.Context, fn func(ports.Stores) error) error {
-	return db.runTx(ctx, func(tx *sqlx.Tx) error {
+	return db.classify(db.runTx(ctx, func(tx *sqlx.Tx) error {
 		return fn(conn{db: db, tx: tx, scope: new(domain.OrgID)}.stores())
-	})
+	}))
 }
 
 // Ping checks that the database answers, on the read pool: a readiness
@@ -140,7 +146,7 @@ func (db *DB) InTx(ctx context.Context, fn func(ports.Stores) error) error {
 // write connection.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.read.PingContext(ctx); err != nil {
-		return fmt.Errorf("%s: ping: %w", db.d.Name(), err)
+		return db.classify(fmt.Errorf("%s: ping: %w", db.d.Name(), err))
 	}
 	return nil
 }
@@ -151,7 +157,7 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) InstallationID(ctx context.Context) (string, error) {
 	var id string
 	if err := db.read.GetContext(ctx, &id, `SELECT id FROM installation`); err != nil {
-		return "", fmt.Errorf("%s: installation id: %w", db.d.Name(), err)
+		return "", db.classify(fmt.Errorf("%s: installation id: %w", db.d.Name(), err))
 	}
 	return id, nil
 }
@@ -167,6 +173,13 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 func runTxOn(ctx context.Context, pool *sqlx.DB, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) error {
 	tx, err := pool.BeginTxx(ctx, opts)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The request's time ran out before a transaction could begin:
+			// waiting for a free connection in the pool, for a new one to
+			// be dialled, or for the answer to BEGIN. None of it is a
+			// statement of ours being slow; the database did not serve us.
+			return domain.DatabaseUnavailable(fmt.Errorf("begin transaction: no connection in time: %w", err))
+		}
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	// After a successful commit this rollback is a no-op; on an error or a
@@ -232,6 +245,27 @@ func (c conn) stores() ports.Stores {
 	}
 }
 
+// classify turns an error that means the database is not there now
+// (Dialect.Unavailable) into domain.ErrDatabaseUnavailable, with the
+// driver's error kept as its cause for the server log, and returns any
+// other error unchanged. Every store call's error leaves through here
+// (scoped, unscoped, InTx, Ping, InstallationID), so that no use case
+// and no handler needs to know what a dead connection looks like.
+// Domain errors pass as they are: they already say what happened.
+func (db *DB) classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	if db.d.Unavailable(err) {
+		return domain.DatabaseUnavailable(err)
+	}
+	return err
+}
+
 // scoped runs fn, whose statements touch org's rows only, where access
 // says. Every tenant-scoped statement goes through here. Where the
 // database enforces the scope itself (RowSecurity), fn runs in a
@@ -241,6 +275,10 @@ func (c conn) stores() ports.Stores {
 // Elsewhere (SQLite) fn runs exactly as an unscoped call would: the
 // organization_id filter in every statement is the scope.
 func (c conn) scoped(ctx context.Context, org domain.OrgID, a access, fn func(q sqlx.ExtContext) error) error {
+	return c.db.classify(c.scopedRun(ctx, org, a, fn))
+}
+
+func (c conn) scopedRun(ctx context.Context, org domain.OrgID, a access, fn func(q sqlx.ExtContext) error) error {
 	if c.db.rls == nil {
 		return c.run(ctx, a, fn)
 	}
@@ -280,7 +318,7 @@ func (c conn) confine(ctx context.Context, q sqlx.ExecerContext, org domain.OrgI
 // unscoped runs fn, whose statements are not tied to one organization,
 // where access says. Callers say why they may.
 func (c conn) unscoped(ctx context.Context, a access, fn func(q sqlx.ExtContext) error) error {
-	return c.run(ctx, a, fn)
+	return c.db.classify(c.run(ctx, a, fn))
 }
 
 func (c conn) run(ctx context.Context, a access, fn func(q sqlx.ExtContext) error) error {
