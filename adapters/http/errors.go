@@ -55,10 +55,27 @@ var codeOfStatus = map[int]string{
 	fiber.StatusServiceUnavailable:          "unavailable",
 }
 
+// retryAfter is the Retry-After of every 503: long enough for a pool to
+// reconnect or a restarting database to come back, short enough that a
+// client does not give up on a blip.
+const retryAfter = "2"
+
 // errorHandler answers every error with problem+json. Domain errors keep
 // their code and message; Fiber's own errors get a fixed code; anything
 // else is a 500 that reveals nothing but the request id, with the cause in
 // the log.
+//
+// A dependency that is down (domain.KindUnavailable, which the store
+// adapters make of a refused, reset or shut-down database connection) is
+// a 503 with code unavailable and Retry-After, never a 500; the client
+// reads only "the database is unavailable; try again", and the operator
+// sees one line per request such as
+//
+//	{"level":"WARN","msg":"dependency unavailable","request_id":"...","method":"GET","path":"/tasks",
+//	 "err":"task store: list: unavailable: the database is unavailable; try again: dial tcp 127.0.0.1:5432: connect: connection refused"}
+//
+// next to the request's access line with status 503. A request that ran
+// out of time is a 503 with code timeout and the same Retry-After.
 func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		p := problem{RequestID: requestID(c)}
@@ -73,6 +90,9 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 			p.Status, p.Code, p.Detail = statusOf[de.Kind], de.Code, de.Message
 			for _, f := range de.Fields {
 				p.Errors = append(p.Errors, fieldProblem{Field: f.Field, Message: f.Message})
+			}
+			if de.Kind == domain.KindUnavailable {
+				log.Warn("dependency unavailable", "request_id", p.RequestID, "method", c.Method(), "path", c.Path(), "err", err)
 			}
 		case errors.As(err, &fe) && fe.Code < 500:
 			p.Status, p.Detail = fe.Code, fe.Message
@@ -92,8 +112,11 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		}
 		p.Type = "/problems/" + strings.ReplaceAll(p.Code, "_", "-")
 		p.Title = titleOf(p.Code)
-		if p.Status == fiber.StatusUnauthorized {
+		switch p.Status {
+		case fiber.StatusUnauthorized:
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="taskflow"`)
+		case fiber.StatusServiceUnavailable:
+			c.Set(fiber.HeaderRetryAfter, retryAfter)
 		}
 		return writeProblem(c, p)
 	}
