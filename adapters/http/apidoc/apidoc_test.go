@@ -50,7 +50,8 @@ func TestOpenAPI_LoadsAndValidatesAs31(t *testing.T) {
 }
 
 // contract lists every operation of shared/API.md with every status it can
-// answer. Each also answers 500, and the business operations 429.
+// answer. Each also answers 500; the business operations 429, and 503
+// when the database is down.
 var contract = []struct {
 	method, path string
 	auth         bool
@@ -61,23 +62,23 @@ var contract = []struct {
 	{"GET", "/ready", false, []int{200, 503}},
 	{"GET", "/openapi.json", false, []int{200}},
 	{"GET", "/docs", false, []int{200}},
-	{"POST", "/organizations", false, []int{201, 400, 413, 415, 422, 429}},
-	{"POST", "/invites", true, []int{201, 400, 401, 403, 413, 415, 422, 429}},
-	{"POST", "/signup", false, []int{201, 400, 403, 409, 413, 415, 422, 429}},
-	{"POST", "/login", false, []int{200, 400, 401, 413, 415, 422, 429}},
-	{"POST", "/token/refresh", false, []int{200, 400, 401, 413, 415, 422, 429}},
-	{"POST", "/logout", true, []int{204, 400, 401, 413, 415, 422, 429}},
-	{"GET", "/me", true, []int{200, 401, 429}},
-	{"POST", "/me/password", true, []int{204, 400, 401, 403, 413, 415, 422, 429}},
-	{"GET", "/users", true, []int{200, 401, 429}},
-	{"PATCH", "/users/{id}", true, []int{200, 400, 401, 403, 404, 409, 413, 415, 422, 429}},
-	{"DELETE", "/users/{id}", true, []int{204, 401, 403, 404, 409, 422, 429}},
-	{"GET", "/tasks", true, []int{200, 401, 422, 429}},
-	{"POST", "/tasks", true, []int{201, 400, 401, 403, 413, 415, 422, 429}},
-	{"GET", "/tasks/{id}", true, []int{200, 401, 404, 422, 429}},
-	{"PATCH", "/tasks/{id}", true, []int{200, 400, 401, 403, 404, 409, 412, 413, 415, 422, 429}},
-	{"PUT", "/tasks/{id}", true, []int{200, 400, 401, 403, 404, 409, 412, 413, 415, 422, 429}},
-	{"DELETE", "/tasks/{id}", true, []int{204, 401, 403, 404, 412, 422, 429}},
+	{"POST", "/organizations", false, []int{201, 400, 413, 415, 422, 429, 503}},
+	{"POST", "/invites", true, []int{201, 400, 401, 403, 413, 415, 422, 429, 503}},
+	{"POST", "/signup", false, []int{201, 400, 403, 409, 413, 415, 422, 429, 503}},
+	{"POST", "/login", false, []int{200, 400, 401, 413, 415, 422, 429, 503}},
+	{"POST", "/token/refresh", false, []int{200, 400, 401, 413, 415, 422, 429, 503}},
+	{"POST", "/logout", true, []int{204, 400, 401, 413, 415, 422, 429, 503}},
+	{"GET", "/me", true, []int{200, 401, 429, 503}},
+	{"POST", "/me/password", true, []int{204, 400, 401, 403, 413, 415, 422, 429, 503}},
+	{"GET", "/users", true, []int{200, 401, 429, 503}},
+	{"PATCH", "/users/{id}", true, []int{200, 400, 401, 403, 404, 409, 413, 415, 422, 429, 503}},
+	{"DELETE", "/users/{id}", true, []int{204, 401, 403, 404, 409, 422, 429, 503}},
+	{"GET", "/tasks", true, []int{200, 401, 422, 429, 503}},
+	{"POST", "/tasks", true, []int{201, 400, 401, 403, 413, 415, 422, 429, 503}},
+	{"GET", "/tasks/{id}", true, []int{200, 401, 404, 422, 429, 503}},
+	{"PATCH", "/tasks/{id}", true, []int{200, 400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503}},
+	{"PUT", "/tasks/{id}", true, []int{200, 400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503}},
+	{"DELETE", "/tasks/{id}", true, []int{204, 401, 403, 404, 412, 422, 429, 503}},
 }
 
 func TestOpenAPI_DocumentsExactlyTheContractsOperationsAndStatuses(t *testing.T) {
@@ -128,6 +129,13 @@ func TestOpenAPI_DocumentsExactlyTheContractsOperationsAndStatuses(t *testing.T)
 			h := ref.Value.Headers
 			if rid := h["X-Request-ID"]; rid == nil || !rid.Value.Required {
 				t.Errorf("%s %s -> %s: X-Request-ID is not a required header", c.method, c.path, code)
+			}
+			// A client told "unavailable" is told when to come back; /ready
+			// answers load balancers, which poll on their own schedule.
+			if code == "503" && c.path != "/ready" {
+				if ra := h["Retry-After"]; ra == nil || !ra.Value.Required {
+					t.Errorf("%s %s -> 503: Retry-After is not a required header", c.method, c.path)
+				}
 			}
 			if c.auth && code[0] == '2' {
 				if cc := h["Cache-Control"]; cc == nil || !cc.Value.Required {
