@@ -110,7 +110,8 @@ func (Dialect) Violation(err error) (class, constraint string) {
 // Unavailable reports whether err means the server is not there for us
 // now, as lib/pq and database/sql show it:
 //   - the dial failed or the connection broke (refused, reset, broken
-//     pipe, timed out): a net.Error, or the syscall errors under it;
+//     pipe, timed out, the host name did not resolve): a *net.OpError or
+//     *net.DNSError, or the syscall errors under them;
 //   - the server closed the connection mid-answer: io.EOF or
 //     io.ErrUnexpectedEOF, which lib/pq reports as driver.ErrBadConn;
 //   - driver.ErrBadConn itself, which database/sql returns once its own
@@ -138,11 +139,17 @@ func (Dialect) Unavailable(err error) bool {
 			return true
 		}
 	}
-	var netErr net.Error
+	// Not net.Error: context.DeadlineExceeded satisfies it too, and a
+	// statement that ran out of the request's time is a timeout, not a
+	// server that is gone (sqlstore tells a deadline spent waiting for a
+	// connection apart itself).
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
 	return errors.Is(err, driver.ErrBadConn) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.As(err, &netErr) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+		errors.As(err, &opErr) || errors.As(err, &dnsErr) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE)
 }
 
 // Role is the database role a pool's connections act as, as far as

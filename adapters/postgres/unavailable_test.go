@@ -21,6 +21,7 @@ import (
 	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
 	"github.com/taskflow/taskflow/adapters/sqlstore"
 	"github.com/taskflow/taskflow/adapters/storetest"
+	"github.com/taskflow/taskflow/domain"
 )
 
 // TestDialect_Unavailable holds the classification to the errors lib/pq
@@ -125,6 +126,19 @@ func TestDialect_Unavailable(t *testing.T) {
 			}
 			_, err = tx.ExecContext(t.Context(), `SELECT pg_sleep(1)`)
 			return err
+		}},
+		{name: "request_deadline_during_a_slow_statement_is_a_timeout", want: false, err: func(t *testing.T) error {
+			db := shared(t)
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			_, err := db.ExecContext(ctx, `SELECT pg_sleep(2)`)
+			return err
+		}},
+		{name: "server_silent_past_connect_timeout", want: true, err: func(t *testing.T) error {
+			// A server that takes the connection and never answers the
+			// startup (a hung or half-started server): connect_timeout
+			// ends the wait with an i/o timeout.
+			return ping(t, fakeURL(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })+"&connect_timeout=1")
 		}},
 		{name: "no_rows", want: false, err: func(t *testing.T) error {
 			var one int
@@ -232,3 +246,27 @@ func TestStores_DatabaseGone_IsUnavailable(t *testing.T) {
 }
 
 var _ sqlstore.Dialect = postgres.Dialect{}
+
+// TestStores_NoConnectionBeforeTheDeadline_IsUnavailable: a request whose
+// time runs out while it waits for a connection (every one of the pool is
+// busy, or the dial hangs) was not served by the database: unavailable,
+// not an internal error.
+func TestStores_NoConnectionBeforeTheDeadline_IsUnavailable(t *testing.T) {
+	t.Parallel()
+	db, err := postgres.Open(t.Context(), migratedAppURL(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	held, err := db.Conn(t.Context()) // the pool's only connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, err = newStore(db).Stores().Tasks.Get(ctx, 1, 1)
+	if !errors.Is(err, domain.ErrDatabaseUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Tasks.Get with no connection free before the deadline: %v, want domain.ErrDatabaseUnavailable caused by the deadline", err)
+	}
+}

@@ -134,7 +134,10 @@ func (db *DB) Stores() ports.Stores {
 }
 
 // InTx runs fn with stores bound to a new transaction, committed when fn
-// returns nil and rolled back otherwise. fn's error is returned unchanged.
+// returns nil and rolled back otherwise. fn's error is returned unchanged,
+// unless it is one that means the database is gone: like a failed begin
+// or commit of that kind, it is returned as domain.ErrDatabaseUnavailable
+// with the error as its cause.
 func (db *DB) InTx(ctx context.Context, fn func(ports.Stores) error) error {
 	return db.classify(db.runTx(ctx, func(tx *sqlx.Tx) error {
 		return fn(conn{db: db, tx: tx, scope: new(domain.OrgID)}.stores())
