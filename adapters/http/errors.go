@@ -71,8 +71,9 @@ const retryAfter = "2"
 // reads only "the database is unavailable; try again", and the operator
 // sees one line per request such as
 //
-//	{"level":"WARN","msg":"dependency unavailable","request_id":"...","method":"GET","path":"/tasks",
-//	 "err":"task store: list: unavailable: the database is unavailable; try again: dial tcp 127.0.0.1:5432: connect: connection refused"}
+//	{"level":"WARN","msg":"dependency unavailable","request_id":"...","method":"GET","path":"/tasks/7",
+//	 "err":"task store: get: unavailable: the database is unavailable; try again: begin transaction:
+//	 dial tcp 127.0.0.1:5432: connect: connection refused"}
 //
 // next to the request's access line with status 503. A request that ran
 // out of time is a 503 with code timeout and the same Retry-After.

@@ -375,10 +375,12 @@ func dbTime(t time.Time) time.Time {
 }
 
 // wrapInfra prefixes infrastructure errors with op and passes domain
-// errors through unchanged: their message is written for the client.
+// errors through unchanged: their message is written for the client. An
+// unavailable database is prefixed all the same: the client still reads
+// only its message, and the server log then says which call failed.
 func wrapInfra(op string, err error) error {
 	var de *domain.Error
-	if err == nil || errors.As(err, &de) {
+	if err == nil || errors.As(err, &de) && de.Kind != domain.KindUnavailable {
 		return err
 	}
 	return fmt.Errorf("%s: %w", op, err)
