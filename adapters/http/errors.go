@@ -69,7 +69,7 @@ const retryAfter = "2"
 // adapters make of a refused, reset or shut-down database connection) is
 // a 503 with code unavailable and Retry-After, never a 500; the client
 // reads only "the database is unavailable; try again", and the operator
-// sees one line per request such as
+// sees one line per request such as (one line, wrapped here)
 //
 //	{"level":"WARN","msg":"dependency unavailable","request_id":"...","method":"GET","path":"/tasks/7",
 //	 "err":"task store: get: unavailable: the database is unavailable; try again: begin transaction:
