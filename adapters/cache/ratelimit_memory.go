@@ -121,6 +121,27 @@ func (l *MemoryLimiter) Allow(_ context.Context, key string, limit int, length t
 	return decide(limit, w.count, min(w.end.Sub(now), length)), nil
 }
 
+// Peek reports whether one more request for key would be allowed, without
+// counting it. It refreshes the key in the LRU order as Allow does: a key
+// that is being checked is in use.
+func (l *MemoryLimiter) Peek(_ context.Context, key string, limit int, length time.Duration) (ports.RateDecision, error) {
+	if limit <= 0 {
+		return unlimited, nil
+	}
+	if err := checkWindow(length); err != nil {
+		return ports.RateDecision{}, err
+	}
+	now := l.now()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w, ok := l.windows.Get(windowKey{key, length})
+	if !ok || !now.Before(w.end) {
+		return peeked(limit, 0, length), nil
+	}
+	return peeked(limit, w.count, min(w.end.Sub(now), length)), nil
+}
+
 // trim drops ended windows from the least recently used end.
 func (l *MemoryLimiter) trim(now time.Time) {
 	for range trimPerAllow {
@@ -139,6 +160,16 @@ var unlimited = ports.RateDecision{Allowed: true}
 func decide(limit, count int, reset time.Duration) ports.RateDecision {
 	return ports.RateDecision{
 		Allowed:   count <= limit,
+		Limit:     limit,
+		Remaining: max(0, limit-count),
+		Reset:     reset,
+	}
+}
+
+// peeked is the decision for one more request after count of them.
+func peeked(limit, count int, reset time.Duration) ports.RateDecision {
+	return ports.RateDecision{
+		Allowed:   count < limit,
 		Limit:     limit,
 		Remaining: max(0, limit-count),
 		Reset:     reset,
