@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/taskflow/taskflow/adapters/faulttest"
 )
 
 // from returns a copy of a whose requests leave from the loopback address
@@ -226,17 +228,39 @@ func TestRateLimits_RedisCountsAreSharedByReplicas(t *testing.T) {
 	expectLimited(t, one.from(ip).do(t, "POST", "/login", "", badLogin(uniqueEmail("r"))))
 }
 
-// TestRateLimits_FailOpenWhenRedisIsDown: counters unreachable means no
-// limit, not refused logins.
-func TestRateLimits_FailOpenWhenRedisIsDown(t *testing.T) {
+// TestRateLimits_PerReplicaCountsWhileRedisIsDown: with its Redis killed,
+// a replica keeps counting on its own (it used to switch the limits off),
+// and counts in Redis again once it is back.
+func TestRateLimits_PerReplicaCountsWhileRedisIsDown(t *testing.T) {
 	t.Parallel()
+	r := faulttest.StartRedis(t)
 	cfg := testConfig(t, "redis", newDatabase(t))
-	cfg.RedisURL = "redis://127.0.0.1:" + strconv.Itoa(deadPort(t)) + "/0"
-	cfg.AuthPerMinute = 1
+	cfg.RedisURL = r.URL()
+	cfg.AuthPerMinute = 10
 	a := startServer(t, cfg)
-	for range 3 {
-		if r := a.do(t, "POST", "/login", "", badLogin(uniqueEmail("x"))); r.status != http.StatusUnauthorized {
-			t.Fatalf("with the limiter down: %s", r)
+	r.Kill()
+
+	c := a.from("127.0.0.81")
+	for i := range 10 {
+		if r := c.do(t, "POST", "/login", "", badLogin(uniqueEmail("down"))); r.status != http.StatusUnauthorized {
+			t.Fatalf("attempt %d with Redis down: %s", i+1, r)
 		}
 	}
+	expectLimited(t, c.do(t, "POST", "/login", "", badLogin(uniqueEmail("down"))))
+
+	r.Start()
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	// Each try comes from an address of its own, so that none is
+	// limited, and shows whether its count reached Redis.
+	try := 0
+	faulttest.WaitFor(t, "a request counted in Redis again", 10*time.Second, func() bool {
+		try++
+		ip := "127.0.2." + strconv.Itoa(try)
+		if r := a.from(ip).do(t, "POST", "/token/refresh", "", map[string]any{"refresh_token": "nope"}); r.status != http.StatusUnauthorized {
+			t.Fatalf("refresh with a bad token: %s", r)
+		}
+		keys, err := rdb.Keys(t.Context(), "*:rl:{refresh:ip:"+ip+"}:*").Result()
+		return err == nil && len(keys) == 1
+	})
 }

@@ -8,11 +8,11 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/ports"
 )
 
@@ -37,20 +37,14 @@ const rateWindow = time.Minute
 // still stopped.
 const emailFailureFactor = 10
 
-// limiter applies the rate limits at the edge. It fails open: when the
-// counter store errors, the request goes through and the error is logged,
-// since refusing every login because Redis blinked would be worse.
+// limiter applies the rate limits at the edge. The counter store does not
+// fail when Redis does (bootstrap puts a per-replica fallback in front of
+// it); an error from it is a bug, and the request is refused with 503.
 type limiter struct {
 	rl     ports.RateLimiter
 	limits RateLimits
 	log    *slog.Logger
-	// downTill (unix ns): after a counter store error, requests skip the
-	// limiter for a moment, so an unreachable Redis costs one timeout and
-	// one log line per cool-down, not one per request.
-	downTill atomic.Int64
 }
-
-const limiterCoolDown = 2 * time.Second
 
 // errRateLimited carries the decision so the error handler can tell the
 // client when to come back.
@@ -61,9 +55,15 @@ type errRateLimited struct {
 
 func (e *errRateLimited) Error() string { return "rate limited: " + e.scope }
 
+// errLimiterFailed answers a request the limiter could not decide on.
+// Refusing is the safe side for a security control; 503 rather than 500
+// because the client can do nothing but retry, and the cause is logged.
+var errLimiterFailed = &domain.Error{Kind: domain.KindUnavailable, Code: "unavailable",
+	Message: "the rate limiter is unavailable; try again"}
+
 // check counts one request for key; a refusal is an *errRateLimited.
 func (l *limiter) check(c *fiber.Ctx, scope, key string, limit int) error {
-	if l == nil || l.rl == nil || limit <= 0 || time.Now().UnixNano() < l.downTill.Load() {
+	if l == nil || l.rl == nil || limit <= 0 {
 		return nil
 	}
 	d, err := l.rl.Allow(c.UserContext(), key, limit, rateWindow)
@@ -80,7 +80,7 @@ func (l *limiter) check(c *fiber.Ctx, scope, key string, limit int) error {
 // checkUncounted refuses the request if key has used up limit, counting
 // nothing; count does the counting once the outcome is known.
 func (l *limiter) checkUncounted(c *fiber.Ctx, scope, key string, limit int) error {
-	if l == nil || l.rl == nil || limit <= 0 || time.Now().UnixNano() < l.downTill.Load() {
+	if l == nil || l.rl == nil || limit <= 0 {
 		return nil
 	}
 	d, err := l.rl.Peek(c.UserContext(), key, limit, rateWindow)
@@ -98,7 +98,7 @@ func (l *limiter) checkUncounted(c *fiber.Ctx, scope, key string, limit int) err
 // decided, so a count past the limit refuses nothing now; it refuses the
 // next request, at its checkUncounted.
 func (l *limiter) count(c *fiber.Ctx, scope, key string, limit int) {
-	if l == nil || l.rl == nil || limit <= 0 || time.Now().UnixNano() < l.downTill.Load() {
+	if l == nil || l.rl == nil || limit <= 0 {
 		return
 	}
 	d, err := l.rl.Allow(c.UserContext(), key, limit, rateWindow)
@@ -121,14 +121,13 @@ func (l *limiter) describe(c *fiber.Ctx, d ports.RateDecision) {
 
 func (l *limiter) failed(c *fiber.Ctx, scope string, err error) error {
 	l.logFailure(c, scope, err)
-	return nil
+	c.Set(fiber.HeaderRetryAfter, "1")
+	return errLimiterFailed
 }
 
 func (l *limiter) logFailure(c *fiber.Ctx, scope string, err error) {
-	l.downTill.Store(time.Now().Add(limiterCoolDown).UnixNano())
-	l.log.LogAttrs(context.Background(), slog.LevelError, "rate limiter unavailable, allowing requests",
-		slog.String("request_id", requestID(c)), slog.String("scope", scope), slog.Any("err", err),
-		slog.Duration("retry_in", limiterCoolDown))
+	l.log.LogAttrs(context.Background(), slog.LevelError, "rate limiter failed, refusing the request",
+		slog.String("request_id", requestID(c)), slog.String("scope", scope), slog.Any("err", err))
 }
 
 // setRateHeaders writes the RateLimit header fields (IETF draft) so a
