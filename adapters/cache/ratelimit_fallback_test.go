@@ -128,11 +128,12 @@ func TestFallbackLimiter_RedisAway(t *testing.T) {
 			t.Fatalf("the first request with Redis frozen took %v: it cannot have waited on Redis", took)
 		}
 		// A frozen Redis costs a read timeout (500 ms) per call that
-		// tries it; the limiter must not try it any more.
+		// tries it; the limiter must not try it any more. Half that is
+		// far above a local count, even on a loaded machine.
 		for i := range 20 {
 			start := time.Now()
 			mustAllow(t, l, "k", 100)
-			if took := time.Since(start); took > 100*time.Millisecond {
+			if took := time.Since(start); took > 250*time.Millisecond {
 				t.Fatalf("request %d after the first took %v: it waited on Redis", i+2, took)
 			}
 		}
