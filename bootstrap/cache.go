@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
@@ -43,9 +44,32 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		// Keys carry the installation id: two deployments sharing one
 		// Redis (each with its own organization 1) never meet.
 		prefix := "taskflow:" + string(install)
+		// While Redis is away, rate limits count per replica rather than
+		// switching off; a background probe finds when it is back.
+		limiter := cache.NewFallbackLimiter(cache.NewRedisLimiter(client, prefix), cache.NewMemoryLimiter(), log)
+		probe, stopProbe := context.WithCancel(context.Background())
+		probed := make(chan struct{})
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error {
+				go func() {
+					defer close(probed)
+					limiter.Run(probe, limiterProbeEvery)
+				}()
+				return nil
+			},
+			OnStop: func(ctx context.Context) error {
+				stopProbe()
+				select {
+				case <-probed:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			},
+		})
 		return cacheOut{
 			Cache:   cache.NewRedis(client, prefix, cfg.CacheTTL),
-			Limiter: cache.NewRedisLimiter(client, prefix),
+			Limiter: limiter,
 			Check:   httpadapter.Check{Name: "redis", Ping: redisPinger{client}},
 		}, nil
 	default:
@@ -57,6 +81,10 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		}, nil
 	}
 }
+
+// limiterProbeEvery spaces the rate limiter's probes of an unreachable
+// Redis: limits are shared again within about this long of its return.
+const limiterProbeEvery = time.Second
 
 type redisPinger struct{ c *redis.Client }
 

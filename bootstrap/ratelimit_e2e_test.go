@@ -1,11 +1,18 @@
 package bootstrap_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskflow/taskflow/adapters/faulttest"
 )
 
 // from returns a copy of a whose requests leave from the loopback address
@@ -63,18 +70,6 @@ func TestRateLimits(t *testing.T) {
 					t.Fatalf("another IP was throttled: %s", r)
 				}
 			})
-			t.Run("login_per_email_across_ips", func(t *testing.T) {
-				email := uniqueEmail("target")
-				for i, ip := range []string{"127.0.0.21", "127.0.0.22", "127.0.0.23"} {
-					if r := a.from(ip).do(t, "POST", "/login", "", badLogin(email)); r.status != http.StatusUnauthorized {
-						t.Fatalf("attempt %d: %s", i+1, r)
-					}
-				}
-				expectLimited(t, a.from("127.0.0.24").do(t, "POST", "/login", "", badLogin(email)))
-				if r := a.from("127.0.0.24").do(t, "POST", "/login", "", badLogin(uniqueEmail("someone-else"))); r.status != http.StatusUnauthorized {
-					t.Fatalf("another email from that IP was throttled: %s", r)
-				}
-			})
 			t.Run("signup_and_organization_creation_per_ip", func(t *testing.T) {
 				c := a.from("127.0.0.31")
 				for range 3 {
@@ -103,6 +98,117 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
+// TestRateLimits_LoginFailures: failed logins count per email and client
+// address at the auth limit, and per email across addresses only at ten
+// times that (security finding 4: ten wrong passwords from one address
+// made the owner's correct login from another one 429).
+func TestRateLimits_LoginFailures(t *testing.T) {
+	for _, backend := range []string{"memory", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			t.Run("a_third_party_cannot_lock_the_owner_out", func(t *testing.T) {
+				t.Parallel()
+				cfg := testConfig(t, backend, newDatabase(t))
+				cfg.AuthPerMinute = 10
+				a := startServer(t, cfg)
+				victim := a.newTenant(t).Admin
+				attacker := a.from("127.0.0.61")
+				for i := range 10 {
+					if r := attacker.do(t, "POST", "/login", "", badLogin(victim.Email)); r.status != http.StatusUnauthorized {
+						t.Fatalf("wrong password %d: %s", i+1, r)
+					}
+				}
+				// Brute force from one address is still stopped.
+				expectLimited(t, attacker.do(t, "POST", "/login", "", badLogin(victim.Email)))
+				expectLimited(t, attacker.do(t, "POST", "/login", "", map[string]any{"email": victim.Email, "password": password}))
+				// The owner, from elsewhere, gets in.
+				owner := a.from("127.0.0.62")
+				if r := owner.do(t, "POST", "/login", "", map[string]any{"email": victim.Email, "password": password}); r.status != http.StatusOK {
+					t.Fatalf("the owner's correct login from another address: %s", r)
+				}
+				// And so does a guess from a third address: only the
+				// address that failed is held back for this email.
+				if r := a.from("127.0.0.63").do(t, "POST", "/login", "", badLogin(victim.Email)); r.status != http.StatusUnauthorized {
+					t.Fatalf("a wrong password from a third address: %s", r)
+				}
+			})
+			t.Run("a_guess_spread_over_addresses_stops_at_ten_times_the_limit", func(t *testing.T) {
+				t.Parallel()
+				cfg := testConfig(t, backend, newDatabase(t))
+				cfg.AuthPerMinute = 2
+				a := startServer(t, cfg)
+				victim := a.newTenant(t).Admin
+				// Twenty addresses, one wrong password each: 10x the
+				// per-address limit of 2.
+				for i := range 20 {
+					ip := "127.0.1." + strconv.Itoa(10+i)
+					if r := a.from(ip).do(t, "POST", "/login", "", badLogin(victim.Email)); r.status != http.StatusUnauthorized {
+						t.Fatalf("wrong password %d from %s: %s", i+1, ip, r)
+					}
+				}
+				expectLimited(t, a.from("127.0.1.100").do(t, "POST", "/login", "", badLogin(victim.Email)))
+				// Past that threshold the owner waits too: the price of
+				// stopping a distributed guess.
+				expectLimited(t, a.from("127.0.1.101").do(t, "POST", "/login", "", map[string]any{"email": victim.Email, "password": password}))
+				// Other accounts are not affected.
+				other := a.newTenant(t).Admin
+				if r := a.from("127.0.1.100").do(t, "POST", "/login", "", map[string]any{"email": other.Email, "password": password}); r.status != http.StatusOK {
+					t.Fatalf("another account's login: %s", r)
+				}
+			})
+		})
+	}
+}
+
+// TestRateLimits_RedisKeysHoldNoEmail: the per-email counters are keyed
+// by a hash of the address, never the address itself.
+func TestRateLimits_RedisKeysHoldNoEmail(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "redis", newDatabase(t))
+	cfg.AuthPerMinute = 5
+	a := startServer(t, cfg)
+	local := unique("Hashed")
+	email := local + "@Example.test"
+	a.from("127.0.0.71").do(t, "POST", "/login", "", badLogin(email))
+	a.from("127.0.0.72").do(t, "POST", "/signup", "", map[string]any{"email": email, "password": password, "invite_code": "nope"})
+
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := t.Context()
+	keys := func(pattern string) []string {
+		t.Helper()
+		var out []string
+		iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			out = append(out, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// The shared Redis holds other tests' keys too: look for this test's
+	// address, in either case, anywhere.
+	for _, p := range []string{"*" + local + "*", "*" + strings.ToLower(local) + "*"} {
+		if ks := keys(p); len(ks) > 0 {
+			t.Errorf("keys holding the email: %q", ks)
+		}
+	}
+	// And the counters are there, under the hash of the normalized
+	// address.
+	sum := sha256.Sum256([]byte("taskflow rate limit email\x00" + strings.ToLower(email)))
+	h := hex.EncodeToString(sum[:16])
+	for _, k := range []string{"login:fail:email:" + h, "signup:email:" + h} {
+		if len(keys("*:rl:{"+k+"}:*")) != 1 {
+			t.Errorf("no rate-limit key for %s", k)
+		}
+	}
+}
+
 // TestRateLimits_RedisCountsAreSharedByReplicas: two servers on one
 // database and one Redis share the per-IP count.
 func TestRateLimits_RedisCountsAreSharedByReplicas(t *testing.T) {
@@ -122,17 +228,39 @@ func TestRateLimits_RedisCountsAreSharedByReplicas(t *testing.T) {
 	expectLimited(t, one.from(ip).do(t, "POST", "/login", "", badLogin(uniqueEmail("r"))))
 }
 
-// TestRateLimits_FailOpenWhenRedisIsDown: counters unreachable means no
-// limit, not refused logins.
-func TestRateLimits_FailOpenWhenRedisIsDown(t *testing.T) {
+// TestRateLimits_PerReplicaCountsWhileRedisIsDown: with its Redis killed,
+// a replica keeps counting on its own (it used to switch the limits off),
+// and counts in Redis again once it is back.
+func TestRateLimits_PerReplicaCountsWhileRedisIsDown(t *testing.T) {
 	t.Parallel()
+	r := faulttest.StartRedis(t)
 	cfg := testConfig(t, "redis", newDatabase(t))
-	cfg.RedisURL = "redis://127.0.0.1:" + strconv.Itoa(deadPort(t)) + "/0"
-	cfg.AuthPerMinute = 1
+	cfg.RedisURL = r.URL()
+	cfg.AuthPerMinute = 10
 	a := startServer(t, cfg)
-	for range 3 {
-		if r := a.do(t, "POST", "/login", "", badLogin(uniqueEmail("x"))); r.status != http.StatusUnauthorized {
-			t.Fatalf("with the limiter down: %s", r)
+	r.Kill()
+
+	c := a.from("127.0.0.81")
+	for i := range 10 {
+		if r := c.do(t, "POST", "/login", "", badLogin(uniqueEmail("down"))); r.status != http.StatusUnauthorized {
+			t.Fatalf("attempt %d with Redis down: %s", i+1, r)
 		}
 	}
+	expectLimited(t, c.do(t, "POST", "/login", "", badLogin(uniqueEmail("down"))))
+
+	r.Start()
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	// Each try comes from an address of its own, so that none is
+	// limited, and shows whether its count reached Redis.
+	try := 0
+	faulttest.WaitFor(t, "a request counted in Redis again", 10*time.Second, func() bool {
+		try++
+		ip := "127.0.2." + strconv.Itoa(try)
+		if r := a.from(ip).do(t, "POST", "/token/refresh", "", map[string]any{"refresh_token": "nope"}); r.status != http.StatusUnauthorized {
+			t.Fatalf("refresh with a bad token: %s", r)
+		}
+		keys, err := rdb.Keys(t.Context(), "*:rl:{refresh:ip:"+ip+"}:*").Result()
+		return err == nil && len(keys) == 1
+	})
 }

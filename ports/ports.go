@@ -221,4 +221,9 @@ type RateDecision struct {
 type RateLimiter interface {
 	// Allow counts one request for key against limit per window.
 	Allow(ctx context.Context, key string, limit int, window time.Duration) (RateDecision, error)
+	// Peek reports, without counting anything, whether one more request
+	// for key would be allowed, and how many are left in the window.
+	// With Peek before the work and Allow after it, a caller counts only
+	// some outcomes (failed logins) and still refuses before the work.
+	Peek(ctx context.Context, key string, limit int, window time.Duration) (RateDecision, error)
 }

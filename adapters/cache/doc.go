@@ -5,6 +5,9 @@
 // generation, so that Invalidate is one counter step however many entries
 // an organization's space holds.
 //
-// It may import the domain, the ports, the standard library and go-redis;
-// never the application or another adapter.
+// FallbackLimiter puts a MemoryLimiter behind a RedisLimiter, so that rate
+// limits count per replica while Redis is away.
+//
+// It may import the domain, the ports, the standard library, go-redis and
+// golang-lru; never the application or another adapter.
 package cache

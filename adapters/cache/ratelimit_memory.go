@@ -7,22 +7,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
 	"github.com/taskflow/taskflow/ports"
 )
 
 // DefaultMaxLimiterKeys bounds a MemoryLimiter made by NewMemoryLimiter.
 const DefaultMaxLimiterKeys = 100_000
 
-const (
-	// limiterSweepEvery spaces the sweeps that drop ended windows. A
-	// sweep walks every key under the lock (a few milliseconds at
-	// DefaultMaxLimiterKeys), so it must stay rare.
-	limiterSweepEvery = 30 * time.Second
-	// limiterFullSweepGap spaces the extra sweeps a full limiter runs to
-	// make room. Without it, a flood of new keys against a full table of
-	// live windows would pay a whole sweep per call.
-	limiterFullSweepGap = time.Second
-)
+// trimPerAllow is how many ended windows an Allow drops, at most, from the
+// least recently used end: enough to keep up with the keys a flood opens,
+// few enough that no call does a sweep's worth of work.
+const trimPerAllow = 2
 
 var _ ports.RateLimiter = (*MemoryLimiter)(nil)
 
@@ -38,24 +34,22 @@ var _ ports.RateLimiter = (*MemoryLimiter)(nil)
 // separately for each window length it is used with, so one key may carry
 // a per-minute and a per-hour limit.
 //
-// Memory is bounded: an ended window is reused in place by its key's next
-// request, dropped by a sweep that an Allow runs at most every
-// limiterSweepEvery (no goroutine, nothing to close), and at most maxKeys
-// (key, window) pairs are tracked. When that many are live, Allow first
-// drops ended windows (at most once per limiterFullSweepGap); if none has
-// ended, a key not yet tracked is not tracked at all and every request for
-// it is allowed. This fails open on purpose: the alternatives are to
-// refuse everyone new, which lets a flood of distinct keys lock out every
-// other user, or to evict a live window, which resets a count the flood
-// chose. Keys already tracked keep being counted while the limiter is full.
+// Memory is bounded: at most maxKeys (key, window) pairs are tracked, in
+// least-recently-used order. A new key always gets a window: when the
+// table is full the pair used longest ago is evicted, whether or not its
+// window has ended. Every request for a key, refused ones included, makes
+// it the most recently used, so a key under attack is the last to go; a
+// flood of distinct keys can only reset counts that nobody has touched
+// while maxKeys other pairs were used. (The alternative, not counting new
+// keys while full, let a flood switch the limiter off for everyone.) Each
+// Allow also drops up to trimPerAllow ended windows from the old end, so
+// the table shrinks back when traffic calms down; nothing runs in the
+// background and there is nothing to close.
 type MemoryLimiter struct {
-	maxKeys int
-	now     func() time.Time // tests replace it
+	now func() time.Time // tests replace it
 
-	mu            sync.Mutex
-	windows       map[windowKey]*window
-	nextSweep     time.Time
-	nextFullSweep time.Time
+	mu      sync.Mutex
+	windows *simplelru.LRU[windowKey, *window]
 }
 
 type windowKey struct {
@@ -81,13 +75,9 @@ func NewMemoryLimiterWithMaxKeys(maxKeys int) *MemoryLimiter {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxLimiterKeys
 	}
-	now := time.Now()
-	return &MemoryLimiter{
-		maxKeys:   maxKeys,
-		now:       time.Now,
-		windows:   make(map[windowKey]*window),
-		nextSweep: now.Add(limiterSweepEvery),
-	}
+	// NewLRU fails only for a size that is not positive.
+	windows, _ := simplelru.NewLRU[windowKey, *window](maxKeys, nil)
+	return &MemoryLimiter{now: time.Now, windows: windows}
 }
 
 // Allow counts one request for key. A limit of zero or less means no
@@ -107,28 +97,23 @@ func (l *MemoryLimiter) Allow(_ context.Context, key string, limit int, length t
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !now.Before(l.nextSweep) {
-		l.sweep(now)
-	}
-	w := l.windows[windowKey{key, length}]
+	l.trim(now)
+	w, ok := l.windows.Get(windowKey{key, length})
 	switch {
-	case w != nil && now.Before(w.end):
+	case ok && now.Before(w.end):
 		if w.count <= limit {
 			// Past limit+1 the count changes no decision; stopping
 			// there keeps a flood from ever overflowing it.
 			w.count++
 		}
-	case w != nil:
+	case ok:
 		w.count, w.end = 1, now.Add(length)
 	default:
-		if len(l.windows) >= l.maxKeys && !l.makeRoom(now) {
-			// Untracked: allowed, and reported as a first request.
-			return decide(limit, 1, length), nil
-		}
 		w = &window{count: 1, end: now.Add(length)}
 		// The key may alias a buffer the caller reuses (Fiber's
-		// c.IP(), for one); a map key must own its bytes.
-		l.windows[windowKey{strings.Clone(key), length}] = w
+		// c.IP(), for one); a map key must own its bytes. A full
+		// table evicts its least recently used pair.
+		l.windows.Add(windowKey{strings.Clone(key), length}, w)
 	}
 	// now was read before the lock: a request that waited on it may
 	// find a window that a later one opened, ending more than a window
@@ -136,23 +121,36 @@ func (l *MemoryLimiter) Allow(_ context.Context, key string, limit int, length t
 	return decide(limit, w.count, min(w.end.Sub(now), length)), nil
 }
 
-// makeRoom sweeps a full limiter, unless it did so less than
-// limiterFullSweepGap ago, and reports whether a new key fits.
-func (l *MemoryLimiter) makeRoom(now time.Time) bool {
-	if !now.Before(l.nextFullSweep) {
-		l.sweep(now)
-		l.nextFullSweep = now.Add(limiterFullSweepGap)
+// Peek reports whether one more request for key would be allowed, without
+// counting it. It refreshes the key in the LRU order as Allow does: a key
+// that is being checked is in use.
+func (l *MemoryLimiter) Peek(_ context.Context, key string, limit int, length time.Duration) (ports.RateDecision, error) {
+	if limit <= 0 {
+		return unlimited, nil
 	}
-	return len(l.windows) < l.maxKeys
+	if err := checkWindow(length); err != nil {
+		return ports.RateDecision{}, err
+	}
+	now := l.now()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w, ok := l.windows.Get(windowKey{key, length})
+	if !ok || !now.Before(w.end) {
+		return peeked(limit, 0, length), nil
+	}
+	return peeked(limit, w.count, min(w.end.Sub(now), length)), nil
 }
 
-func (l *MemoryLimiter) sweep(now time.Time) {
-	for k, w := range l.windows {
-		if !now.Before(w.end) {
-			delete(l.windows, k)
+// trim drops ended windows from the least recently used end.
+func (l *MemoryLimiter) trim(now time.Time) {
+	for range trimPerAllow {
+		_, w, ok := l.windows.GetOldest()
+		if !ok || now.Before(w.end) {
+			return
 		}
+		l.windows.RemoveOldest()
 	}
-	l.nextSweep = now.Add(limiterSweepEvery)
 }
 
 // unlimited is the decision for a limit of zero or less.
@@ -162,6 +160,16 @@ var unlimited = ports.RateDecision{Allowed: true}
 func decide(limit, count int, reset time.Duration) ports.RateDecision {
 	return ports.RateDecision{
 		Allowed:   count <= limit,
+		Limit:     limit,
+		Remaining: max(0, limit-count),
+		Reset:     reset,
+	}
+}
+
+// peeked is the decision for one more request after count of them.
+func peeked(limit, count int, reset time.Duration) ports.RateDecision {
+	return ports.RateDecision{
+		Allowed:   count < limit,
 		Limit:     limit,
 		Remaining: max(0, limit-count),
 		Reset:     reset,

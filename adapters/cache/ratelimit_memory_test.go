@@ -46,13 +46,13 @@ func newClockedLimiter(maxKeys int) (*MemoryLimiter, *fakeClock) {
 func (l *MemoryLimiter) tracked() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.windows)
+	return l.windows.Len()
 }
 
 func TestMemoryLimiter_Allow(t *testing.T) {
 	t.Parallel()
 
-	t.Run("when_full_new_keys_are_allowed_untracked", func(t *testing.T) {
+	t.Run("when_full_a_new_key_is_still_counted", func(t *testing.T) {
 		t.Parallel()
 		l, _ := newClockedLimiter(3)
 		ctx := t.Context()
@@ -61,70 +61,77 @@ func TestMemoryLimiter_Allow(t *testing.T) {
 				t.Fatalf("first request for %s refused", k)
 			}
 		}
-		for range 5 {
-			d, err := l.Allow(ctx, "d", 1, time.Minute)
-			if err != nil || !d.Allowed || d.Limit != 1 || d.Reset != time.Minute {
-				t.Fatalf("untracked key: %+v, %v; want allowed as a first request", d, err)
-			}
+		if d, _ := l.Allow(ctx, "d", 1, time.Minute); !d.Allowed {
+			t.Fatal("first request for a new key refused while the limiter is full")
 		}
-		// Keys already tracked are still counted.
-		if d, _ := l.Allow(ctx, "a", 1, time.Minute); d.Allowed {
-			t.Fatal("tracked key allowed past its limit while the limiter is full")
+		if d, _ := l.Allow(ctx, "d", 1, time.Minute); d.Allowed {
+			t.Fatal("a new key went uncounted while the limiter is full")
 		}
 		if n := l.tracked(); n != 3 {
 			t.Fatalf("tracking %d keys, want at most 3", n)
 		}
 	})
 
-	t.Run("when_full_ended_windows_make_room", func(t *testing.T) {
+	t.Run("a_flood_of_new_keys_does_not_free_a_hot_key", func(t *testing.T) {
 		t.Parallel()
-		l, clock := newClockedLimiter(3)
+		// The attack run: thousands of addresses fill the table, then a
+		// password guesser goes on from one of them.
+		const maxKeys, limit = 100, 5
+		l, _ := newClockedLimiter(maxKeys)
 		ctx := t.Context()
-		l.Allow(ctx, "short", 1, time.Second)
-		l.Allow(ctx, "long1", 1, time.Hour)
-		l.Allow(ctx, "long2", 1, time.Hour)
-		clock.advance(2 * time.Second)
-		l.Allow(ctx, "new", 1, time.Minute)
-		if d, _ := l.Allow(ctx, "new", 1, time.Minute); d.Allowed {
-			t.Fatal("new key not tracked although an ended window could make room")
+		flood := func(n int) {
+			for i := range n {
+				l.Allow(ctx, "login:ip:10.1."+strconv.Itoa(i), limit, time.Minute)
+			}
 		}
-		if d, _ := l.Allow(ctx, "long1", 1, time.Hour); d.Allowed {
-			t.Fatal("a live window was dropped to make room")
+		flood(10 * maxKeys)
+		for i := range limit {
+			if d, _ := l.Allow(ctx, "login:ip:10.0.0.1", limit, time.Minute); !d.Allowed {
+				t.Fatalf("request %d of the guesser refused early", i+1)
+			}
+		}
+		for i := range 50 {
+			if d, _ := l.Allow(ctx, "login:ip:10.0.0.1", limit, time.Minute); d.Allowed {
+				t.Fatalf("after %d more rounds of flood, the guesser was allowed past its limit", i)
+			}
+			flood(maxKeys / 2)
+		}
+		if n := l.tracked(); n != maxKeys {
+			t.Fatalf("tracking %d keys, want %d", n, maxKeys)
 		}
 	})
 
-	t.Run("a_full_limiter_sweeps_at_most_once_per_gap", func(t *testing.T) {
+	t.Run("when_full_the_least_recently_used_pair_goes", func(t *testing.T) {
 		t.Parallel()
-		l, clock := newClockedLimiter(2)
+		l, _ := newClockedLimiter(3)
 		ctx := t.Context()
-		l.Allow(ctx, "a", 1, time.Hour)
-		l.Allow(ctx, "b", 1, 100*time.Millisecond)
-		l.Allow(ctx, "x", 1, time.Minute) // full: sweeps, nothing ended
-		clock.advance(200 * time.Millisecond)
-		// b has ended, but the last sweep is too recent to run another.
-		l.Allow(ctx, "y", 1, time.Minute)
-		if d, _ := l.Allow(ctx, "y", 1, time.Minute); !d.Allowed {
-			t.Fatal("a full limiter swept again within limiterFullSweepGap")
+		for _, k := range []string{"a", "b", "c"} {
+			l.Allow(ctx, k, 1, time.Minute)
 		}
-		clock.advance(limiterFullSweepGap)
-		l.Allow(ctx, "y", 1, time.Minute)
-		if d, _ := l.Allow(ctx, "y", 1, time.Minute); d.Allowed {
-			t.Fatal("a full limiter did not sweep once limiterFullSweepGap had passed")
+		l.Allow(ctx, "a", 1, time.Minute) // refused, and a is used again
+		l.Allow(ctx, "d", 1, time.Minute) // evicts b, the oldest
+		if d, _ := l.Allow(ctx, "a", 1, time.Minute); d.Allowed {
+			t.Fatal("a recently used key was evicted")
+		}
+		if d, _ := l.Allow(ctx, "b", 1, time.Minute); !d.Allowed {
+			t.Fatal("the least recently used key was not the one evicted")
 		}
 	})
 
-	t.Run("the_periodic_sweep_drops_ended_windows", func(t *testing.T) {
+	t.Run("ended_windows_are_dropped_as_it_goes", func(t *testing.T) {
 		t.Parallel()
 		l, clock := newClockedLimiter(0)
 		ctx := t.Context()
-		for i := range 100 {
+		const stale = 100
+		for i := range stale {
 			l.Allow(ctx, strconv.Itoa(i), 1, time.Second)
 		}
-		l.Allow(ctx, "live", 1, time.Hour)
-		clock.advance(limiterSweepEvery)
-		l.Allow(ctx, "live", 1, time.Hour)
+		clock.advance(time.Second)
+		for range stale / trimPerAllow {
+			l.Allow(ctx, "live", 1<<20, time.Hour)
+		}
 		if n := l.tracked(); n != 1 {
-			t.Fatalf("tracking %d keys after the sweep, want 1", n)
+			t.Fatalf("tracking %d keys once their windows ended, want 1", n)
 		}
 	})
 

@@ -90,6 +90,55 @@ func (l *RedisLimiter) Allow(ctx context.Context, key string, limit int, length 
 	return decide(limit, int(count), reset), nil
 }
 
+// peekScript reads the count and the time left in one round trip,
+// without creating the key. A count that is not a number is an error, as
+// it is for INCR.
+var peekScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then
+  return {0, -2}
+end
+local n = tonumber(v)
+if not n then
+  return redis.error_reply('ERR rate limit count is not a number')
+end
+return {n, redis.call('PTTL', KEYS[1])}
+`)
+
+// Peek reports whether one more request for key would be allowed, without
+// counting it. A limit of zero or less means no limit: allowed without a
+// round trip.
+func (l *RedisLimiter) Peek(ctx context.Context, key string, limit int, length time.Duration) (ports.RateDecision, error) {
+	if limit <= 0 {
+		return unlimited, nil
+	}
+	if err := checkWindow(length); err != nil {
+		return ports.RateDecision{}, err
+	}
+	ms := int64((length + time.Millisecond - 1) / time.Millisecond)
+	res, err := peekScript.Run(ctx, l.client, []string{l.key(key, ms)}).Int64Slice()
+	if err != nil {
+		if errors.Is(err, redis.Nil) {
+			return ports.RateDecision{}, errors.New("redis rate limiter: peek script returned no reply")
+		}
+		return ports.RateDecision{}, fmt.Errorf("redis rate limiter: %w", err)
+	}
+	if len(res) != 2 {
+		return ports.RateDecision{}, fmt.Errorf("redis rate limiter: peek script returned %d values, want 2", len(res))
+	}
+	count, ttl := res[0], res[1]
+	if count <= 0 {
+		return peeked(limit, 0, length), nil
+	}
+	// A count without a TTL gets one at its next Allow: until then it
+	// counts in a window that starts now.
+	reset := length
+	if ttl >= 0 {
+		reset = min(max(time.Duration(ttl)*time.Millisecond, time.Millisecond), length)
+	}
+	return peeked(limit, int(min(count, int64(limit)+1)), reset), nil
+}
+
 func (l *RedisLimiter) key(key string, windowMS int64) string {
 	return l.prefix + ":rl:{" + key + "}:" + strconv.FormatInt(windowMS, 10)
 }

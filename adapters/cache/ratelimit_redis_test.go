@@ -81,12 +81,27 @@ func TestRedisLimiter_Allow(t *testing.T) {
 		}
 	})
 
+	t.Run("peek_creates_no_key", func(t *testing.T) {
+		t.Parallel()
+		l := newTestRedisLimiter(t, c)
+		ctx := t.Context()
+		if _, err := l.Peek(ctx, "k", 10, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := c.Exists(ctx, l.key("k", 60000)).Result(); err != nil || n != 0 {
+			t.Fatalf("EXISTS after a peek = %d, %v; want 0", n, err)
+		}
+	})
+
 	t.Run("a_corrupt_count_is_an_error", func(t *testing.T) {
 		t.Parallel()
 		l := newTestRedisLimiter(t, c)
 		ctx := t.Context()
 		if err := c.Set(ctx, l.key("k", 60000), "not-a-number", time.Minute).Err(); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := l.Peek(ctx, "k", 10, time.Minute); err == nil {
+			t.Fatal("peek: nil error for a count that is not a number")
 		}
 		if _, err := l.Allow(ctx, "k", 10, time.Minute); err == nil {
 			t.Fatal("nil error for a count that is not a number")

@@ -26,7 +26,8 @@ const longWindow = time.Minute
 // keys are independent whatever bytes they hold, and so are the windows of
 // one key used with different lengths; a limit of zero or less means no
 // limit (allowed, not counted); a positive limit with a window that is not
-// positive is an error.
+// positive is an error. Peek reports whether one more request would be
+// allowed and how many are left, and counts nothing.
 func RunRateLimiter(t *testing.T, newLimiter func(t *testing.T) ports.RateLimiter) {
 	t.Run("allows_limit_requests_then_refuses", func(t *testing.T) {
 		t.Parallel()
@@ -96,11 +97,40 @@ func RunRateLimiter(t *testing.T, newLimiter func(t *testing.T) ports.RateLimite
 		// Reset says when the window ends; a little past it, a new one
 		// starts with the first request.
 		time.Sleep(last.Reset + 50*time.Millisecond)
+		if p := mustPeek(t, l, "k", limit, ShortWindow); !p.Allowed || p.Remaining != limit {
+			t.Fatalf("peek after the window: allowed %v, remaining %d; want true, %d", p.Allowed, p.Remaining, limit)
+		}
 		d := mustAllow(t, l, "k", limit, ShortWindow)
 		if !d.Allowed || d.Remaining != limit-1 {
 			t.Fatalf("after the window: allowed %v, remaining %d; want true, %d", d.Allowed, d.Remaining, limit-1)
 		}
 		checkDecision(t, d, limit, ShortWindow)
+	})
+
+	t.Run("peek_counts_nothing_and_sees_the_count", func(t *testing.T) {
+		t.Parallel()
+		l := newLimiter(t)
+		const limit = 3
+		for range 3 {
+			d := mustPeek(t, l, "login:fail:k", limit, longWindow)
+			if !d.Allowed || d.Remaining != limit {
+				t.Fatalf("peek at a new key: allowed %v, remaining %d; want true, %d", d.Allowed, d.Remaining, limit)
+			}
+			checkDecision(t, d, limit, longWindow)
+		}
+		for i := range limit {
+			if d := mustAllow(t, l, "login:fail:k", limit, longWindow); d.Remaining != limit-1-i {
+				t.Fatalf("request %d after peeks: remaining %d, want %d: a peek was counted", i+1, d.Remaining, limit-1-i)
+			}
+			d := mustPeek(t, l, "login:fail:k", limit, longWindow)
+			if want := i+1 < limit; d.Allowed != want || d.Remaining != limit-1-i {
+				t.Fatalf("peek after %d requests: allowed %v, remaining %d; want %v, %d", i+1, d.Allowed, d.Remaining, want, limit-1-i)
+			}
+			checkDecision(t, d, limit, longWindow)
+		}
+		if d := mustPeek(t, l, "login:fail:other", limit, longWindow); !d.Allowed || d.Remaining != limit {
+			t.Fatalf("peek at another key: %+v", d)
+		}
 	})
 
 	t.Run("concurrent_requests_allow_exactly_the_limit", func(t *testing.T) {
@@ -158,6 +188,9 @@ func RunRateLimiter(t *testing.T, newLimiter func(t *testing.T) ports.RateLimite
 					t.Fatalf("limit %d: request refused", limit)
 				}
 			}
+			if d := mustPeek(t, l, "k", limit, longWindow); !d.Allowed {
+				t.Fatalf("limit %d: peek refused", limit)
+			}
 		}
 		// Nor were those requests counted.
 		if d := mustAllow(t, l, "k", 2, longWindow); !d.Allowed || d.Remaining != 1 {
@@ -172,6 +205,9 @@ func RunRateLimiter(t *testing.T, newLimiter func(t *testing.T) ports.RateLimite
 			if _, err := l.Allow(t.Context(), "k", 1, w); err == nil {
 				t.Errorf("window %v: nil error", w)
 			}
+			if _, err := l.Peek(t.Context(), "k", 1, w); err == nil {
+				t.Errorf("peek, window %v: nil error", w)
+			}
 		}
 	})
 }
@@ -181,6 +217,15 @@ func mustAllow(t *testing.T, l ports.RateLimiter, key string, limit int, window 
 	d, err := l.Allow(t.Context(), key, limit, window)
 	if err != nil {
 		t.Fatalf("Allow(%q, %d, %v): %v", key, limit, window, err)
+	}
+	return d
+}
+
+func mustPeek(t *testing.T, l ports.RateLimiter, key string, limit int, window time.Duration) ports.RateDecision {
+	t.Helper()
+	d, err := l.Peek(t.Context(), key, limit, window)
+	if err != nil {
+		t.Fatalf("Peek(%q, %d, %v): %v", key, limit, window, err)
 	}
 	return d
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"errors"
 	"mime"
 	"net/url"
 
@@ -82,13 +83,16 @@ func (s *Server) login(c *fiber.Ctx) error {
 	} else if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	// Counted before the password is checked, so a failed attempt counts
-	// as much as a good one; nothing rolls the count back.
-	if err := s.limit.byEmail(c, "login", req.Email); err != nil {
+	// Only failures count against the email, so that someone else's wrong
+	// passwords do not lock its owner out; byIP has counted the request.
+	if err := s.limit.beforeLogin(c, req.Email); err != nil {
 		return err
 	}
 	tok, err := s.auth.Login(c.UserContext(), req.Email, req.Password)
 	if err != nil {
+		if errors.Is(err, domain.ErrBadCredentials) {
+			s.limit.loginFailed(c, req.Email)
+		}
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")

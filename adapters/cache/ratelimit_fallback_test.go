@@ -1,0 +1,199 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskflow/taskflow/adapters/cachetest"
+	"github.com/taskflow/taskflow/adapters/faulttest"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// logBuffer collects log lines for a test to count.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// count is the number of lines holding s.
+func (b *logBuffer) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), s)
+}
+
+func newFallback(shared ports.RateLimiter) (*FallbackLimiter, *logBuffer) {
+	logs := &logBuffer{}
+	return NewFallbackLimiter(shared, NewMemoryLimiter(), slog.New(slog.NewTextHandler(logs, nil))), logs
+}
+
+const (
+	fallingBack = "counting per replica"
+	backShared  = "counting shared"
+)
+
+func TestFallbackLimiter_RateLimiterContract(t *testing.T) {
+	t.Parallel()
+	t.Run("redis_answering", func(t *testing.T) {
+		t.Parallel()
+		c := testRedisClient(t)
+		cachetest.RunRateLimiter(t, func(t *testing.T) ports.RateLimiter {
+			l, _ := newFallback(newTestRedisLimiter(t, c))
+			return l
+		})
+	})
+	t.Run("redis_away", func(t *testing.T) {
+		t.Parallel()
+		cachetest.RunRateLimiter(t, func(t *testing.T) ports.RateLimiter {
+			client, err := NewRedisClient("redis://" + deadAddr(t) + "/0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = client.Close() })
+			l, _ := newFallback(NewRedisLimiter(client, "taskflow-test"))
+			return l
+		})
+	})
+}
+
+// faultRedis starts a redis-server of the test's own, to kill and
+// freeze, and a client for it.
+func faultRedis(t *testing.T) (*faulttest.Redis, *redis.Client) {
+	t.Helper()
+	r := faulttest.StartRedis(t)
+	client, err := NewRedisClient(r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return r, client
+}
+
+func TestFallbackLimiter_RedisAway(t *testing.T) {
+	t.Parallel()
+
+	t.Run("counts_per_replica_while_redis_is_dead", func(t *testing.T) {
+		t.Parallel()
+		r, client := faultRedis(t)
+		l, logs := newFallback(NewRedisLimiter(client, "p"))
+		ctx := t.Context()
+		const limit = 3
+		mustAllow(t, l, "login:ip:10.0.0.1", limit)
+		if l.Away() {
+			t.Fatal("away while Redis answers")
+		}
+		r.Kill()
+		// The local count starts empty: limit more, then refused.
+		for i := range limit {
+			if d := mustAllow(t, l, "login:ip:10.0.0.1", limit); !d.Allowed {
+				t.Fatalf("request %d with Redis dead refused", i+1)
+			}
+		}
+		for range 3 {
+			if d := mustAllow(t, l, "login:ip:10.0.0.1", limit); d.Allowed || d.Remaining != 0 {
+				t.Fatalf("with Redis dead, a request past the limit: %+v; want refused", d)
+			}
+		}
+		if d, err := l.Peek(ctx, "login:ip:10.0.0.1", limit, time.Minute); err != nil || d.Allowed {
+			t.Fatalf("peek with Redis dead: %+v, %v; want refused, nil", d, err)
+		}
+		if n := logs.count(fallingBack); n != 1 {
+			t.Fatalf("%d lines say the limiter fell back, want 1:\n%s", n, logs.buf.String())
+		}
+	})
+
+	t.Run("no_request_pays_the_redis_timeout_twice", func(t *testing.T) {
+		t.Parallel()
+		r, client := faultRedis(t)
+		l, _ := newFallback(NewRedisLimiter(client, "p"))
+		mustAllow(t, l, "k", 100) // a pooled connection, as in production
+		r.Freeze()
+		defer r.Thaw()
+		start := time.Now()
+		mustAllow(t, l, "k", 100)
+		if took := time.Since(start); took < 300*time.Millisecond {
+			t.Fatalf("the first request with Redis frozen took %v: it cannot have waited on Redis", took)
+		}
+		// A frozen Redis costs a read timeout (500 ms) per call that
+		// tries it; the limiter must not try it any more. Half that is
+		// far above a local count, even on a loaded machine.
+		for i := range 20 {
+			start := time.Now()
+			mustAllow(t, l, "k", 100)
+			if took := time.Since(start); took > 250*time.Millisecond {
+				t.Fatalf("request %d after the first took %v: it waited on Redis", i+2, took)
+			}
+		}
+	})
+
+	t.Run("returns_to_redis_when_it_answers", func(t *testing.T) {
+		t.Parallel()
+		r, client := faultRedis(t)
+		l, logs := newFallback(NewRedisLimiter(client, "p"))
+		ctx := t.Context()
+		r.Kill()
+		mustAllow(t, l, "k", 10)
+		if !l.Away() {
+			t.Fatal("not away after an error")
+		}
+		if l.Probe(ctx) {
+			t.Fatal("a probe of a dead Redis reported it answering")
+		}
+		r.Start()
+		// The first use of a pooled connection to the dead server may
+		// fail; a probe a moment later succeeds.
+		faulttest.WaitFor(t, "a probe to find Redis answering", 5*time.Second, func() bool { return l.Probe(ctx) })
+		mustAllow(t, l, "k", 10)
+		if n, err := client.Get(ctx, "p:rl:{k}:60000").Result(); err != nil || n != "1" {
+			t.Fatalf("count in Redis after it came back = %q, %v; want \"1\": the limiter still counts locally", n, err)
+		}
+		if n, m := logs.count(fallingBack), logs.count(backShared); n != 1 || m != 1 {
+			t.Fatalf("%d lines say it fell back and %d that it came back, want 1 and 1:\n%s", n, m, logs.buf.String())
+		}
+	})
+
+	t.Run("run_probes_until_redis_answers", func(t *testing.T) {
+		t.Parallel()
+		r, client := faultRedis(t)
+		l, _ := newFallback(NewRedisLimiter(client, "p"))
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			l.Run(ctx, 20*time.Millisecond)
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
+		r.Freeze()
+		mustAllow(t, l, "k", 10)
+		if !l.Away() {
+			t.Fatal("not away after a timeout")
+		}
+		r.Thaw()
+		faulttest.WaitFor(t, "the probe loop to find Redis answering", 5*time.Second, func() bool { return !l.Away() })
+	})
+}
+
+func mustAllow(t *testing.T, l ports.RateLimiter, key string, limit int) ports.RateDecision {
+	t.Helper()
+	d, err := l.Allow(t.Context(), key, limit, time.Minute)
+	if err != nil {
+		t.Fatalf("Allow(%q): %v", key, err)
+	}
+	return d
+}
