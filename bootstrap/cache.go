@@ -43,8 +43,16 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		// Keys carry the installation id: two deployments sharing one
 		// Redis (each with its own organization 1) never meet.
 		prefix := "taskflow:" + string(install)
+		// The breaker skips Redis from its first failure until the probe
+		// finds it answering and has moved the epoch (see cache.Redis).
+		// Appended after the client's hook, so it stops before the client
+		// closes.
+		breaker := cache.NewBreaker(log)
+		list := cache.NewRedis(client, prefix, cfg.CacheTTL, breaker)
+		probe := cache.NewProbe(breaker, list.Ping, list.MoveEpoch)
+		lc.Append(fx.StartStopHook(probe.Start, probe.Stop))
 		return cacheOut{
-			Cache:   cache.NewRedis(client, prefix, cfg.CacheTTL),
+			Cache:   list,
 			Limiter: cache.NewRedisLimiter(client, prefix),
 			Check:   httpadapter.Check{Name: "redis", Ping: redisPinger{client}},
 		}, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -27,15 +28,27 @@ type autoPipeline struct {
 	// caller reads its own commands' results and errors.
 	exec       func(ctx context.Context, queue func(redis.Pipeliner))
 	maxFlights int
+	// skip, when set and non-nil, fails a batch without sending it: the
+	// callers queued behind a flight that met a dead Redis learn it at
+	// once instead of waiting out a timeout of their own.
+	skip func() error
 
 	mu      sync.Mutex
 	flights int
 	queue   []*pipeCall
 }
 
+// CommandTimeout bounds each pipeline the cache sends, retries and
+// reconnection included: the client's own timeouts add up (a read timeout,
+// a retry on a new connection, its handshake) to three times its read
+// timeout against a frozen Redis.
+const CommandTimeout = 500 * time.Millisecond
+
 func newAutoPipeline(client redis.UniversalClient, maxFlights int) *autoPipeline {
 	return &autoPipeline{
 		exec: func(ctx context.Context, queue func(redis.Pipeliner)) {
+			ctx, cancel := context.WithTimeout(ctx, CommandTimeout)
+			defer cancel()
 			// Pipelined's error is only the first failed command's (a
 			// GET's redis.Nil among them), which its caller reads anyway.
 			_, _ = client.Pipelined(ctx, func(p redis.Pipeliner) error { queue(p); return nil })
@@ -48,6 +61,7 @@ func newAutoPipeline(client redis.UniversalClient, maxFlights int) *autoPipeline
 // never blocks on a caller that stopped waiting.
 type pipeCall struct {
 	add  func(context.Context, redis.Pipeliner)
+	err  error // set when the batch was skipped, before done
 	done chan struct{}
 }
 
@@ -56,11 +70,12 @@ var pipeCallPool = sync.Pool{New: func() any { return &pipeCall{done: make(chan 
 // do has add queue the caller's commands on the next pipeline, with the
 // flight's context, and returns when they have been answered: their
 // results and errors are then in the commands. It returns an error only
-// when ctx ends first; the commands still go, and their results are
-// dropped, so add must not capture anything the caller reuses.
+// when ctx ends first (the commands still go, and their results are
+// dropped, so add must not capture anything the caller reuses) or when
+// skip dropped the batch (add was never called).
 func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.Pipeliner)) error {
 	c := pipeCallPool.Get().(*pipeCall)
-	c.add = add
+	c.add, c.err = add, nil
 
 	p.mu.Lock()
 	p.queue = append(p.queue, c)
@@ -78,9 +93,10 @@ func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.P
 
 	select {
 	case <-c.done:
-		c.add = nil
+		err := c.err
+		c.add, c.err = nil, nil
 		pipeCallPool.Put(c)
-		return nil
+		return err
 	case <-ctx.Done():
 		// c stays with its batch, which will still signal it; it is not
 		// returned to the pool.
@@ -105,6 +121,15 @@ func (p *autoPipeline) fly(ctx context.Context) {
 		p.queue = make([]*pipeCall, 0, cap(batch))
 		p.mu.Unlock()
 
+		if p.skip != nil {
+			if err := p.skip(); err != nil {
+				for _, c := range batch {
+					c.err = err
+					c.done <- struct{}{}
+				}
+				continue
+			}
+		}
 		p.exec(ctx, func(pipe redis.Pipeliner) {
 			for _, c := range batch {
 				c.add(ctx, pipe)
