@@ -23,23 +23,39 @@ import (
 // It counts the failures it is told of, so that a Probe can tell whether
 // one came in while it was recovering (Probe.Step): a failed invalidation
 // reported after the epoch moved needs another move before callers may
-// trust the cache again. The zero value is not usable; use NewBreaker.
+// trust the cache again. While the probe recovers (Redis has answered its
+// ping, the epoch is moving) the breaker still reads as open, but
+// invalidations are sent again: a write acknowledged then is invalidated
+// for real, rather than skipped and counted as a failure, which under a
+// steady flow of writes would keep the breaker open for ever. The zero
+// value is not usable; use NewBreaker.
 type Breaker struct {
-	open atomic.Bool
-	log  *slog.Logger
+	state atomic.Int32 // closed, open or recovering
+	log   *slog.Logger
 
 	mu       sync.Mutex
 	failures uint64
 	since    time.Time // when it last opened
 }
 
+const (
+	closed int32 = iota
+	open
+	recovering
+)
+
 // NewBreaker returns a closed Breaker that logs its transitions to log.
 func NewBreaker(log *slog.Logger) *Breaker {
 	return &Breaker{log: log}
 }
 
-// Open reports whether callers should skip Redis.
-func (b *Breaker) Open() bool { return b.open.Load() }
+// Open reports whether callers should skip Redis: until a probe has
+// closed the breaker.
+func (b *Breaker) Open() bool { return b.state.Load() != closed }
+
+// refusing reports whether even an invalidation should skip Redis: open,
+// and no probe has found Redis answering since.
+func (b *Breaker) refusing() bool { return b.state.Load() == open }
 
 // Trip records a failure of op and opens the breaker. Only the failure
 // that opens it is logged: the ones that follow in the same outage say
@@ -47,7 +63,7 @@ func (b *Breaker) Open() bool { return b.open.Load() }
 func (b *Breaker) Trip(op string, err error) {
 	b.mu.Lock()
 	b.failures++
-	opened := !b.open.Swap(true)
+	opened := b.state.Swap(open) == closed
 	if opened {
 		b.since = time.Now()
 	}
@@ -58,10 +74,12 @@ func (b *Breaker) Trip(op string, err error) {
 	}
 }
 
-// mark is the number of failures so far; closeIf takes it back.
-func (b *Breaker) mark() uint64 {
+// recover marks an open breaker as recovering and returns the number of
+// failures so far, for closeIf.
+func (b *Breaker) recover() uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.state.CompareAndSwap(open, recovering)
 	return b.failures
 }
 
@@ -73,10 +91,10 @@ func (b *Breaker) closeIf(mark uint64) bool {
 		b.mu.Unlock()
 		return false
 	}
-	closed := b.open.Swap(false)
+	closedNow := b.state.Swap(closed) != closed
 	down := time.Since(b.since)
 	b.mu.Unlock()
-	if closed {
+	if closedNow {
 		b.log.Info("redis answers again: cache back in use", "down_for", down.Round(time.Millisecond).String())
 	}
 	return true
@@ -120,14 +138,14 @@ func (p *Probe) Step(ctx context.Context) bool {
 	if !p.breaker.Open() {
 		return true
 	}
-	// Taken before recover runs: a failure reported meanwhile may postdate
-	// what recover did, so it keeps the breaker open for another round.
-	mark := p.breaker.mark()
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	if err := p.ping(ctx); err != nil {
 		return false
 	}
+	// Taken before recover runs: a failure reported meanwhile may postdate
+	// what recover did, so it keeps the breaker open for another round.
+	mark := p.breaker.recover()
 	if err := p.recover(ctx); err != nil {
 		return false
 	}

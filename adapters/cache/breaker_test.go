@@ -173,6 +173,43 @@ func TestRedis_Breaker_RecoveryMakesEveryReplicaForgetTheOldEntries(t *testing.T
 	}
 }
 
+// Writes keep coming while the probe recovers. Their invalidations must
+// reach Redis rather than be skipped and counted as failures, or a steady
+// flow of writes would keep the breaker open for ever.
+func TestRedis_Breaker_WritesDuringRecoveryLetItClose(t *testing.T) {
+	t.Parallel()
+	c := testRedisClient(t)
+	breaker := testBreaker()
+	r := NewRedis(c, newTestRedis(t, c, time.Minute).prefix, time.Minute, breaker)
+	ctx := t.Context()
+	if _, err := r.Generations(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	counter := func() uint64 {
+		t.Helper()
+		n, err := c.Get(ctx, r.genKey(1, tasks)).Uint64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := counter()
+	probe := NewProbe(breaker, r.Ping, func(ctx context.Context) error {
+		// A write's invalidation lands between the ping and the move.
+		if err := r.Invalidate(ctx, 1, tasks); err != nil {
+			return err
+		}
+		return r.MoveEpoch(ctx)
+	})
+	breaker.Trip("test", context.DeadlineExceeded)
+	if !probe.Step(ctx) {
+		t.Fatal("an invalidation made while the probe recovered kept the breaker open")
+	}
+	if after := counter(); after != before+1 {
+		t.Fatalf("counter %d after an invalidation made while the probe recovered, want %d", after, before+1)
+	}
+}
+
 // A failure reported while the probe recovers may postdate the epoch
 // move: the breaker stays open, and the next step moves the epoch again.
 func TestProbe_AFailureDuringRecoveryKeepsTheBreakerOpen(t *testing.T) {

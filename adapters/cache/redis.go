@@ -64,7 +64,8 @@ var (
 //
 // A Breaker guards every call. The first failure opens it; while it is
 // open every call fails at once with ports.ErrCacheSkipped, and an
-// Invalidate counts as failed (see Breaker). It closes only after a Probe
+// Invalidate counts as failed (unless a probe is recovering: see
+// Breaker). It closes only after a Probe
 // finds Redis answering and MoveEpoch has moved the epoch: what any
 // replica could not invalidate while Redis was away from it is then stale
 // for every replica at once, and the near caches with it, since they are
@@ -118,7 +119,9 @@ func NewRedis(client redis.UniversalClient, prefix string, ttl time.Duration, br
 		refreshed: make(map[domain.OrgID]struct{}),
 	}
 	r.pipe.skip = func() error {
-		if breaker.Open() {
+		// Reads never reach the pipeline while the breaker is open; an
+		// invalidation made while it recovers must.
+		if breaker.refusing() {
 			return ports.ErrCacheSkipped
 		}
 		return nil
@@ -340,11 +343,12 @@ return n
 // Invalidate moves org's generation in space on with one script (EVALSHA,
 // pipelined). Whatever goes wrong opens the breaker, the open breaker
 // included: the generation may not have moved, so the epoch must move
-// before any replica trusts the cache again.
+// before any replica trusts the cache again. While a probe recovers, it
+// is sent (see Breaker).
 func (r *Redis) Invalidate(ctx context.Context, org domain.OrgID, space ports.CacheSpace) error {
 	// Dropped whatever Redis answers: the entries are dead or unreachable.
 	r.near.drop(org, space)
-	if r.breaker.Open() {
+	if r.breaker.refusing() {
 		err := skipped("invalidate")
 		r.breaker.Trip("cache invalidate", err)
 		return err
