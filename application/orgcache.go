@@ -43,6 +43,9 @@ type OrgCache struct {
 
 	mu      sync.Mutex
 	pending map[orgSpace]uint64 // failed invalidations, counted
+	// anyPending is whether pending has entries, read without the lock
+	// on every lookup; written with it.
+	anyPending atomic.Bool
 }
 
 type orgSpace struct {
@@ -77,6 +80,9 @@ func (l *OrgCache) failed(op string, org domain.OrgID, err error) {
 // invalidation of it failed, or one has succeeded since. It retries the
 // invalidation of a pending space.
 func (l *OrgCache) settled(ctx context.Context, org domain.OrgID, space ports.CacheSpace) bool {
+	if !l.anyPending.Load() {
+		return true
+	}
 	k := orgSpace{org, space}
 	l.mu.Lock()
 	failures, pending := l.pending[k]
@@ -94,6 +100,7 @@ func (l *OrgCache) settled(ctx context.Context, org domain.OrgID, space ports.Ca
 	// later than the one that just succeeded.
 	if l.pending[k] == failures {
 		delete(l.pending, k)
+		l.anyPending.Store(len(l.pending) > 0)
 		return true
 	}
 	return false
@@ -170,6 +177,7 @@ func (l *OrgCache) invalidate(ctx context.Context, org domain.OrgID, spaces ...p
 			l.failed("invalidate", org, err)
 			l.mu.Lock()
 			l.pending[orgSpace{org, space}]++
+			l.anyPending.Store(true)
 			l.mu.Unlock()
 		}
 	}
