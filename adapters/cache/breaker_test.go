@@ -210,6 +210,24 @@ func TestRedis_Breaker_WritesDuringRecoveryLetItClose(t *testing.T) {
 	}
 }
 
+// A request whose deadline is spent (on a slow query, say) before it
+// stores its list says nothing about Redis: the breaker stays closed, and
+// the cache is not flushed for it.
+func TestRedis_Breaker_ACallersOwnDeadlineDoesNotOpenIt(t *testing.T) {
+	t.Parallel()
+	c := testRedisClient(t)
+	breaker := testBreaker()
+	r := NewRedis(c, newTestRedis(t, c, time.Minute).prefix, time.Minute, breaker)
+	ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancel()
+	_, _ = r.Generations(ctx, 1)
+	_, _ = r.Get(ctx, 1, tasks, 1, "k")
+	_ = r.Set(ctx, 1, tasks, 1, "k", []byte("v"))
+	if breaker.Open() {
+		t.Fatal("a caller's spent deadline opened the breaker")
+	}
+}
+
 // A failure reported while the probe recovers may postdate the epoch
 // move: the breaker stays open, and the next step moves the epoch again.
 func TestProbe_AFailureDuringRecoveryKeepsTheBreakerOpen(t *testing.T) {

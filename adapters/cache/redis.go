@@ -62,15 +62,15 @@ var (
 // Invalidate by any replica is seen by every Generations read that
 // follows it, everywhere.
 //
-// A Breaker guards every call. The first failure opens it; while it is
-// open every call fails at once with ports.ErrCacheSkipped, and an
-// Invalidate counts as failed (unless a probe is recovering: see
-// Breaker). It closes only after a Probe
-// finds Redis answering and MoveEpoch has moved the epoch: what any
-// replica could not invalidate while Redis was away from it is then stale
-// for every replica at once, and the near caches with it, since they are
-// keyed by generation. The price is a cold cache, everywhere, after each
-// outage that any replica saw.
+// A Breaker guards every call. The first failure of a command opens it;
+// while it is open every call fails at once with ports.ErrCacheSkipped,
+// and an Invalidate counts as failed (unless a probe is recovering: see
+// Breaker). It closes only after a Probe finds Redis answering and
+// MoveEpoch has moved the epoch: what any replica could not invalidate
+// while Redis was away from it is then stale for every replica at once,
+// and the near caches with it, since they are keyed by generation. The
+// price is a cold cache, everywhere, after each outage that any replica
+// saw.
 //
 // Errors are returned wrapped, never swallowed: whether to fail open is
 // the caller's decision.
@@ -119,8 +119,9 @@ func NewRedis(client redis.UniversalClient, prefix string, ttl time.Duration, br
 		refreshed: make(map[domain.OrgID]struct{}),
 	}
 	r.pipe.skip = func() error {
-		// Reads never reach the pipeline while the breaker is open; an
-		// invalidation made while it recovers must.
+		// Reads stop at the breaker before they queue, unless they queued
+		// just before it opened; an invalidation made while a probe
+		// recovers must go.
 		if breaker.refusing() {
 			return ports.ErrCacheSkipped
 		}
@@ -134,12 +135,21 @@ func skipped(op string) error {
 	return fmt.Errorf("redis cache: %s: %w", op, ports.ErrCacheSkipped)
 }
 
-// failed wraps err, which op met, and opens the breaker unless err says
-// nothing about Redis being reachable: a miss, or a caller that gave up.
+// failed wraps err, the error of one of op's commands, and opens the
+// breaker unless err is a miss.
 func (r *Redis) failed(op string, err error) error {
-	if !errors.Is(err, redis.Nil) && !errors.Is(err, context.Canceled) {
+	if !errors.Is(err, redis.Nil) {
 		r.breaker.Trip("cache "+op, err)
 	}
+	return fmt.Errorf("redis cache: %s: %w", op, err)
+}
+
+// gaveUp wraps the error of pipe.do in op, without opening the breaker:
+// the caller's context ended (its own deadline, perhaps spent on a slow
+// query before it came here), or the breaker had the batch skipped.
+// Neither is news about Redis: the flight goes on, and its commands' own
+// errors, bounded by CommandTimeout, open the breaker if Redis is away.
+func gaveUp(op string, err error) error {
 	return fmt.Errorf("redis cache: %s: %w", op, err)
 }
 
@@ -168,7 +178,7 @@ func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Genera
 			}
 		}
 	}); err != nil {
-		return gens, r.failed("generations", err)
+		return gens, gaveUp("generations", err)
 	}
 	vals, err := cmd.Result()
 	if err != nil {
@@ -179,7 +189,7 @@ func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Genera
 	}
 	if slices.Contains(vals, nil) {
 		if err := r.initKeys(ctx, keys, vals); err != nil {
-			return gens, r.failed("generations", err)
+			return gens, err
 		}
 	}
 	epoch, err := parseGen(vals[0])
@@ -198,6 +208,7 @@ func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Genera
 
 // initKeys sets each of keys whose value in vals is nil to a fresh random
 // value unless another caller just did, and puts whichever won in vals.
+// Its errors are wrapped, for Generations to return.
 func (r *Redis) initKeys(ctx context.Context, keys []string, vals []any) error {
 	gets := make([]*redis.StringCmd, len(keys))
 	if err := r.pipe.do(ctx, func(ctx context.Context, p redis.Pipeliner) {
@@ -212,7 +223,7 @@ func (r *Redis) initKeys(ctx context.Context, keys []string, vals []any) error {
 			}
 		}
 	}); err != nil {
-		return err
+		return gaveUp("generations", err)
 	}
 	for i, get := range gets {
 		if get == nil {
@@ -220,7 +231,7 @@ func (r *Redis) initKeys(ctx context.Context, keys []string, vals []any) error {
 		}
 		v, err := get.Result()
 		if err != nil {
-			return fmt.Errorf("initialise %s: %w", keys[i], err)
+			return r.failed("generations", fmt.Errorf("initialise %s: %w", keys[i], err))
 		}
 		vals[i] = v
 	}
@@ -287,7 +298,7 @@ func (r *Redis) Get(ctx context.Context, org domain.OrgID, space ports.CacheSpac
 	)
 	// The entry's time left bounds its copy in the near cache.
 	if err := r.pipe.do(ctx, func(ctx context.Context, p redis.Pipeliner) { get, pttl = p.Get(ctx, k), p.PTTL(ctx, k) }); err != nil {
-		return nil, r.failed("get", err)
+		return nil, gaveUp("get", err)
 	}
 	val, err := get.Bytes()
 	if errors.Is(err, redis.Nil) {
@@ -318,7 +329,7 @@ func (r *Redis) Set(ctx context.Context, org domain.OrgID, space ports.CacheSpac
 	v := bytes.Clone(value)
 	var cmd *redis.StatusCmd
 	if err := r.pipe.do(ctx, func(ctx context.Context, p redis.Pipeliner) { cmd = p.Set(ctx, k, v, r.ttl) }); err != nil {
-		return r.failed("set", err)
+		return gaveUp("set", err)
 	}
 	if err := cmd.Err(); err != nil {
 		return r.failed("set", err)
@@ -353,6 +364,10 @@ func (r *Redis) Invalidate(ctx context.Context, org domain.OrgID, space ports.Ca
 		r.breaker.Trip("cache invalidate", err)
 		return err
 	}
+	// Not cut short by the caller's deadline: the write has committed, and
+	// whether its invalidation happened must be known (a failure opens the
+	// breaker). CommandTimeout bounds the wait.
+	ctx = context.WithoutCancel(ctx)
 	keys := []string{r.genKey(org, space)}
 	args := []any{newCounter(), r.keyTTL.Milliseconds()}
 	var cmd *redis.Cmd
