@@ -84,13 +84,24 @@ func (l *OrgCache) settled(ctx context.Context, org domain.OrgID, space ports.Ca
 		return true
 	}
 	k := orgSpace{org, space}
-	l.mu.Lock()
-	failures, pending := l.pending[k]
-	l.mu.Unlock()
-	if !pending {
+	count := func() (uint64, bool) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		n, ok := l.pending[k]
+		return n, ok
+	}
+	if _, pending := count(); !pending {
 		return true
 	}
-	if err := l.cache.Invalidate(ctx, org, space); err != nil {
+	// One retry for a burst of lookups: each INCR would retire the
+	// entries the others just stored. The count is the one read by the
+	// retry that ran, before its INCR went out.
+	retry := "i|" + strconv.FormatInt(int64(org), 10) + "|" + strconv.Itoa(int(space))
+	v, err, _ := l.group.Do(retry, func() (any, error) {
+		failures, _ := count()
+		return failures, l.cache.Invalidate(ctx, org, space)
+	})
+	if err != nil {
 		l.failed("invalidate", org, err)
 		return false
 	}
@@ -98,7 +109,7 @@ func (l *OrgCache) settled(ctx context.Context, org domain.OrgID, space ports.Ca
 	defer l.mu.Unlock()
 	// Unless another invalidation failed meanwhile: that one may be
 	// later than the one that just succeeded.
-	if l.pending[k] == failures {
+	if l.pending[k] == v.(uint64) {
 		delete(l.pending, k)
 		l.anyPending.Store(len(l.pending) > 0)
 		return true
