@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,26 +39,33 @@ func TestRedis_Breaker_FrozenRedisCostsOneTimeout(t *testing.T) {
 	before := epochOf(t, r)
 
 	srv.Freeze()
-	// Callers that were already waiting when Redis froze pay one
-	// timeout each, and no more: those queued behind the first flight
-	// are failed with it.
-	var slowest atomic.Int64
-	var wg sync.WaitGroup
-	for range 20 {
-		wg.Go(func() {
-			began := time.Now()
-			if _, err := r.Generations(ctx, 1); err == nil {
-				t.Error("Generations against a frozen Redis: nil error")
-			}
-			took := int64(time.Since(began))
-			for cur := slowest.Load(); took > cur && !slowest.CompareAndSwap(cur, took); cur = slowest.Load() {
-			}
-		})
+	// A call sends a flight that Redis never answers; twenty more queue
+	// behind it. All of them are answered when that flight times out:
+	// the queued ones are failed with it, not sent on a flight of their
+	// own to wait out another timeout.
+	pipeState := func() (flights, queued int) {
+		r.pipe.mu.Lock()
+		defer r.pipe.mu.Unlock()
+		return r.pipe.flights, len(r.pipe.queue)
 	}
+	began := time.Now()
+	var wg sync.WaitGroup
+	call := func() {
+		if _, err := r.Generations(ctx, 1); err == nil {
+			t.Error("Generations against a frozen Redis: nil error")
+		}
+	}
+	wg.Go(call)
+	faulttest.WaitFor(t, "the first flight to leave", time.Second, func() bool { f, q := pipeState(); return f == 1 && q == 0 })
+	for range 20 {
+		wg.Go(call)
+	}
+	faulttest.WaitFor(t, "twenty calls to queue behind it", time.Second, func() bool { _, q := pipeState(); return q == 20 })
 	wg.Wait()
-	t.Logf("20 concurrent calls against a frozen Redis: the slowest failed after %v", time.Duration(slowest.Load()).Round(time.Millisecond))
-	if took := time.Duration(slowest.Load()); took > CommandTimeout+300*time.Millisecond {
-		t.Fatalf("a call against a frozen Redis took %v, want about CommandTimeout (%v)", took, CommandTimeout)
+	took := time.Since(began)
+	t.Logf("21 calls against a frozen Redis, 20 of them queued behind the first: all failed after %v", took.Round(time.Millisecond))
+	if took > CommandTimeout+300*time.Millisecond {
+		t.Fatalf("calls against a frozen Redis took %v, want about CommandTimeout (%v)", took, CommandTimeout)
 	}
 	if !breaker.Open() {
 		t.Fatal("the breaker is closed after a timeout")

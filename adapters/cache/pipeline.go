@@ -24,14 +24,18 @@ import (
 // maxFlights slots free starts a flight; a flight that finds callers
 // queued when it lands takes them on the next one.
 type autoPipeline struct {
-	// exec sends one pipeline with the commands that queue adds; each
-	// caller reads its own commands' results and errors.
-	exec       func(ctx context.Context, queue func(redis.Pipeliner))
+	// exec sends one pipeline with the commands that queue adds and
+	// returns the first command's error; each caller reads its own
+	// commands' results and errors.
+	exec       func(ctx context.Context, queue func(redis.Pipeliner)) error
 	maxFlights int
 	// skip, when set and non-nil, fails a batch without sending it: the
 	// callers queued behind a flight that met a dead Redis learn it at
 	// once instead of waiting out a timeout of their own.
 	skip func() error
+	// failed, when set, hears of a batch's error before its callers do,
+	// so that skip already says so to the batch queued behind it.
+	failed func(error)
 
 	mu      sync.Mutex
 	flights int
@@ -46,12 +50,13 @@ const CommandTimeout = 500 * time.Millisecond
 
 func newAutoPipeline(client redis.UniversalClient, maxFlights int) *autoPipeline {
 	return &autoPipeline{
-		exec: func(ctx context.Context, queue func(redis.Pipeliner)) {
+		exec: func(ctx context.Context, queue func(redis.Pipeliner)) error {
 			ctx, cancel := context.WithTimeout(ctx, CommandTimeout)
 			defer cancel()
 			// Pipelined's error is only the first failed command's (a
-			// GET's redis.Nil among them), which its caller reads anyway.
-			_, _ = client.Pipelined(ctx, func(p redis.Pipeliner) error { queue(p); return nil })
+			// GET's redis.Nil among them); each caller reads its own.
+			_, err := client.Pipelined(ctx, func(p redis.Pipeliner) error { queue(p); return nil })
+			return err
 		},
 		maxFlights: maxFlights,
 	}
@@ -130,11 +135,14 @@ func (p *autoPipeline) fly(ctx context.Context) {
 				continue
 			}
 		}
-		p.exec(ctx, func(pipe redis.Pipeliner) {
+		err := p.exec(ctx, func(pipe redis.Pipeliner) {
 			for _, c := range batch {
 				c.add(ctx, pipe)
 			}
 		})
+		if err != nil && p.failed != nil {
+			p.failed(err)
+		}
 		for _, c := range batch {
 			c.done <- struct{}{}
 		}

@@ -26,16 +26,17 @@ func newGatedPipeline(client redis.UniversalClient, maxFlights int) *gatedPipeli
 	g := &gatedPipeline{release: make(chan struct{})}
 	g.autoPipeline = newAutoPipeline(client, maxFlights)
 	send := g.autoPipeline.exec
-	g.autoPipeline.exec = func(ctx context.Context, queue func(redis.Pipeliner)) {
+	g.autoPipeline.exec = func(ctx context.Context, queue func(redis.Pipeliner)) error {
 		<-g.release
 		n := 0
-		send(ctx, func(p redis.Pipeliner) {
+		err := send(ctx, func(p redis.Pipeliner) {
 			queue(p)
 			n = p.Len()
 		})
 		g.mu.Lock()
 		g.batches = append(g.batches, n)
 		g.mu.Unlock()
+		return err
 	}
 	return g
 }

@@ -127,6 +127,14 @@ func NewRedis(client redis.UniversalClient, prefix string, ttl time.Duration, br
 		}
 		return nil
 	}
+	r.pipe.failed = func(err error) {
+		// Only a batch that got no reply: a reply (a miss, NOSCRIPT, an
+		// error of one command) is its caller's to judge.
+		var reply redis.Error
+		if !errors.As(err, &reply) {
+			breaker.Trip("cache pipeline", err)
+		}
+	}
 	return r
 }
 
