@@ -27,7 +27,10 @@ import (
 // ping, the epoch is moving) the breaker still reads as open, but
 // invalidations are sent again: a write acknowledged then is invalidated
 // for real, rather than skipped and counted as a failure, which under a
-// steady flow of writes would keep the breaker open for ever. The zero
+// steady flow of writes would keep the breaker open for ever.
+//
+// Another user of the same Redis (the rate limiter) may share it: skip
+// Redis while Open, call Trip when a command gets no answer. The zero
 // value is not usable; use NewBreaker.
 type Breaker struct {
 	state atomic.Int32 // closed, open or recovering
