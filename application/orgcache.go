@@ -2,8 +2,10 @@ package application
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,41 +20,108 @@ import (
 // key spaces per organization: a write that could change what a space
 // holds invalidates all of that space's entries at once (a task write the
 // tasks space; the end of a session or a role change the sessions space).
-// It fails open: when the cache errors, the answer comes from the store
-// and the error is logged; after an error the cache is bypassed for a
-// short cool-down so that an unreachable Redis costs one timeout, not one
-// per request. A burst of misses for one key makes one store query.
+// It fails open: when the cache errors, the answer comes from the store.
+// Skipping an unreachable backend without waiting on it is the cache's
+// job (the Redis cache has a circuit breaker); errors other than
+// ports.ErrCacheSkipped are logged, at most one line per logEvery. A burst
+// of misses for one key makes one store query.
+//
+// An invalidation that fails is not forgotten: the space stays pending,
+// and until an Invalidate of it succeeds (retried by each lookup of that
+// space, which costs nothing while the cache skips its backend) this
+// process serves that space of that organization from the store only. A
+// write or a revocation acknowledged while the cache was away is
+// therefore never undone by an entry from before it, here; other
+// replicas rely on the cache for that (the Redis cache moves its epoch
+// when it recovers). The pending set holds at most one entry per
+// organization and space written during an outage.
 type OrgCache struct {
-	cache    ports.ListCache
-	log      *slog.Logger
-	group    singleflight.Group
-	downTill atomic.Int64 // unix nanoseconds; the cache is skipped until then
-	coolDown time.Duration
+	cache   ports.ListCache
+	log     *slog.Logger
+	group   singleflight.Group
+	lastLog atomic.Int64 // unix nanoseconds of the last error line
+
+	mu      sync.Mutex
+	pending map[orgSpace]uint64 // failed invalidations, counted
+	// anyPending is whether pending has entries, read without the lock
+	// on every lookup; written with it.
+	anyPending atomic.Bool
 }
+
+type orgSpace struct {
+	org   domain.OrgID
+	space ports.CacheSpace
+}
+
+// logEvery spaces the error lines of a burst of failures.
+const logEvery = 2 * time.Second
 
 // NewOrgCache wraps cache; a nil cache disables caching.
 func NewOrgCache(cache ports.ListCache, log *slog.Logger) *OrgCache {
-	return &OrgCache{cache: cache, log: log, coolDown: 2 * time.Second}
+	return &OrgCache{cache: cache, log: log, pending: make(map[orgSpace]uint64)}
 }
 
 func (l *OrgCache) usable() bool {
-	return l != nil && l.cache != nil && time.Now().UnixNano() >= l.downTill.Load()
+	return l != nil && l.cache != nil
 }
 
 func (l *OrgCache) failed(op string, org domain.OrgID, err error) {
-	// Only the first failure of a burst is logged: the cool-down makes the
-	// rest skip the cache.
-	if l.downTill.Swap(time.Now().Add(l.coolDown).UnixNano()) < time.Now().UnixNano() {
-		l.log.Error("list cache unavailable, serving from the database",
-			"op", op, "organization_id", int64(org), "err", err, "retry_in", l.coolDown)
+	if errors.Is(err, ports.ErrCacheSkipped) {
+		return
 	}
+	now := time.Now().UnixNano()
+	if last := l.lastLog.Load(); now-last >= int64(logEvery) && l.lastLog.CompareAndSwap(last, now) {
+		l.log.Error("list cache unavailable, serving from the database",
+			"op", op, "organization_id", int64(org), "err", err)
+	}
+}
+
+// settled reports whether org's space may be served from the cache: no
+// invalidation of it failed, or one has succeeded since. It retries the
+// invalidation of a pending space.
+func (l *OrgCache) settled(ctx context.Context, org domain.OrgID, space ports.CacheSpace) bool {
+	if !l.anyPending.Load() {
+		return true
+	}
+	k := orgSpace{org, space}
+	count := func() (uint64, bool) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		n, ok := l.pending[k]
+		return n, ok
+	}
+	if _, pending := count(); !pending {
+		return true
+	}
+	// One retry for a burst of lookups: each INCR would retire the
+	// entries the others just stored. The count is the one read by the
+	// retry that ran, before its INCR went out.
+	retry := "i|" + strconv.FormatInt(int64(org), 10) + "|" + strconv.Itoa(int(space))
+	v, err, _ := l.group.Do(retry, func() (any, error) {
+		failures, _ := count()
+		return failures, l.cache.Invalidate(ctx, org, space)
+	})
+	if err != nil {
+		l.failed("invalidate", org, err)
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Unless another invalidation failed meanwhile: that one may be
+	// later than the one that just succeeded.
+	if l.pending[k] == v.(uint64) {
+		delete(l.pending, k)
+		l.anyPending.Store(len(l.pending) > 0)
+		return true
+	}
+	return false
 }
 
 // load returns the cached value for (org, space, key) or calls fetch once
 // for all concurrent callers of the same key and caches what it returns.
 func (l *OrgCache) load(ctx context.Context, org domain.OrgID, space ports.CacheSpace, key string,
 	fetch func() ([]byte, error)) ([]byte, error) {
-	if !l.usable() {
+	if !l.usable() || !l.settled(ctx, org, space) {
 		return fetch()
 	}
 	gens, err := l.generations(ctx, org)
@@ -115,10 +184,12 @@ func (l *OrgCache) invalidate(ctx context.Context, org domain.OrgID, spaces ...p
 		return
 	}
 	for _, space := range spaces {
-		// Tried even during a cool-down: a missed invalidation is worse
-		// than a slow one.
 		if err := l.cache.Invalidate(ctx, org, space); err != nil {
 			l.failed("invalidate", org, err)
+			l.mu.Lock()
+			l.pending[orgSpace{org, space}]++
+			l.anyPending.Store(true)
+			l.mu.Unlock()
 		}
 	}
 }

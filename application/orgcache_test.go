@@ -18,13 +18,16 @@ import (
 // fakeCache is a hand-written ListCache: a map, a switch to make every
 // call fail, and counters.
 type fakeCache struct {
-	mu       sync.Mutex
-	data     map[string][]byte
-	gen      map[domain.OrgID]ports.Generations
-	fail     bool
-	getHook  func() // runs inside Get, outside the lock
-	calls    atomic.Int64
-	genReads atomic.Int64
+	mu   sync.Mutex
+	data map[string][]byte
+	gen  map[domain.OrgID]ports.Generations
+	fail bool
+	// failInvalidate makes Invalidate alone fail, as an INCR lost in an
+	// outage does, while the reads that follow work.
+	failInvalidate bool
+	getHook        func() // runs inside Get, outside the lock
+	calls          atomic.Int64
+	genReads       atomic.Int64
 }
 
 func newFakeCache() *fakeCache {
@@ -79,7 +82,7 @@ func (f *fakeCache) Invalidate(_ context.Context, org domain.OrgID, space ports.
 	f.calls.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.fail {
+	if f.fail || f.failInvalidate {
 		return errDown
 	}
 	g := f.gen[org]
@@ -161,7 +164,7 @@ func TestOrgCache_SameQueryOfTwoOrgsIsNeverShared(t *testing.T) {
 	}
 }
 
-func TestOrgCache_FailsOpenAndCoolsDown(t *testing.T) {
+func TestOrgCache_FailsOpen(t *testing.T) {
 	c := newFakeCache()
 	c.fail = true
 	l := NewOrgCache(c, quietLog())
@@ -176,23 +179,162 @@ func TestOrgCache_FailsOpenAndCoolsDown(t *testing.T) {
 	if fetches != 5 {
 		t.Fatalf("fetches = %d, want every request served by the database", fetches)
 	}
-	if n := c.calls.Load(); n != 1 {
-		t.Fatalf("the cache was called %d times during the cool-down, want 1", n)
-	}
-	// After the cool-down the cache is tried again.
-	l.downTill.Store(time.Now().Add(-time.Millisecond).UnixNano())
 	c.mu.Lock()
 	c.fail = false
 	c.mu.Unlock()
-	if _, err := l.load(t.Context(), 1, tasks, "k", fetch); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.load(t.Context(), 1, tasks, "k", fetch); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if _, err := l.load(t.Context(), 1, tasks, "k", fetch); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if fetches != 6 {
 		t.Fatalf("fetches = %d after recovery, want 6 (one miss, then a hit)", fetches)
 	}
+}
+
+// setFail switches the fake's failures under its lock.
+func (f *fakeCache) setFail(all, invalidate bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail, f.failInvalidate = all, invalidate
+}
+
+// An invalidation lost in an outage (the INCR never reached Redis) must not
+// let the entry from before the write be served once the cache answers
+// again: the org's space stays out of the cache until a retried
+// invalidation succeeds. Other orgs keep their entries.
+func TestOrgCache_AFailedInvalidationKeepsTheOrgOutOfTheCacheUntilRetried(t *testing.T) {
+	c := newFakeCache()
+	l := NewOrgCache(c, quietLog())
+	ctx := t.Context()
+	db := map[domain.OrgID]string{1: "before the write", 2: "org 2"}
+	fetches := 0
+	fetch := func(org domain.OrgID) func() ([]byte, error) {
+		return func() ([]byte, error) { fetches++; return []byte(db[org]), nil }
+	}
+	for _, org := range []domain.OrgID{1, 2} {
+		if _, err := l.load(ctx, org, tasks, "list", fetch(org)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c.setFail(true, false)
+	db[1] = "after the write"
+	l.invalidate(ctx, 1, tasks) // the write's 201 goes out; its invalidation is lost
+
+	// The cache answers reads again, but invalidations still fail: the
+	// entry from before the write is still current in the cache.
+	c.setFail(false, true)
+	fetches = 0
+	for range 3 {
+		if got, _ := l.load(ctx, 1, tasks, "list", fetch(1)); string(got) != "after the write" {
+			t.Fatalf("org 1 while its invalidation is pending = %q, want the database's %q", got, "after the write")
+		}
+	}
+	if fetches != 3 {
+		t.Fatalf("org 1 fetched %d times in 3 loads while pending, want every one from the database", fetches)
+	}
+	if got, _ := l.load(ctx, 2, tasks, "list", fetch(2)); string(got) != "org 2" || fetches != 3 {
+		t.Fatalf("org 2 = %q after %d fetches; want its cached entry, no fetch", got, fetches-3)
+	}
+
+	// The cache takes invalidations again: the first lookup retries it,
+	// and from then on org 1 is cached again, under its new generation.
+	c.setFail(false, false)
+	fetches = 0
+	for range 3 {
+		if got, _ := l.load(ctx, 1, tasks, "list", fetch(1)); string(got) != "after the write" {
+			t.Fatalf("org 1 after recovery = %q, want %q", got, "after the write")
+		}
+	}
+	if fetches != 1 {
+		t.Fatalf("org 1 fetched %d times in 3 loads after recovery, want 1 (a miss, then hits)", fetches)
+	}
+}
+
+// Security finding 2: a logout (or a password change, demotion, removal)
+// acknowledged while the cache was away must not come undone when it
+// answers again. The session check lives in the sessions space.
+func TestOrgCache_ARevocationMadeWhileTheCacheIsAwayHolds(t *testing.T) {
+	c := newFakeCache()
+	l := NewOrgCache(c, quietLog())
+	ctx := t.Context()
+	session := "live"
+	check := func() string {
+		t.Helper()
+		got, err := l.load(WithCacheSnapshot(ctx), 1, ports.SpaceSessions, "p:1:1", func() ([]byte, error) { return []byte(session), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(got)
+	}
+	if got := check(); got != "live" {
+		t.Fatalf("session check = %q", got)
+	}
+	c.setFail(true, false)
+	session = "revoked"
+	l.invalidate(WithCacheSnapshot(ctx), 1, ports.SpaceSessions) // logout answers 204
+	c.setFail(false, false)                                      // the cache is back, the invalidation lost
+	if got := check(); got != "revoked" {
+		t.Fatalf("session check after the cache came back = %q, want \"revoked\"", got)
+	}
+	// And it stays so when the cache serves the check again.
+	if got := check(); got != "revoked" {
+		t.Fatalf("second session check = %q, want \"revoked\"", got)
+	}
+}
+
+// Errors that only say the cache skipped its backend are not logged: the
+// cache logged the outage once.
+func TestOrgCache_SkippedCallsAreNotLogged(t *testing.T) {
+	var buf syncBuffer
+	skipping := &skippingCache{}
+	l := NewOrgCache(skipping, slog.New(slog.NewTextHandler(&buf, nil)))
+	for range 3 {
+		if _, err := l.load(t.Context(), 1, tasks, "k", func() ([]byte, error) { return []byte("db"), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.invalidate(t.Context(), 1, tasks)
+	if buf.String() != "" {
+		t.Fatalf("logged for skipped calls:\n%s", buf.String())
+	}
+}
+
+type skippingCache struct{}
+
+func (skippingCache) Generations(context.Context, domain.OrgID) (ports.Generations, error) {
+	return ports.Generations{}, fmt.Errorf("test cache: %w", ports.ErrCacheSkipped)
+}
+
+func (skippingCache) Get(context.Context, domain.OrgID, ports.CacheSpace, uint64, string) ([]byte, error) {
+	return nil, fmt.Errorf("test cache: %w", ports.ErrCacheSkipped)
+}
+
+func (skippingCache) Set(context.Context, domain.OrgID, ports.CacheSpace, uint64, string, []byte) error {
+	return fmt.Errorf("test cache: %w", ports.ErrCacheSkipped)
+}
+
+func (skippingCache) Invalidate(context.Context, domain.OrgID, ports.CacheSpace) error {
+	return fmt.Errorf("test cache: %w", ports.ErrCacheSkipped)
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
 }
 
 func TestOrgCache_FetchErrorIsReturnedAndNotCached(t *testing.T) {

@@ -44,21 +44,29 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		// Keys carry the installation id: two deployments sharing one
 		// Redis (each with its own organization 1) never meet.
 		prefix := "taskflow:" + string(install)
+		// The breaker skips Redis from its first failure until the probe
+		// finds it answering and has moved the epoch (see cache.Redis).
+		// Appended after the client's hook, so it stops before the client
+		// closes.
+		breaker := cache.NewBreaker(log)
+		list := cache.NewRedis(client, prefix, cfg.CacheTTL, breaker)
+		probe := cache.NewProbe(breaker, list.Ping, list.MoveEpoch)
+		lc.Append(fx.StartStopHook(probe.Start, probe.Stop))
 		// While Redis is away, rate limits count per replica rather than
 		// switching off; a background probe finds when it is back.
 		limiter := cache.NewFallbackLimiter(cache.NewRedisLimiter(client, prefix), cache.NewMemoryLimiter(), log)
-		probe, stopProbe := context.WithCancel(context.Background())
+		limiterCtx, stopLimiterProbe := context.WithCancel(context.Background())
 		probed := make(chan struct{})
 		lc.Append(fx.Hook{
 			OnStart: func(context.Context) error {
 				go func() {
 					defer close(probed)
-					limiter.Run(probe, limiterProbeEvery)
+					limiter.Run(limiterCtx, limiterProbeEvery)
 				}()
 				return nil
 			},
 			OnStop: func(ctx context.Context) error {
-				stopProbe()
+				stopLimiterProbe()
 				select {
 				case <-probed:
 					return nil
@@ -68,7 +76,7 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 			},
 		})
 		return cacheOut{
-			Cache:   cache.NewRedis(client, prefix, cfg.CacheTTL),
+			Cache:   list,
 			Limiter: limiter,
 			Check:   httpadapter.Check{Name: "redis", Ping: redisPinger{client}},
 		}, nil

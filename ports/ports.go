@@ -8,6 +8,7 @@ package ports
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/taskflow/taskflow/domain"
@@ -144,12 +145,22 @@ type Pinger interface {
 // a miss passes that same generation to Set: a value loaded before a
 // write that invalidated it is stored under a dead generation and never
 // found under the new one.
+//
+// An Invalidate that returns an error may or may not have moved the
+// generation on: until one succeeds, the caller must not serve that space
+// of the organization from the cache.
 type ListCache interface {
 	Generations(ctx context.Context, org domain.OrgID) (Generations, error)
 	Get(ctx context.Context, org domain.OrgID, space CacheSpace, gen uint64, key string) ([]byte, error)
 	Set(ctx context.Context, org domain.OrgID, space CacheSpace, gen uint64, key string, value []byte) error
 	Invalidate(ctx context.Context, org domain.OrgID, space CacheSpace) error
 }
+
+// ErrCacheSkipped is wrapped by the error of a ListCache call that did not
+// reach its backend because the backend is known to be away (a circuit
+// breaker is open): the caller falls back as for any error, but need not
+// report it, since the cache reported the outage when it began.
+var ErrCacheSkipped = errors.New("cache skipped: its backend is unreachable")
 
 // CacheSpace is one of an organization's key spaces in a ListCache. Each
 // has its own generation, so that what invalidates one leaves the others'

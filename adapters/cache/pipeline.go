@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -23,22 +24,39 @@ import (
 // maxFlights slots free starts a flight; a flight that finds callers
 // queued when it lands takes them on the next one.
 type autoPipeline struct {
-	// exec sends one pipeline with the commands that queue adds; each
-	// caller reads its own commands' results and errors.
-	exec       func(ctx context.Context, queue func(redis.Pipeliner))
+	// exec sends one pipeline with the commands that queue adds and
+	// returns the first command's error; each caller reads its own
+	// commands' results and errors.
+	exec       func(ctx context.Context, queue func(redis.Pipeliner)) error
 	maxFlights int
+	// skip, when set and non-nil, fails a batch without sending it: the
+	// callers queued behind a flight that met a dead Redis learn it at
+	// once instead of waiting out a timeout of their own.
+	skip func() error
+	// failed, when set, hears of a batch's error before its callers do,
+	// so that skip already says so to the batch queued behind it.
+	failed func(error)
 
 	mu      sync.Mutex
 	flights int
 	queue   []*pipeCall
 }
 
+// CommandTimeout bounds each pipeline the cache sends, retries and
+// reconnection included: the client's own timeouts add up (a read timeout,
+// a retry on a new connection, its handshake) to three times its read
+// timeout against a frozen Redis.
+const CommandTimeout = 500 * time.Millisecond
+
 func newAutoPipeline(client redis.UniversalClient, maxFlights int) *autoPipeline {
 	return &autoPipeline{
-		exec: func(ctx context.Context, queue func(redis.Pipeliner)) {
+		exec: func(ctx context.Context, queue func(redis.Pipeliner)) error {
+			ctx, cancel := context.WithTimeout(ctx, CommandTimeout)
+			defer cancel()
 			// Pipelined's error is only the first failed command's (a
-			// GET's redis.Nil among them), which its caller reads anyway.
-			_, _ = client.Pipelined(ctx, func(p redis.Pipeliner) error { queue(p); return nil })
+			// GET's redis.Nil among them); each caller reads its own.
+			_, err := client.Pipelined(ctx, func(p redis.Pipeliner) error { queue(p); return nil })
+			return err
 		},
 		maxFlights: maxFlights,
 	}
@@ -48,6 +66,7 @@ func newAutoPipeline(client redis.UniversalClient, maxFlights int) *autoPipeline
 // never blocks on a caller that stopped waiting.
 type pipeCall struct {
 	add  func(context.Context, redis.Pipeliner)
+	err  error // set when the batch was skipped, before done
 	done chan struct{}
 }
 
@@ -56,11 +75,12 @@ var pipeCallPool = sync.Pool{New: func() any { return &pipeCall{done: make(chan 
 // do has add queue the caller's commands on the next pipeline, with the
 // flight's context, and returns when they have been answered: their
 // results and errors are then in the commands. It returns an error only
-// when ctx ends first; the commands still go, and their results are
-// dropped, so add must not capture anything the caller reuses.
+// when ctx ends first (the commands still go, and their results are
+// dropped, so add must not capture anything the caller reuses) or when
+// skip dropped the batch (add was never called).
 func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.Pipeliner)) error {
 	c := pipeCallPool.Get().(*pipeCall)
-	c.add = add
+	c.add, c.err = add, nil
 
 	p.mu.Lock()
 	p.queue = append(p.queue, c)
@@ -78,9 +98,10 @@ func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.P
 
 	select {
 	case <-c.done:
-		c.add = nil
+		err := c.err
+		c.add, c.err = nil, nil
 		pipeCallPool.Put(c)
-		return nil
+		return err
 	case <-ctx.Done():
 		// c stays with its batch, which will still signal it; it is not
 		// returned to the pool.
@@ -105,11 +126,23 @@ func (p *autoPipeline) fly(ctx context.Context) {
 		p.queue = make([]*pipeCall, 0, cap(batch))
 		p.mu.Unlock()
 
-		p.exec(ctx, func(pipe redis.Pipeliner) {
+		if p.skip != nil {
+			if err := p.skip(); err != nil {
+				for _, c := range batch {
+					c.err = err
+					c.done <- struct{}{}
+				}
+				continue
+			}
+		}
+		err := p.exec(ctx, func(pipe redis.Pipeliner) {
 			for _, c := range batch {
 				c.add(ctx, pipe)
 			}
 		})
+		if err != nil && p.failed != nil {
+			p.failed(err)
+		}
 		for _, c := range batch {
 			c.done <- struct{}{}
 		}

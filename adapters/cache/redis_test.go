@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -72,7 +74,23 @@ func newTestRedis(tb testing.TB, c *redis.Client, ttl time.Duration) *Redis {
 			}
 		}
 	})
-	return NewRedis(c, prefix, ttl)
+	return NewRedis(c, prefix, ttl, testBreaker())
+}
+
+// testBreaker is a breaker that logs nowhere and that no probe closes: a
+// test that opens it sees every later call skipped.
+func testBreaker() *Breaker {
+	return NewBreaker(slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// epochOf reads r's epoch from Redis.
+func epochOf(t *testing.T, r *Redis) uint64 {
+	t.Helper()
+	epoch, err := r.client.Get(t.Context(), r.epochKey).Uint64()
+	if err != nil {
+		t.Fatalf("epoch: %v", err)
+	}
+	return epoch
 }
 
 func TestRedis_ListCacheContract(t *testing.T) {
@@ -94,21 +112,35 @@ func TestRedis_Keys(t *testing.T) {
 		if err := r.Invalidate(ctx, 7, tasks); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Set(ctx, 7, tasks, 1, "status=CREATED", []byte("v")); err != nil {
+		gens, err := r.Generations(ctx, 7)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if gen, err := c.Get(ctx, r.prefix+":org:{7}:t:gen").Result(); err != nil || gen != "1" {
-			t.Errorf("generation key = %q, %v; want \"1\"", gen, err)
+		counter, err := c.Get(ctx, r.prefix+":org:{7}:t:gen").Uint64()
+		if err != nil {
+			t.Fatalf("generation key: %v", err)
 		}
-		entry := r.prefix + ":org:{7}:t:g1:status=CREATED"
+		epoch, err := c.Get(ctx, r.prefix+":epoch").Uint64()
+		if err != nil {
+			t.Fatalf("epoch key: %v", err)
+		}
+		if gens[tasks] != epoch^counter {
+			t.Fatalf("generation = %#x, want epoch %#x XOR counter %#x", gens[tasks], epoch, counter)
+		}
+		if err := r.Set(ctx, 7, tasks, gens[tasks], "status=CREATED", []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		entry := fmt.Sprintf("%s:org:{7}:t:g%d:status=CREATED", r.prefix, gens[tasks])
 		if v, err := c.Get(ctx, entry).Result(); err != nil || v != "v" {
 			t.Errorf("entry key = %q, %v; want \"v\"", v, err)
 		}
 		if ttl, err := c.PTTL(ctx, entry).Result(); err != nil || ttl <= 0 || ttl > time.Minute {
 			t.Errorf("entry TTL = %v, %v; want (0, 1m]", ttl, err)
 		}
-		if ttl, err := c.PTTL(ctx, r.prefix+":org:{7}:t:gen").Result(); err != nil || ttl != -1 {
-			t.Errorf("generation TTL = %v, %v; want none (-1ns)", ttl, err)
+		for _, k := range []string{r.prefix + ":org:{7}:t:gen", r.prefix + ":org:{7}:s:gen", r.prefix + ":epoch"} {
+			if ttl, err := c.PTTL(ctx, k).Result(); err != nil || ttl < MinKeyTTL-time.Minute || ttl > MinKeyTTL {
+				t.Errorf("%s TTL = %v, %v; want about %v", k, ttl, err, MinKeyTTL)
+			}
 		}
 	})
 
@@ -149,7 +181,7 @@ func TestRedis_Unreachable(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = client.Close() })
-		r := NewRedis(client, "taskflow-test", time.Minute)
+		r := NewRedis(client, "taskflow-test", time.Minute, testBreaker())
 		// A generous deadline: the client's own limits must stop the
 		// call long before it.
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -213,7 +245,7 @@ func TestRedis_Unreachable(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = client.Close() })
-		r := NewRedis(client, "taskflow-test", time.Minute)
+		r := NewRedis(client, "taskflow-test", time.Minute, testBreaker())
 
 		// Shorter than the client's 500ms read timeout: only an honoured
 		// context deadline ends the call this early.
@@ -297,7 +329,7 @@ func TestRedis_Replicas(t *testing.T) {
 	t.Run("an_invalidation_by_one_is_seen_by_the_next_get_of_the_other", func(t *testing.T) {
 		t.Parallel()
 		a := newTestRedis(t, c, time.Minute)
-		b := NewRedis(c, a.prefix, time.Minute)
+		b := NewRedis(c, a.prefix, time.Minute, testBreaker())
 		ctx := t.Context()
 		_, gen, err := lookup(ctx, a, 1, "k")
 		if err != nil {
@@ -321,8 +353,8 @@ func TestRedis_Replicas(t *testing.T) {
 		if err != nil || v != nil {
 			t.Fatalf("a.Get after b.Invalidate = %q, %v; want a miss", v, err)
 		}
-		if gen2 <= gen {
-			t.Fatalf("generation after b.Invalidate = %d, want > %d", gen2, gen)
+		if gen2 == gen {
+			t.Fatalf("generation after b.Invalidate = %d, the same as before", gen2)
 		}
 		if err := b.Set(ctx, 1, tasks, gen2, "k", []byte("new")); err != nil {
 			t.Fatal(err)
@@ -335,7 +367,7 @@ func TestRedis_Replicas(t *testing.T) {
 	t.Run("a_near_copy_lives_no_longer_than_the_entry_in_redis", func(t *testing.T) {
 		t.Parallel()
 		a := newTestRedis(t, c, time.Hour)
-		b := NewRedis(c, a.prefix, 300*time.Millisecond)
+		b := NewRedis(c, a.prefix, 300*time.Millisecond, testBreaker())
 		ctx := t.Context()
 		_, gen, err := lookup(ctx, b, 1, "k")
 		if err != nil {
@@ -357,23 +389,32 @@ func TestRedis_Replicas(t *testing.T) {
 		t.Parallel()
 		a := newTestRedis(t, c, time.Minute)
 		ctx := t.Context()
-		// org n is invalidated n times, so its generation is n.
+		// org n is invalidated n times, so its counter is n past where
+		// it started.
 		const orgs = 20
+		var want [orgs + 1]uint64
 		for org := 1; org <= orgs; org++ {
+			gens, err := a.Generations(ctx, domain.OrgID(org))
+			if err != nil {
+				t.Fatal(err)
+			}
 			for range org {
 				if err := a.Invalidate(ctx, domain.OrgID(org), tasks); err != nil {
 					t.Fatal(err)
 				}
 			}
+			want[org] = gens[tasks] ^ epochOf(t, a) // the counter it started at
+			want[org] += uint64(org)
 		}
+		epoch := epochOf(t, a)
 		var wg sync.WaitGroup
 		for w := range 64 {
 			wg.Go(func() {
 				for i := range 50 {
 					org := domain.OrgID((w+i)%orgs + 1)
 					_, gen, err := lookup(ctx, a, org, "k")
-					if err != nil || gen&(1<<32-1) != uint64(org) {
-						t.Errorf("Get(org %d) counter = %d, %v; want %d", org, gen&(1<<32-1), err, org)
+					if err != nil || gen^epoch != want[org] {
+						t.Errorf("Get(org %d) counter = %d, %v; want %d", org, gen^epoch, err, want[org])
 						return
 					}
 				}

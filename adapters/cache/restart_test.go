@@ -81,7 +81,7 @@ func TestRedis_ARestartedRedisRevivesNoNearCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Close() })
-	r := NewRedis(client, "taskflow-test", time.Minute)
+	r := NewRedis(client, "taskflow-test", time.Minute, testBreaker())
 	ctx := t.Context()
 
 	invalidate3 := func() {
