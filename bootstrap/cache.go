@@ -55,6 +55,7 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		// While Redis is away, rate limits count per replica rather than
 		// switching off; a background probe finds when it is back.
 		limiter := cache.NewFallbackLimiter(cache.NewRedisLimiter(client, prefix), cache.NewMemoryLimiter(), log)
+		limiter.SkipWhile(breaker.Open)
 		limiterCtx, stopLimiterProbe := context.WithCancel(context.Background())
 		probed := make(chan struct{})
 		lc.Append(fx.Hook{

@@ -43,7 +43,16 @@ type FallbackLimiter struct {
 	// away is true from the shared limiter's first error until a probe
 	// finds it answering.
 	away atomic.Bool
+	// skip, when set, reports that Redis is known to be away already (the
+	// list cache's breaker is open): then not even the first request
+	// waits on it.
+	skip func() bool
 }
+
+// SkipWhile makes the limiter count locally, without trying the shared
+// limiter, while skip reports true: give it the list cache's Breaker.Open,
+// so that a Redis the cache found away costs the limiter no timeout.
+func (l *FallbackLimiter) SkipWhile(skip func() bool) { l.skip = skip }
 
 // NewFallbackLimiter returns a FallbackLimiter over shared, counting in
 // local while shared fails.
@@ -74,8 +83,12 @@ func (l *FallbackLimiter) do(ctx context.Context, key string, limit int, window 
 	if err := checkWindow(window); err != nil {
 		return ports.RateDecision{}, err
 	}
-	if !l.away.Load() {
-		d, err := op(l.shared, ctx, key, limit, window)
+	if !l.away.Load() && (l.skip == nil || !l.skip()) {
+		// Bounded like the cache's own commands: a frozen Redis costs
+		// the one request that finds it so at most CommandTimeout.
+		sctx, cancel := context.WithTimeout(ctx, CommandTimeout)
+		d, err := op(l.shared, sctx, key, limit, window)
+		cancel()
 		if err == nil {
 			return d, nil
 		}

@@ -211,3 +211,27 @@ func mustAllow(t *testing.T, l ports.RateLimiter, key string, limit int) ports.R
 	}
 	return d
 }
+
+// While the list cache's breaker is open, Redis is known to be away: the
+// limiter counts locally without a first request paying the timeout.
+func TestFallbackLimiter_SkipWhileTheBreakerIsOpen(t *testing.T) {
+	t.Parallel()
+	shared := &countingLimiter{RateLimiter: NewMemoryLimiter()}
+	l, _ := newFallback(shared)
+	open := true
+	l.SkipWhile(func() bool { return open })
+	for range 3 {
+		mustAllow(t, l, "k", 2)
+	}
+	if n := shared.calls.Load(); n != 0 {
+		t.Fatalf("%d calls reached the shared limiter while the breaker was open; want 0", n)
+	}
+	if d := mustAllow(t, l, "k", 2); d.Allowed {
+		t.Fatalf("the local count let a request past the limit: %+v", d)
+	}
+	open = false
+	mustAllow(t, l, "k", 2)
+	if n := shared.calls.Load(); n != 1 {
+		t.Fatalf("%d calls reached the shared limiter once the breaker closed; want 1", n)
+	}
+}

@@ -267,11 +267,8 @@ func TestFaults_Redis_FrozenWithTwoReplicas(t *testing.T) {
 	srv := faulttest.StartRedis(t)
 	bin := binary(t)
 	dbURL := pgtest.NewDatabase(t)
-	// The org rate limit is off here: the limiter talks to Redis on its
-	// own (not through the cache's breaker, yet) and is not what this
-	// test measures.
-	a := redisStartReplica(t, bin, "A", dbURL, srv.URL(), "RATE_LIMIT_ORG_PER_MINUTE=0")
-	b := redisStartReplica(t, bin, "B", dbURL, srv.URL(), "RATE_LIMIT_ORG_PER_MINUTE=0")
+	a := redisStartReplica(t, bin, "A", dbURL, srv.URL())
+	b := redisStartReplica(t, bin, "B", dbURL, srv.URL())
 	walkThrough(t, a.base)
 	token := login(t, a.base)
 	doomed := login(t, a.base) // a second session, logged out during the freeze
