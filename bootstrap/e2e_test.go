@@ -486,6 +486,12 @@ func testMalformedRequests(t *testing.T, a *api) {
 			{"POST", "/login", "", `not json`},
 			{"POST", "/invites", tok, `{"role":"USER"`},
 			{"PATCH", userPath(tn.Admin.ID), tok, `{`},
+			// Valid JSON, but not an object: never read as {}.
+			{"PATCH", taskPath(tk.ID), tok, `null`},
+			{"PATCH", taskPath(tk.ID), tok, `[]`},
+			{"PUT", taskPath(tk.ID), tok, `"IN_PROGRESS"`},
+			{"POST", "/invites", tok, `7`},
+			{"PATCH", userPath(tn.Admin.ID), tok, `null`},
 		} {
 			a.expect(t, http.StatusBadRequest, "", tc.method, tc.path, tc.token, tc.body)
 		}
