@@ -41,6 +41,7 @@ func TestAPI(t *testing.T) {
 		{"malformed_requests", testMalformedRequests},
 		{"validation", testValidation},
 		{"invites", testInvites},
+		{"invite_management", testInviteManagement},
 		{"cross_tenant", testCrossTenant},
 		{"mass_assignment", testMassAssignment},
 		{"membership_changes", testMembershipChanges},

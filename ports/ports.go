@@ -37,7 +37,8 @@ type UserStore interface {
 	SetRole(ctx context.Context, org domain.OrgID, id domain.UserID, role domain.Role) (*domain.User, error)
 	// Delete removes a member. Removing the last ADMIN is
 	// domain.ErrLastAdmin; the check and the write are atomic. Tasks
-	// assigned to the member become unassigned; their sessions go.
+	// assigned to the member become unassigned; their sessions and the
+	// invites they made go.
 	Delete(ctx context.Context, org domain.OrgID, id domain.UserID) error
 	// SetPassword replaces a member's password hash.
 	SetPassword(ctx context.Context, org domain.OrgID, id domain.UserID, hash string) error
@@ -53,6 +54,14 @@ type InviteStore interface {
 	// MarkUsed marks an unused invite used at the given time. An invite
 	// already used (by a racing sign-up) is domain.ErrInviteInvalid.
 	MarkUsed(ctx context.Context, org domain.OrgID, id int64, at time.Time) error
+	// ListUsable returns the organization's invites that are unused and
+	// unexpired at now, oldest first.
+	ListUsable(ctx context.Context, org domain.OrgID, now time.Time) ([]domain.Invite, error)
+	// Delete removes an unused invite, so its code stops working. A used,
+	// absent or other organization's invite is domain.ErrInviteNotFound.
+	Delete(ctx context.Context, org domain.OrgID, id int64) error
+	// DeleteUnusedBy removes the unused invites that member made.
+	DeleteUnusedBy(ctx context.Context, org domain.OrgID, member domain.UserID) error
 }
 
 // TaskFilter selects a page of an organization's tasks, newest first.
