@@ -253,7 +253,7 @@ func testTokens(t *testing.T, a *api) {
 		now := time.Now()
 		c := jwt.MapClaims{
 			"sub": strconv.FormatInt(tn.Admin.ID, 10), "user_id": tn.Admin.ID, "organization_id": tn.ID,
-			"role": "ADMIN", "iss": "taskflow", "jti": randomHex(8), "sid": real["sid"],
+			"role": "ADMIN", "iss": "taskflow", "jti": randomHex(8), "sid": real["sid"], "aud": real["aud"],
 			"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
 		}
 		if edit != nil {
@@ -307,6 +307,8 @@ func testTokens(t *testing.T, a *api) {
 		{name: "rs256", token: sign(jwt.SigningMethodRS256, rsaKey, claims(nil))},
 		{name: "es256", token: sign(jwt.SigningMethodES256, ecKey, claims(nil))},
 		{name: "other_issuer", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["iss"] = "someone-else" }))},
+		{name: "another_installation", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = randomHex(16) }))},
+		{name: "no_aud", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { delete(c, "aud") }))},
 		{name: "no_exp", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { delete(c, "exp") }))},
 		{name: "no_session", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { delete(c, "sid") }))},
 		{name: "another_session_id", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["sid"] = 1 << 40 }))},
