@@ -24,8 +24,8 @@ var ApplicationModule = fx.Module("application",
 			return application.NewOrganizations(tx, s, clock, codes, l, cfg.InviteTTL)
 		},
 		func(tx ports.Transactor, s ports.Stores, h ports.PasswordHasher, t application.Tokens, clock ports.Clock,
-			codes ports.CodeGenerator, c *application.OrgCache, cfg *config.Config) (*application.Auth, error) {
-			return application.NewAuth(tx, s, h, t, clock, codes, c, cfg.RefreshTTL)
+			codes ports.CodeGenerator, c *application.OrgCache, cfg *config.Config, log *slog.Logger) (*application.Auth, error) {
+			return application.NewAuth(tx, s, h, t, clock, codes, c, cfg.RefreshTTL, log)
 		},
 	),
 )

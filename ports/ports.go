@@ -42,6 +42,12 @@ type UserStore interface {
 	Delete(ctx context.Context, org domain.OrgID, id domain.UserID) error
 	// SetPassword replaces a member's password hash.
 	SetPassword(ctx context.Context, org domain.OrgID, id domain.UserID, hash string) error
+	// ReplacePasswordHash stores newHash for the member only while the
+	// stored hash is still oldHash (a rehash of the same password at
+	// another cost). A hash changed meanwhile, by a password change that
+	// must win, stays; that is not an error, and neither is an absent
+	// member.
+	ReplacePasswordHash(ctx context.Context, org domain.OrgID, id domain.UserID, oldHash, newHash string) error
 }
 
 // InviteStore persists invites, found by the hash of their code.
@@ -182,6 +188,9 @@ type PasswordHasher interface {
 	Hash(password string) (string, error)
 	// Compare returns nil when password matches hash.
 	Compare(hash, password string) error
+	// NeedsRehash reports whether hash was made with other parameters
+	// (a bcrypt cost) than Hash uses now.
+	NeedsRehash(hash string) bool
 }
 
 // TokenClaims is what an access token asserts about its holder.
