@@ -188,7 +188,7 @@ func testInviteManagement(t *testing.T, a *api) {
 		a.expect(t, http.StatusOK, "", "PATCH", userPath(rogue.ID), tn.Admin.Token, map[string]any{"role": "USER"})
 		signUpWith(t, http.StatusForbidden, "invite_invalid", adminCode)
 		signUpWith(t, http.StatusForbidden, "invite_invalid", userCode)
-		if got := a.listInvites(t, tn.Admin.Token); len(got) != 1 || *got[0].CreatedBy != tn.Admin.ID {
+		if got := a.listInvites(t, tn.Admin.Token); len(got) != 1 || got[0].CreatedBy == nil || *got[0].CreatedBy != tn.Admin.ID {
 			t.Errorf("listed %+v, want only the owner's invite", got)
 		}
 		// Promoted again, the member does not get the old codes back.
