@@ -102,7 +102,8 @@ func (o *Organizations) issue(ctx context.Context, invites ports.InviteStore, or
 	inv := &domain.Invite{OrgID: org, CodeHash: hashCode(code), Role: role, Email: email,
 		CreatedAt: now.UTC(), ExpiresAt: now.UTC().Add(o.inviteTTL), CreatedBy: creator}
 	if err := invites.Create(ctx, inv); err != nil {
-		// The creator was removed while the invite was being made.
+		// The creator was removed while the invite was being made (a
+		// demotion meanwhile is domain.ErrForbidden, as it should be).
 		if errors.Is(err, domain.ErrUserNotFound) {
 			return nil, domain.ErrUnauthenticated
 		}

@@ -52,7 +52,10 @@ type UserStore interface {
 
 // InviteStore persists invites, found by the hash of their code.
 type InviteStore interface {
-	// Create inserts inv and sets its ID.
+	// Create inserts inv and sets its ID. With a creator, the creator must
+	// be an ADMIN of the organization as the invite is made, atomically
+	// with a concurrent demotion or removal: else domain.ErrForbidden, or
+	// domain.ErrUserNotFound for no such member.
 	Create(ctx context.Context, inv *domain.Invite) error
 	// ByCodeHash finds an invite by code hash, used or not; absent is
 	// domain.ErrInviteNotFound.

@@ -17,12 +17,10 @@ type InviteStore struct {
 	c conn
 }
 
-// The invites table's foreign keys: to its organization, and to the
-// member who made the invite.
-const (
-	invitesOrgFKey     = "invites_organization_id_fkey"
-	invitesCreatorFKey = "invites_created_by_fkey"
-)
+// invitesOrgFKey is the invites table's foreign key to its organization.
+// (The one to its creator cannot fail: Create checks the creator first,
+// under a lock.)
+const invitesOrgFKey = "invites_organization_id_fkey"
 
 const inviteColumns = `organization_id, id, code_hash, role, email, expires_at, created_at, used_at, created_by`
 
@@ -61,7 +59,12 @@ func inviteFromRow(r inviteRow) *domain.Invite {
 	return inv
 }
 
-// Create inserts inv and sets its ID.
+// Create inserts inv and sets its ID. An invite with a creator is made
+// only while the creator is an ADMIN of its organization: the check reads
+// the member's row under a share lock held until the transaction ends, so
+// a demotion or a removal (which lock that row to change it) either comes
+// after the invite and revokes it, or before and is seen here. A creator
+// who is no ADMIN is domain.ErrForbidden; no member, domain.ErrUserNotFound.
 func (s *InviteStore) Create(ctx context.Context, inv *domain.Invite) error {
 	inv.ExpiresAt = dbTime(inv.ExpiresAt)
 	inv.CreatedAt = dbTime(inv.CreatedAt)
@@ -71,10 +74,17 @@ func (s *InviteStore) Create(ctx context.Context, inv *domain.Invite) error {
 		inv.UsedAt, usedAt = &at, &at
 	}
 	var createdBy sql.NullInt64
+	a := writesOnce
 	if inv.CreatedBy != nil {
 		createdBy = sql.NullInt64{Int64: int64(*inv.CreatedBy), Valid: true}
+		a = atomically
 	}
-	err := s.c.scoped(ctx, inv.OrgID, writesOnce, func(q sqlx.ExtContext) error {
+	err := s.c.scoped(ctx, inv.OrgID, a, func(q sqlx.ExtContext) error {
+		if inv.CreatedBy != nil {
+			if err := s.c.requireAdmin(ctx, q, inv.OrgID, *inv.CreatedBy); err != nil {
+				return err
+			}
+		}
 		return s.c.get(ctx, q, &inv.ID,
 			`INSERT INTO invites (organization_id, code_hash, role, email, expires_at, created_at, used_at, created_by)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -82,17 +92,27 @@ func (s *InviteStore) Create(ctx context.Context, inv *domain.Invite) error {
 			inv.ExpiresAt, inv.CreatedAt, usedAt, createdBy)
 	})
 	switch {
-	// SQLite does not name the violated foreign key: with a creator, the
-	// statement can break either, and the organization is checked first.
-	case inv.CreatedBy != nil && s.c.violates(err, ViolationForeignKey, invitesCreatorFKey, true):
-		if _, orgErr := (&OrgStore{c: s.c}).Get(ctx, inv.OrgID); orgErr != nil {
-			return domain.ErrOrgNotFound
-		}
-		return domain.ErrUserNotFound
 	case s.c.violates(err, ViolationForeignKey, invitesOrgFKey, true):
 		return domain.ErrOrgNotFound
 	case err != nil:
-		return fmt.Errorf("invite store: create: %w", err)
+		return wrapInfra("invite store: create", err)
+	}
+	return nil
+}
+
+// requireAdmin returns nil when member is an ADMIN of org, holding a share
+// lock on their row until the transaction ends.
+func (c conn) requireAdmin(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, member domain.UserID) error {
+	var role string
+	err := c.get(ctx, q, &role,
+		c.db.lock(`SELECT role FROM users WHERE organization_id = ? AND id = ?`, "SHARE"), org, member)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return domain.ErrUserNotFound
+	case err != nil:
+		return fmt.Errorf("check the creator's role: %w", err)
+	case domain.Role(role) != domain.RoleAdmin:
+		return domain.ErrForbidden
 	}
 	return nil
 }

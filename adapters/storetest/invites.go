@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
 )
 
 func (f *fixture) invite(org domain.OrgID, email string) *domain.Invite {
@@ -113,6 +114,47 @@ var inviteTests = []test{
 			ExpiresAt: t0.Add(time.Hour), CreatedAt: t0, CreatedBy: &stranger.ID}
 		wantErr(t, "create", f.s.Invites.Create(f.ctx, inv), domain.ErrUserNotFound)
 		wantEqual(t, "usable invites", f.inviteIDs(o.ID, t0), []int64{})
+	}},
+	{"create_by_a_member_who_is_not_an_admin_is_forbidden", func(t *testing.T, f *fixture) {
+		o, _ := f.orgWithAdmin()
+		user := f.user(o.ID, domain.RoleUser)
+		inv := &domain.Invite{OrgID: o.ID, CodeHash: unique("hash"), Role: domain.RoleAdmin,
+			ExpiresAt: t0.Add(time.Hour), CreatedAt: t0, CreatedBy: &user.ID}
+		wantErr(t, "create", f.s.Invites.Create(f.ctx, inv), domain.ErrForbidden)
+		wantEqual(t, "usable invites", f.inviteIDs(o.ID, t0), []int64{})
+	}},
+	// A rogue ADMIN making an invite while being demoted: either the
+	// invite comes first and the demotion revokes it, or the demotion
+	// comes first and the invite is refused; never an invite that
+	// outlives the role.
+	{"an_invite_racing_its_creators_demotion_never_survives_it", func(t *testing.T, f *fixture) {
+		o, _ := f.orgWithAdmin()
+		for range 20 {
+			rogue := f.user(o.ID, domain.RoleAdmin)
+			errs := race(2, func(i int) error {
+				if i == 0 {
+					return f.tx.InTx(f.ctx, func(s ports.Stores) error {
+						if _, err := s.Users.SetRole(f.ctx, o.ID, rogue.ID, domain.RoleUser); err != nil {
+							return err
+						}
+						return s.Invites.DeleteUnusedBy(f.ctx, o.ID, rogue.ID)
+					})
+				}
+				return f.s.Invites.Create(f.ctx, &domain.Invite{OrgID: o.ID, CodeHash: unique("hash"), Role: domain.RoleAdmin,
+					ExpiresAt: t0.Add(time.Hour), CreatedAt: t0, CreatedBy: &rogue.ID})
+			})
+			wantNoErr(t, "demote", errs[0])
+			if errs[1] != nil {
+				wantErr(t, "create", errs[1], domain.ErrForbidden)
+			}
+			invs, err := f.s.Invites.ListUsable(f.ctx, o.ID, t0)
+			wantNoErr(t, "list usable", err)
+			for _, inv := range invs {
+				if inv.CreatedBy != nil && *inv.CreatedBy == rogue.ID {
+					t.Fatalf("invite %d of a demoted member survived the demotion", inv.ID)
+				}
+			}
+		}
 	}},
 	{"list_usable_returns_unused_unexpired_invites_of_the_organization_oldest_first", func(t *testing.T, f *fixture) {
 		o, admin := f.orgWithAdmin()
