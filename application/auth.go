@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -29,7 +30,15 @@ type Auth struct {
 	// computed in the background at start-up (a quarter of a second at
 	// cost 12 that start-up need not wait for); the first unknown-email
 	// login waits for it if it comes sooner.
+	//
+	// The dummy is at the configured cost, not that of the most common
+	// stored hashes: after a BCRYPT_COST change the hasher makes a wrong
+	// password on an account not yet rehashed cost as much (see
+	// adapters/auth Bcrypt.Compare), and each account is rehashed at its
+	// next login, so both paths cost the configured work from the moment
+	// of the change, with no query to find what is common.
 	dummyHash func() (string, error)
+	log       *slog.Logger
 }
 
 // Tokens issues and verifies access tokens.
@@ -45,15 +54,17 @@ type Tokens interface {
 // cache holds the session check of every authenticated request (nil: no
 // caching); everything that ends a session or changes a role invalidates
 // the organization's sessions space before it returns.
+//
+// log receives what a login cannot report to its caller: a failed rehash.
 func NewAuth(tx ports.Transactor, stores ports.Stores, hasher ports.PasswordHasher, tokens Tokens, clock ports.Clock,
-	codes ports.CodeGenerator, cache *OrgCache, refreshTTL time.Duration) (*Auth, error) {
+	codes ports.CodeGenerator, cache *OrgCache, refreshTTL time.Duration, log *slog.Logger) (*Auth, error) {
 	if refreshTTL <= 0 {
 		return nil, fmt.Errorf("auth: the session lifetime must be positive, got %v", refreshTTL)
 	}
 	dummy := sync.OnceValues(func() (string, error) { return hasher.Hash("taskflow-timing-equalizer") })
 	go dummy() //nolint:errcheck // the error is returned to the login that needs the hash
 	return &Auth{tx: tx, users: stores.Users, sessions: stores.Sessions, hasher: hasher, tokens: tokens, clock: clock,
-		codes: codes, cache: cache, refreshTTL: refreshTTL, dummyHash: dummy}, nil
+		codes: codes, cache: cache, refreshTTL: refreshTTL, dummyHash: dummy, log: log}, nil
 }
 
 // SignUpInput is what a new member sends. OrgID and Role are the original
@@ -151,6 +162,9 @@ func (a *Auth) Login(ctx context.Context, email, password string) (*Token, error
 	if err := a.hasher.Compare(u.PasswordHash, password); err != nil {
 		return nil, domain.ErrBadCredentials
 	}
+	if a.hasher.NeedsRehash(u.PasswordHash) {
+		a.rehash(ctx, u, password)
+	}
 	refresh, err := a.newRefreshToken(u.OrgID)
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
@@ -161,6 +175,22 @@ func (a *Auth) Login(ctx context.Context, email, password string) (*Token, error
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	return a.issue(u, sess.ID, refresh)
+}
+
+// rehash stores the password's hash at the configured cost, after a login
+// proved the password, for an account hashed at another cost: after a
+// BCRYPT_COST change, each account converges on it at its next login, and
+// with it the time its wrong passwords take. It is best effort: the login
+// succeeds whatever happens here, and the account is rehashed at a later
+// login instead.
+func (a *Auth) rehash(ctx context.Context, u *domain.User, password string) {
+	hash, err := a.hasher.Hash(password)
+	if err == nil {
+		err = a.users.ReplacePasswordHash(ctx, u.OrgID, u.ID, u.PasswordHash, hash)
+	}
+	if err != nil {
+		a.log.Error("rehash password at the configured cost", "organization_id", int64(u.OrgID), "user_id", int64(u.ID), "err", err)
+	}
 }
 
 // issue signs an access token for u in session sid, with refresh.

@@ -2,6 +2,7 @@ package application
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 type Organizations struct {
 	tx        ports.Transactor
 	users     ports.UserStore
+	invites   ports.InviteStore
 	clock     ports.Clock
 	codes     ports.CodeGenerator
 	cache     *OrgCache
@@ -21,8 +23,8 @@ type Organizations struct {
 
 // NewOrganizations builds the use case; inviteTTL is how long a new invite
 // (including the first ADMIN's) stays usable.
-func NewOrganizations(tx ports.Transactor, users ports.UserStore, clock ports.Clock, codes ports.CodeGenerator, cache *OrgCache, inviteTTL time.Duration) *Organizations {
-	return &Organizations{tx: tx, users: users, clock: clock, codes: codes, cache: cache, inviteTTL: inviteTTL}
+func NewOrganizations(tx ports.Transactor, stores ports.Stores, clock ports.Clock, codes ports.CodeGenerator, cache *OrgCache, inviteTTL time.Duration) *Organizations {
+	return &Organizations{tx: tx, users: stores.Users, invites: stores.Invites, clock: clock, codes: codes, cache: cache, inviteTTL: inviteTTL}
 }
 
 // CreatedOrganization is a new tenant with the one-time code that lets its
@@ -51,7 +53,7 @@ func (o *Organizations) Create(ctx context.Context, name string) (*CreatedOrgani
 		if err := s.Orgs.Create(ctx, org); err != nil {
 			return err
 		}
-		inv, err := o.issue(ctx, s.Invites, org.ID, domain.RoleAdmin, "", now)
+		inv, err := o.issue(ctx, s.Invites, org.ID, nil, domain.RoleAdmin, "", now)
 		if err != nil {
 			return err
 		}
@@ -79,7 +81,7 @@ func (o *Organizations) CreateInvite(ctx context.Context, actor domain.Actor, ro
 	}
 	var out *IssuedInvite
 	err := o.tx.InTx(ctx, func(s ports.Stores) error {
-		inv, err := o.issue(ctx, s.Invites, actor.OrgID, role, email, o.clock.Now())
+		inv, err := o.issue(ctx, s.Invites, actor.OrgID, &actor.UserID, role, email, o.clock.Now())
 		out = inv
 		return err
 	})
@@ -89,17 +91,50 @@ func (o *Organizations) CreateInvite(ctx context.Context, actor domain.Actor, ro
 	return out, nil
 }
 
-func (o *Organizations) issue(ctx context.Context, invites ports.InviteStore, org domain.OrgID, role domain.Role, email string, now time.Time) (*IssuedInvite, error) {
+// issue makes an invite to org, made by creator (nil: with the
+// organization itself).
+func (o *Organizations) issue(ctx context.Context, invites ports.InviteStore, org domain.OrgID, creator *domain.UserID,
+	role domain.Role, email string, now time.Time) (*IssuedInvite, error) {
 	code, err := o.codes.NewCode()
 	if err != nil {
 		return nil, fmt.Errorf("invite code: %w", err)
 	}
 	inv := &domain.Invite{OrgID: org, CodeHash: hashCode(code), Role: role, Email: email,
-		CreatedAt: now.UTC(), ExpiresAt: now.UTC().Add(o.inviteTTL)}
+		CreatedAt: now.UTC(), ExpiresAt: now.UTC().Add(o.inviteTTL), CreatedBy: creator}
 	if err := invites.Create(ctx, inv); err != nil {
+		// The creator was removed while the invite was being made (a
+		// demotion meanwhile is domain.ErrForbidden, as it should be).
+		if errors.Is(err, domain.ErrUserNotFound) {
+			return nil, domain.ErrUnauthenticated
+		}
 		return nil, err
 	}
 	return &IssuedInvite{Code: code, Invite: *inv}, nil
+}
+
+// Invites lists the organization's invites that can still be used, for
+// an ADMIN; the codes themselves are never stored, so never shown.
+func (o *Organizations) Invites(ctx context.Context, actor domain.Actor) ([]domain.Invite, error) {
+	if !actor.IsAdmin() {
+		return nil, domain.ErrForbidden
+	}
+	invs, err := o.invites.ListUsable(ctx, actor.OrgID, o.clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("list invites: %w", err)
+	}
+	return invs, nil
+}
+
+// RevokeInvite lets an ADMIN withdraw an unused invite: its code stops
+// working at once.
+func (o *Organizations) RevokeInvite(ctx context.Context, actor domain.Actor, id int64) error {
+	if !actor.IsAdmin() {
+		return domain.ErrForbidden
+	}
+	if err := o.invites.Delete(ctx, actor.OrgID, id); err != nil {
+		return fmt.Errorf("revoke invite: %w", err)
+	}
+	return nil
 }
 
 // Members lists the caller's organization.
@@ -124,6 +159,14 @@ func (o *Organizations) SetRole(ctx context.Context, actor domain.Actor, id doma
 		if before.Role == role {
 			return nil
 		}
+		// An ADMIN's invites stand for an ADMIN's judgement: when it is
+		// withdrawn, so are the invites not yet used, or a demoted ADMIN
+		// could still let in anyone, ADMINs included.
+		if before.Role == domain.RoleAdmin {
+			if err := s.Invites.DeleteUnusedBy(ctx, actor.OrgID, id); err != nil {
+				return err
+			}
+		}
 		// A new role starts with a new login: tokens that carried the old
 		// one are ended with their sessions.
 		return s.Sessions.RevokeUser(ctx, actor.OrgID, id, o.clock.Now())
@@ -141,8 +184,17 @@ func (o *Organizations) RemoveMember(ctx context.Context, actor domain.Actor, id
 	if !actor.IsAdmin() {
 		return domain.ErrForbidden
 	}
-	if err := o.users.Delete(ctx, actor.OrgID, id); err != nil {
-		return err
+	// A removed member's unused invites go in the same transaction: an
+	// ADMIN removed for cause must not keep a code to sign up again with.
+	// (The store's foreign key takes them too; this does not rely on it.)
+	err := o.tx.InTx(ctx, func(s ports.Stores) error {
+		if err := s.Users.Delete(ctx, actor.OrgID, id); err != nil {
+			return err
+		}
+		return s.Invites.DeleteUnusedBy(ctx, actor.OrgID, id)
+	})
+	if err != nil {
+		return fmt.Errorf("remove member: %w", err)
 	}
 	// The member's tasks were unassigned and their sessions are gone: the
 	// cached lists and session checks are stale.

@@ -21,11 +21,11 @@ var ApplicationModule = fx.Module("application",
 			return application.NewTasks(s.Tasks, l, clock)
 		},
 		func(tx ports.Transactor, s ports.Stores, clock ports.Clock, codes ports.CodeGenerator, l *application.OrgCache, cfg *config.Config) *application.Organizations {
-			return application.NewOrganizations(tx, s.Users, clock, codes, l, cfg.InviteTTL)
+			return application.NewOrganizations(tx, s, clock, codes, l, cfg.InviteTTL)
 		},
 		func(tx ports.Transactor, s ports.Stores, h ports.PasswordHasher, t application.Tokens, clock ports.Clock,
-			codes ports.CodeGenerator, c *application.OrgCache, cfg *config.Config) (*application.Auth, error) {
-			return application.NewAuth(tx, s, h, t, clock, codes, c, cfg.RefreshTTL)
+			codes ports.CodeGenerator, c *application.OrgCache, cfg *config.Config, log *slog.Logger) (*application.Auth, error) {
+			return application.NewAuth(tx, s, h, t, clock, codes, c, cfg.RefreshTTL, log)
 		},
 	),
 )

@@ -16,8 +16,10 @@ var AuthModule = fx.Module("auth",
 		fx.Annotate(func() auth.SystemClock { return auth.SystemClock{} }, fx.As(new(ports.Clock))),
 		fx.Annotate(func() auth.RandomCodes { return auth.RandomCodes{} }, fx.As(new(ports.CodeGenerator))),
 		fx.Annotate(func(cfg *config.Config) *auth.Bcrypt { return auth.NewBcrypt(cfg.BcryptCost) }, fx.As(new(ports.PasswordHasher))),
-		fx.Annotate(func(cfg *config.Config, clock ports.Clock) *auth.JWT {
-			return auth.NewJWT([]byte(cfg.SecretKey), cfg.JWTTTL, clock, []byte(cfg.SecretKeyPrevious))
+		// Tokens name the installation they were issued by (aud), so that
+		// installations sharing a SECRET_KEY do not accept each other's.
+		fx.Annotate(func(cfg *config.Config, clock ports.Clock, install InstallationID) *auth.JWT {
+			return auth.NewJWT([]byte(cfg.SecretKey), string(install), cfg.JWTTTL, clock, []byte(cfg.SecretKeyPrevious))
 		}, fx.As(new(application.Tokens))),
 	),
 )

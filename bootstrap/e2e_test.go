@@ -41,6 +41,7 @@ func TestAPI(t *testing.T) {
 		{"malformed_requests", testMalformedRequests},
 		{"validation", testValidation},
 		{"invites", testInvites},
+		{"invite_management", testInviteManagement},
 		{"cross_tenant", testCrossTenant},
 		{"mass_assignment", testMassAssignment},
 		{"membership_changes", testMembershipChanges},
@@ -252,7 +253,7 @@ func testTokens(t *testing.T, a *api) {
 		now := time.Now()
 		c := jwt.MapClaims{
 			"sub": strconv.FormatInt(tn.Admin.ID, 10), "user_id": tn.Admin.ID, "organization_id": tn.ID,
-			"role": "ADMIN", "iss": "taskflow", "jti": randomHex(8), "sid": real["sid"],
+			"role": "ADMIN", "iss": "taskflow", "jti": randomHex(8), "sid": real["sid"], "aud": real["aud"],
 			"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
 		}
 		if edit != nil {
@@ -306,6 +307,8 @@ func testTokens(t *testing.T, a *api) {
 		{name: "rs256", token: sign(jwt.SigningMethodRS256, rsaKey, claims(nil))},
 		{name: "es256", token: sign(jwt.SigningMethodES256, ecKey, claims(nil))},
 		{name: "other_issuer", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["iss"] = "someone-else" }))},
+		{name: "another_installation", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["aud"] = randomHex(16) }))},
+		{name: "no_aud", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { delete(c, "aud") }))},
 		{name: "no_exp", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { delete(c, "exp") }))},
 		{name: "no_session", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { delete(c, "sid") }))},
 		{name: "another_session_id", token: sign(jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["sid"] = 1 << 40 }))},
@@ -486,6 +489,12 @@ func testMalformedRequests(t *testing.T, a *api) {
 			{"POST", "/login", "", `not json`},
 			{"POST", "/invites", tok, `{"role":"USER"`},
 			{"PATCH", userPath(tn.Admin.ID), tok, `{`},
+			// Valid JSON, but not an object: never read as {}.
+			{"PATCH", taskPath(tk.ID), tok, `null`},
+			{"PATCH", taskPath(tk.ID), tok, `[]`},
+			{"PUT", taskPath(tk.ID), tok, `"IN_PROGRESS"`},
+			{"POST", "/invites", tok, `7`},
+			{"PATCH", userPath(tn.Admin.ID), tok, `null`},
 		} {
 			a.expect(t, http.StatusBadRequest, "", tc.method, tc.path, tc.token, tc.body)
 		}

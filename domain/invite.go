@@ -13,6 +13,10 @@ type Invite struct {
 	ExpiresAt time.Time
 	CreatedAt time.Time
 	UsedAt    *time.Time
+	// CreatedBy is the ADMIN who made the invite; nil for the first
+	// ADMIN's, made with the organization. A creator's unused invites end
+	// when they leave or stop being an ADMIN.
+	CreatedBy *UserID
 }
 
 // Usable reports why the invite cannot be used by email at now, or nil.

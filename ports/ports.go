@@ -38,15 +38,25 @@ type UserStore interface {
 	SetRole(ctx context.Context, org domain.OrgID, id domain.UserID, role domain.Role) (*domain.User, error)
 	// Delete removes a member. Removing the last ADMIN is
 	// domain.ErrLastAdmin; the check and the write are atomic. Tasks
-	// assigned to the member become unassigned; their sessions go.
+	// assigned to the member become unassigned; their sessions and the
+	// invites they made go.
 	Delete(ctx context.Context, org domain.OrgID, id domain.UserID) error
 	// SetPassword replaces a member's password hash.
 	SetPassword(ctx context.Context, org domain.OrgID, id domain.UserID, hash string) error
+	// ReplacePasswordHash stores newHash for the member only while the
+	// stored hash is still oldHash (a rehash of the same password at
+	// another cost). A hash changed meanwhile, by a password change that
+	// must win, stays; that is not an error, and neither is an absent
+	// member.
+	ReplacePasswordHash(ctx context.Context, org domain.OrgID, id domain.UserID, oldHash, newHash string) error
 }
 
 // InviteStore persists invites, found by the hash of their code.
 type InviteStore interface {
-	// Create inserts inv and sets its ID.
+	// Create inserts inv and sets its ID. With a creator, the creator must
+	// be an ADMIN of the organization as the invite is made, atomically
+	// with a concurrent demotion or removal: else domain.ErrForbidden, or
+	// domain.ErrUserNotFound for no such member.
 	Create(ctx context.Context, inv *domain.Invite) error
 	// ByCodeHash finds an invite by code hash, used or not; absent is
 	// domain.ErrInviteNotFound.
@@ -54,6 +64,14 @@ type InviteStore interface {
 	// MarkUsed marks an unused invite used at the given time. An invite
 	// already used (by a racing sign-up) is domain.ErrInviteInvalid.
 	MarkUsed(ctx context.Context, org domain.OrgID, id int64, at time.Time) error
+	// ListUsable returns the organization's invites that are unused and
+	// unexpired at now, oldest first.
+	ListUsable(ctx context.Context, org domain.OrgID, now time.Time) ([]domain.Invite, error)
+	// Delete removes an unused invite, so its code stops working. A used,
+	// absent or other organization's invite is domain.ErrInviteNotFound.
+	Delete(ctx context.Context, org domain.OrgID, id int64) error
+	// DeleteUnusedBy removes the unused invites that member made.
+	DeleteUnusedBy(ctx context.Context, org domain.OrgID, member domain.UserID) error
 }
 
 // TaskFilter selects a page of an organization's tasks, newest first.
@@ -184,6 +202,9 @@ type PasswordHasher interface {
 	Hash(password string) (string, error)
 	// Compare returns nil when password matches hash.
 	Compare(hash, password string) error
+	// NeedsRehash reports whether hash was made with other parameters
+	// (a bcrypt cost) than Hash uses now.
+	NeedsRehash(hash string) bool
 }
 
 // TokenClaims is what an access token asserts about its holder.

@@ -27,6 +27,8 @@ type Bcrypt struct {
 	// inSlot, when set (tests), runs at the start of each hash holding a
 	// slot, and what it returns at the end.
 	inSlot func() func()
+	// topUp, when set (tests), is told the cost of each top-up hash.
+	topUp func(cost int)
 }
 
 // NewBcrypt returns a hasher using cost (config keeps it within 10..14),
@@ -67,11 +69,23 @@ func (b *Bcrypt) Hash(password string) (string, error) {
 // hash. A password over 72 bytes never matches: no such password was ever
 // hashed, and bcrypt would otherwise accept any suffix after 72 bytes. A
 // malformed hash is a data problem, returned as an internal error.
+//
+// A mismatch against a hash of a lower cost than the configured one takes
+// as long as one at the configured cost (see topUp): an unknown email is
+// compared against a hash of the configured cost, and an account not yet
+// rehashed since BCRYPT_COST went up must not answer a wrong password
+// faster than that, or the difference tells which emails have accounts.
 func (b *Bcrypt) Compare(hash, password string) error {
 	if len(password) > domain.MaxPasswordBytes {
 		return domain.ErrBadCredentials
 	}
-	err := b.run(func() error { return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) })
+	err := b.run(func() error {
+		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+			b.topUpFrom(hash)
+		}
+		return err
+	})
 	switch {
 	case err == nil:
 		return nil
@@ -80,4 +94,35 @@ func (b *Bcrypt) Compare(hash, password string) error {
 	default:
 		return fmt.Errorf("compare password: %w", err)
 	}
+}
+
+// topUpFrom brings the work of a compare against hash, of cost c below the
+// configured cost C, up to that of one at C: bcrypt's work doubles with
+// each cost step, and 2^c + (2^c + 2^(c+1) + ... + 2^(C-1)) = 2^C, so
+// hashing a throw-away password once at each cost from c to C-1 makes up
+// the difference. A successful login needs none: it rehashes at C anyway,
+// and it is told apart from a failure by its answer, not its latency.
+//
+// A hash of a higher cost than C (BCRYPT_COST lowered) is slower than an
+// unknown email until its account logs in and is rehashed; making every
+// unknown email pay the highest cost ever stored would undo the lowering.
+func (b *Bcrypt) topUpFrom(hash string) {
+	c, err := bcrypt.Cost([]byte(hash))
+	if err != nil {
+		return
+	}
+	for cost := max(c, bcrypt.MinCost); cost < b.cost; cost++ {
+		if b.topUp != nil {
+			b.topUp(cost)
+		}
+		_, _ = bcrypt.GenerateFromPassword([]byte("taskflow-timing-top-up"), cost)
+	}
+}
+
+// NeedsRehash reports whether hash was made at another cost than the
+// configured one (either way: a lowered cost is a decision too). A hash
+// that is not bcrypt's is left alone: Compare refuses it already.
+func (b *Bcrypt) NeedsRehash(hash string) bool {
+	c, err := bcrypt.Cost([]byte(hash))
+	return err == nil && c != b.cost
 }

@@ -128,3 +128,75 @@ func TestBcrypt_BoundsConcurrentHashes(t *testing.T) {
 		t.Fatalf("peak concurrent hashes = %d, want 1..%d", got, max)
 	}
 }
+
+func TestBcrypt_NeedsRehashWhenTheCostDiffers(t *testing.T) {
+	t.Parallel()
+	at := func(cost int) string {
+		h, err := bcrypt.GenerateFromPassword([]byte("secure123"), cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(h)
+	}
+	h := auth.NewBcrypt(6)
+	for _, c := range []struct {
+		name string
+		hash string
+		want bool
+	}{
+		{"lower_cost", at(5), true},
+		{"same_cost", at(6), false},
+		{"higher_cost", at(7), true},
+		{"not_a_bcrypt_hash", "plain", false},
+	} {
+		if got := h.NeedsRehash(c.hash); got != c.want {
+			t.Errorf("%s: NeedsRehash = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestBcrypt_WrongPasswordOnALowerCostHashCostsTheConfiguredWork: the
+// top-up hashes make 2^c + 2^c + 2^(c+1) + ... + 2^(C-1) = 2^C, the work
+// of the unknown-email path's compare at the configured cost C.
+func TestBcrypt_WrongPasswordOnALowerCostHashCostsTheConfiguredWork(t *testing.T) {
+	t.Parallel()
+	const configured = 7
+	h := auth.NewBcrypt(configured)
+	var mu sync.Mutex
+	var topUps []int
+	auth.SetTopUpHook(h, func(cost int) {
+		mu.Lock()
+		defer mu.Unlock()
+		topUps = append(topUps, cost)
+	})
+	work := func(hashCost int, password string) (int, error) {
+		mu.Lock()
+		topUps = nil
+		mu.Unlock()
+		hash, err := bcrypt.GenerateFromPassword([]byte("secure123"), hashCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = h.Compare(string(hash), password)
+		mu.Lock()
+		defer mu.Unlock()
+		total := 1 << hashCost
+		for _, c := range topUps {
+			total += 1 << c
+		}
+		return total, err
+	}
+	for _, hashCost := range []int{4, 5, 6, 7} {
+		got, err := work(hashCost, "wrong-password")
+		if !errors.Is(err, domain.ErrBadCredentials) {
+			t.Fatalf("cost %d: Compare = %v, want ErrBadCredentials", hashCost, err)
+		}
+		if got != 1<<configured {
+			t.Errorf("a wrong password on a cost %d hash does %d units of work, want %d", hashCost, got, 1<<configured)
+		}
+	}
+	// A good password is not topped up: the rehash that follows costs more.
+	if got, err := work(5, "secure123"); err != nil || got != 1<<5 {
+		t.Errorf("a good password on a cost 5 hash: %d units, %v; want %d and no error", got, err, 1<<5)
+	}
+}

@@ -28,7 +28,7 @@ func FuzzJWT_Verify(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	other := auth.NewJWT([]byte("another-key-0123456789abcdef012345"), testTTL, &fakeClock{now: t0})
+	other := auth.NewJWT([]byte("another-key-0123456789abcdef012345"), testAudience, testTTL, &fakeClock{now: t0})
 	f.Fuzz(func(t *testing.T, token string) {
 		c, err := j.Verify(token)
 		if err != nil {

@@ -38,6 +38,10 @@ var (
 type JWT struct {
 	secret []byte
 	kid    string
+	// audience names this installation (its database's installation id):
+	// two installations that share a secret still refuse each other's
+	// tokens, whose ids would name other people there.
+	audience string
 	// verifyKeys maps a kid to its key: the current one and any previous
 	// key still accepted during a rotation.
 	verifyKeys map[string][]byte
@@ -47,17 +51,19 @@ type JWT struct {
 	verified   verifiedTokens
 }
 
-// NewJWT returns a token issuer and verifier signing with secret. Tokens
+// NewJWT returns a token issuer and verifier signing with secret, for
+// audience (the aud claim every token carries and must carry). Tokens
 // live for ttl from the clock's now. The secret's strength is checked by
-// config at start-up (at least 32 bytes); an empty secret makes every
-// Issue and Verify fail rather than sign with no key at all.
+// config at start-up (at least 32 bytes); an empty secret or audience
+// makes every Issue and Verify fail rather than sign with no key at all
+// or for anyone.
 //
 // previous keys (SECRET_KEY_PREVIOUS) are accepted for verification only:
 // during a rotation, tokens signed with the old key keep working until
 // they expire, while every new token is signed with secret. Tokens carry
 // a kid header naming their key (a fingerprint, never the key).
-func NewJWT(secret []byte, ttl time.Duration, clock ports.Clock, previous ...[]byte) *JWT {
-	j := &JWT{secret: append([]byte(nil), secret...), kid: KeyID(secret), ttl: ttl, clock: clock,
+func NewJWT(secret []byte, audience string, ttl time.Duration, clock ports.Clock, previous ...[]byte) *JWT {
+	j := &JWT{secret: append([]byte(nil), secret...), kid: KeyID(secret), audience: audience, ttl: ttl, clock: clock,
 		verifyKeys: map[string][]byte{}}
 	if len(secret) > 0 {
 		j.verifyKeys[j.kid] = j.secret
@@ -73,6 +79,8 @@ func NewJWT(secret []byte, ttl time.Duration, clock ports.Clock, previous ...[]b
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuer(Issuer),
+		// Required: a token without aud is refused like a wrong one.
+		jwt.WithAudience(audience),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(Leeway),
 		jwt.WithTimeFunc(clock.Now),
@@ -104,6 +112,9 @@ func (j *JWT) Issue(c ports.TokenClaims) (string, error) {
 	if len(j.secret) == 0 {
 		return "", errors.New("issue token: empty signing key")
 	}
+	if j.audience == "" {
+		return "", errors.New("issue token: empty audience")
+	}
 	// A token the verifier would refuse is a bug upstream; fail loudly here.
 	if c.UserID <= 0 || c.OrgID <= 0 {
 		return "", fmt.Errorf("issue token: non-positive user id %d or organization id %d", c.UserID, c.OrgID)
@@ -124,6 +135,7 @@ func (j *JWT) Issue(c ports.TokenClaims) (string, error) {
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    Issuer,
 			Subject:   strconv.FormatInt(int64(c.UserID), 10),
+			Audience:  jwt.ClaimStrings{j.audience},
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(j.ttl)),
 			ID:        jti,
@@ -137,8 +149,8 @@ func (j *JWT) Issue(c ports.TokenClaims) (string, error) {
 	return s, nil
 }
 
-// Verify checks the token's algorithm, signature, issuer, expiry and the
-// consistency of its claims. Every failure is domain.ErrUnauthenticated;
+// Verify checks the token's algorithm, signature, issuer, audience,
+// expiry and the consistency of its claims. Every failure is domain.ErrUnauthenticated;
 // the cause is wrapped too, for the server log only: the HTTP adapter
 // shows the domain error's message, which reveals nothing.
 func (j *JWT) Verify(token string) (ports.TokenClaims, error) {
@@ -155,6 +167,9 @@ func (j *JWT) Verify(token string) (ports.TokenClaims, error) {
 }
 
 func (j *JWT) verify(token string) (ports.TokenClaims, error) {
+	if j.audience == "" {
+		return ports.TokenClaims{}, unauthenticated(errors.New("no audience configured"))
+	}
 	var cl claims
 	if _, err := j.parser.ParseWithClaims(token, &cl, j.key); err != nil {
 		return ports.TokenClaims{}, unauthenticated(err)

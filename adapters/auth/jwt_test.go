@@ -6,7 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"maps"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,10 +45,13 @@ var (
 
 const testTTL = 30 * time.Minute
 
+// testAudience stands for an installation id.
+const testAudience = "3f2a9c0d5e7b41a6b8c1d2e3f4a5b6c7"
+
 func newJWT(t testing.TB) (*auth.JWT, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{now: t0}
-	return auth.NewJWT(testSecret, testTTL, clock), clock
+	return auth.NewJWT(testSecret, testAudience, testTTL, clock), clock
 }
 
 func TestJWT_IssueVerify(t *testing.T) {
@@ -87,7 +90,7 @@ func TestJWT_IssueVerify(t *testing.T) {
 		}
 		want := map[string]any{
 			"sub": "7", "user_id": json.Number("7"), "organization_id": json.Number("3"), "role": "USER",
-			"iss": "taskflow", "iat": json.Number(strconv.FormatInt(t0.Unix(), 10)),
+			"iss": "taskflow", "aud": []any{testAudience}, "iat": json.Number(strconv.FormatInt(t0.Unix(), 10)),
 			"exp": json.Number(strconv.FormatInt(t0.Add(testTTL).Unix(), 10)),
 		}
 		jti, _ := payload["jti"].(string)
@@ -95,7 +98,7 @@ func TestJWT_IssueVerify(t *testing.T) {
 			t.Errorf("jti = %q, want at least 128 bits encoded", jti)
 		}
 		delete(payload, "jti")
-		if !maps.Equal(payload, want) {
+		if !reflect.DeepEqual(payload, want) {
 			t.Errorf("payload = %v, want %v plus jti", payload, want)
 		}
 	})
@@ -154,7 +157,7 @@ func TestJWT_IssueVerify(t *testing.T) {
 
 	t.Run("empty_secret_signs_nothing", func(t *testing.T) {
 		t.Parallel()
-		j := auth.NewJWT(nil, testTTL, &fakeClock{now: t0})
+		j := auth.NewJWT(nil, testAudience, testTTL, &fakeClock{now: t0})
 		if _, err := j.Issue(ports.TokenClaims{UserID: 1, OrgID: 1, Role: domain.RoleUser}); err == nil {
 			t.Fatal("Issue with an empty secret succeeded")
 		}
@@ -171,6 +174,7 @@ func validClaims() jwt.MapClaims {
 	return jwt.MapClaims{
 		"sub": "7", "user_id": 7, "organization_id": 3, "role": "USER",
 		"iat": t0.Unix(), "exp": t0.Add(testTTL).Unix(), "jti": "aGVsbG8td29ybGQtaGVsbG8", "iss": "taskflow",
+		"aud": testAudience,
 	}
 }
 
@@ -253,6 +257,10 @@ func TestJWT_Verify(t *testing.T) {
 		}))},
 		{"no_exp_is_rejected", sign(t, jwt.SigningMethodHS256, testSecret, with(func(c jwt.MapClaims) { delete(c, "exp") }))},
 		{"wrong_iss_is_rejected", sign(t, jwt.SigningMethodHS256, testSecret, with(func(c jwt.MapClaims) { c["iss"] = "evil" }))},
+		{"another_installations_aud_is_rejected", sign(t, jwt.SigningMethodHS256, testSecret, with(func(c jwt.MapClaims) { c["aud"] = "another-installation" }))},
+		{"another_installations_aud_in_a_list_is_rejected", sign(t, jwt.SigningMethodHS256, testSecret, with(func(c jwt.MapClaims) { c["aud"] = []string{"another-installation"} }))},
+		{"no_aud_is_rejected", sign(t, jwt.SigningMethodHS256, testSecret, with(func(c jwt.MapClaims) { delete(c, "aud") }))},
+		{"empty_aud_is_rejected", sign(t, jwt.SigningMethodHS256, testSecret, with(func(c jwt.MapClaims) { c["aud"] = "" }))},
 		{"no_iss_is_rejected", sign(t, jwt.SigningMethodHS256, testSecret, with(func(c jwt.MapClaims) { delete(c, "iss") }))},
 		{"iat_in_the_future_is_rejected", sign(t, jwt.SigningMethodHS256, testSecret, with(func(c jwt.MapClaims) {
 			c["iat"] = t0.Add(time.Minute).Unix()
@@ -337,13 +345,13 @@ func TestJWT_KeyRotation(t *testing.T) {
 	clock := &fakeClock{now: t0}
 	claims := ports.TokenClaims{UserID: 7, OrgID: 3, Role: domain.RoleAdmin}
 
-	before := auth.NewJWT(oldKey, testTTL, clock)
+	before := auth.NewJWT(oldKey, testAudience, testTTL, clock)
 	oldToken, err := before.Issue(claims)
 	if err != nil {
 		t.Fatal(err)
 	}
-	during := auth.NewJWT(newKey, testTTL, clock, oldKey)
-	after := auth.NewJWT(newKey, testTTL, clock)
+	during := auth.NewJWT(newKey, testAudience, testTTL, clock, oldKey)
+	after := auth.NewJWT(newKey, testAudience, testTTL, clock)
 
 	t.Run("tokens_carry_the_kid_of_their_key", func(t *testing.T) {
 		tok, _ := during.Issue(claims)
@@ -423,5 +431,44 @@ func TestJWT_RememberedTokensStillExpire(t *testing.T) {
 	}
 	if _, err := j.Verify(tok[:len(tok)-2] + "xx"); !errors.Is(err, domain.ErrUnauthenticated) {
 		t.Fatalf("tampered copy of a remembered token: err = %v", err)
+	}
+}
+
+// TestJWT_InstallationsSharingAKeyRefuseEachOthersTokens: the same secret
+// with another audience (another installation's database) verifies
+// nothing the first one issued, and the other way round.
+func TestJWT_InstallationsSharingAKeyRefuseEachOthersTokens(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: t0}
+	here := auth.NewJWT(testSecret, testAudience, testTTL, clock)
+	there := auth.NewJWT(testSecret, "another-installation-id", testTTL, clock)
+	claims := ports.TokenClaims{UserID: 1, OrgID: 1, Role: domain.RoleAdmin, SessionID: 1}
+	for _, pair := range []struct {
+		name             string
+		issuer, verifier *auth.JWT
+	}{{"here_to_there", here, there}, {"there_to_here", there, here}} {
+		tok, err := pair.issuer.Issue(claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pair.issuer.Verify(tok); err != nil {
+			t.Fatalf("%s: the issuer refuses its own token: %v", pair.name, err)
+		}
+		if got, err := pair.verifier.Verify(tok); !errors.Is(err, domain.ErrUnauthenticated) {
+			t.Fatalf("%s: Verify = %+v, %v; want ErrUnauthenticated", pair.name, got, err)
+		}
+	}
+}
+
+func TestJWT_EmptyAudienceSignsAndAcceptsNothing(t *testing.T) {
+	t.Parallel()
+	j := auth.NewJWT(testSecret, "", testTTL, &fakeClock{now: t0})
+	if _, err := j.Issue(ports.TokenClaims{UserID: 1, OrgID: 1, Role: domain.RoleUser}); err == nil {
+		t.Fatal("Issue with an empty audience succeeded")
+	}
+	for _, c := range []jwt.MapClaims{validClaims(), with(func(c jwt.MapClaims) { delete(c, "aud") })} {
+		if _, err := j.Verify(sign(t, jwt.SigningMethodHS256, testSecret, c)); !errors.Is(err, domain.ErrUnauthenticated) {
+			t.Fatalf("Verify with an empty audience = %v, want ErrUnauthenticated", err)
+		}
 	}
 }

@@ -18,6 +18,10 @@ import (
 var (
 	errNotJSON = fiber.NewError(fiber.StatusUnsupportedMediaType, "the request body must be application/json")
 	errNoBody  = &domain.Error{Kind: domain.KindBadRequest, Code: "malformed_json", Message: "the request body is empty; a JSON object is required"}
+	// errNotObject is a well-formed body that is not an object; 400 like
+	// errNoBody, since no field of it can be named in a 422.
+	errNotObject = &domain.Error{Kind: domain.KindBadRequest, Code: "malformed_json", Message: "the request body must be a JSON object"}
+	errSyntax    = &domain.Error{Kind: domain.KindBadRequest, Code: "malformed_json", Message: "the request body is not valid JSON"}
 )
 
 // isJSON reports whether the request says its body is JSON.
@@ -34,8 +38,18 @@ func decodeJSON(c *fiber.Ctx, dst any) error {
 		return errNotJSON
 	}
 	body := c.Body()
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return errNoBody
+	}
+	// encoding/json decodes null into a struct as a no-op, so without
+	// this a null body would be taken as {} (a PATCH that changes nothing
+	// answering 200). Any JSON value but an object is refused here.
+	if trimmed[0] != '{' {
+		if json.Valid(trimmed) {
+			return errNotObject
+		}
+		return errSyntax
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -55,11 +69,11 @@ func jsonError(err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return &domain.Error{Kind: domain.KindBadRequest, Code: "malformed_json", Message: "the request body is not valid JSON"}
+		return errSyntax
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
-			return &domain.Error{Kind: domain.KindBadRequest, Code: "malformed_json", Message: "the request body must be a JSON object"}
+			return errNotObject
 		}
 		return domain.Invalid(domain.FieldError{Field: field, Message: "must be of type " + jsonType(typ.Type)})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -37,6 +37,30 @@ type inviteResponse struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// inviteListItem is an invite as GET /invites shows it: never the code,
+// which only its creator saw, once.
+type inviteListItem struct {
+	ID        int64     `json:"id"`
+	Role      string    `json:"role"`
+	Email     *string   `json:"email"`
+	CreatedBy *int64    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func toInviteListItem(inv *domain.Invite) inviteListItem {
+	out := inviteListItem{ID: inv.ID, Role: string(inv.Role), CreatedAt: inv.CreatedAt.UTC(), ExpiresAt: inv.ExpiresAt.UTC()}
+	if inv.Email != "" {
+		email := inv.Email
+		out.Email = &email
+	}
+	if inv.CreatedBy != nil {
+		by := int64(*inv.CreatedBy)
+		out.CreatedBy = &by
+	}
+	return out
+}
+
 type signupRequest struct {
 	Email          string  `json:"email" validate:"required"`
 	Password       string  `json:"password" validate:"required"`

@@ -68,7 +68,7 @@ func checkAnswer(t *testing.T, app *fiber.App, method, target, ctype, body strin
 func FuzzDecodeJSON(f *testing.F) {
 	for _, seed := range []string{
 		`{"title":"Launch"}`, `{"title":5}`, `{"title":"x","organization_id":2}`, `[1]`, `{"title":"x"} x`,
-		`{"assignee_id":null}`, `{"assignee_id":1e400}`, `{"status":null}`, `{"title":"\u0000"}`, ``, `null`,
+		`{"assignee_id":null}`, `{"assignee_id":1e400}`, `{"status":null}`, `{"title":"\u0000"}`, ``, `null`, ` null `, `[]`, `1`, `"x"`, `true`,
 		`{"email":"a@b.co","password":"secure123","invite_code":"x","role":"ADMIN","organization_id":-1}`,
 		`{"title":{"nested":[1,2,{"x":null}]}}`, `{"title":"` + strings.Repeat("é", 300) + `"}`, "\xff\xfe",
 	} {

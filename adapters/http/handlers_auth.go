@@ -199,3 +199,26 @@ func (s *Server) createInvite(c *fiber.Ctx) error {
 	}
 	return c.Status(fiber.StatusCreated).JSON(out)
 }
+
+func (s *Server) listInvites(c *fiber.Ctx) error {
+	invs, err := s.orgs.Invites(c.UserContext(), actorOf(c))
+	if err != nil {
+		return err
+	}
+	out := make([]inviteListItem, len(invs))
+	for i := range invs {
+		out[i] = toInviteListItem(&invs[i])
+	}
+	return c.JSON(out)
+}
+
+func (s *Server) revokeInvite(c *fiber.Ctx) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.orgs.RevokeInvite(c.UserContext(), actorOf(c), id); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

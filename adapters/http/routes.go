@@ -31,6 +31,8 @@ func (s *Server) routes(app *fiber.App) {
 	app.Patch("/users/:id", with(auth, adminOnly, s.setRole)...)
 	app.Delete("/users/:id", with(auth, adminOnly, s.removeUser)...)
 	app.Post("/invites", with(auth, adminOnly, s.createInvite)...)
+	app.Get("/invites", with(auth, adminOnly, s.listInvites)...)
+	app.Delete("/invites/:id", with(auth, adminOnly, s.revokeInvite)...)
 
 	app.Get("/tasks", with(auth, s.listTasks)...)
 	app.Post("/tasks", with(auth, adminOnly, s.createTask)...)

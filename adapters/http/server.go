@@ -51,11 +51,13 @@ func (s *Server) App() *fiber.App {
 	handle := errorHandler(s.log)
 	app := fiber.New(fiber.Config{
 		AppName: "taskflow",
-		// fasthttp refuses a body over its limit from Content-Length alone
-		// and closes the connection unread, so a client still sending gets
-		// a reset instead of the 413. Its hard limit is set well above
-		// ours; limitBody answers bodies in between with a proper 413.
-		BodyLimit:             max(8*s.opts.BodyLimit, 16<<20),
+		// Bodies are streamed: fasthttp hands the handlers a body it has
+		// read at most 8 KiB of, and limitBody reads no more than the limit
+		// of it and answers 413 past that. (Buffered, fasthttp would read
+		// a body whole up to its limit before any handler ran, and refuse
+		// one over it by closing the connection: a reset, not a 413.)
+		BodyLimit:             s.opts.BodyLimit,
+		StreamRequestBody:     true,
 		ErrorHandler:          handle,
 		DisableStartupMessage: true,
 		// Room for long tokens; anything larger is 431.
@@ -64,7 +66,9 @@ func (s *Server) App() *fiber.App {
 		WriteTimeout:   30 * time.Second,
 		IdleTimeout:    120 * time.Second,
 	})
-	app.Use(observe(s.log, handle), securityHeaders, corsFor(s.opts.CORSOrigins), limitBody(s.opts.BodyLimit),
+	// limitBody comes before anything that may answer without reading
+	// the body (a CORS preflight): it reads every streamed body to its end.
+	app.Use(observe(s.log, handle), securityHeaders, limitBody(s.opts.BodyLimit), corsFor(s.opts.CORSOrigins),
 		recoverPanics(s.log), deadline(s.opts.RequestTimeout))
 	s.routes(app)
 	return app

@@ -17,10 +17,12 @@ type InviteStore struct {
 	c conn
 }
 
-// invitesOrgFKey is the invites table's one foreign key.
+// invitesOrgFKey is the invites table's foreign key to its organization.
+// (The one to its creator cannot fail: Create checks the creator first,
+// under a lock.)
 const invitesOrgFKey = "invites_organization_id_fkey"
 
-const inviteColumns = `organization_id, id, code_hash, role, email, expires_at, created_at, used_at`
+const inviteColumns = `organization_id, id, code_hash, role, email, expires_at, created_at, used_at, created_by`
 
 type inviteRow struct {
 	OrgID     int64          `db:"organization_id"`
@@ -31,6 +33,7 @@ type inviteRow struct {
 	ExpiresAt time.Time      `db:"expires_at"`
 	CreatedAt time.Time      `db:"created_at"`
 	UsedAt    sql.NullTime   `db:"used_at"`
+	CreatedBy sql.NullInt64  `db:"created_by"`
 }
 
 // inviteFromRow rebuilds an invite from its stored row. A NULL email is
@@ -49,10 +52,19 @@ func inviteFromRow(r inviteRow) *domain.Invite {
 		at := r.UsedAt.Time.UTC()
 		inv.UsedAt = &at
 	}
+	if r.CreatedBy.Valid {
+		by := domain.UserID(r.CreatedBy.Int64)
+		inv.CreatedBy = &by
+	}
 	return inv
 }
 
-// Create inserts inv and sets its ID.
+// Create inserts inv and sets its ID. An invite with a creator is made
+// only while the creator is an ADMIN of its organization: the check reads
+// the member's row under a share lock held until the transaction ends, so
+// a demotion or a removal (which lock that row to change it) either comes
+// after the invite and revokes it, or before and is seen here. A creator
+// who is no ADMIN is domain.ErrForbidden; no member, domain.ErrUserNotFound.
 func (s *InviteStore) Create(ctx context.Context, inv *domain.Invite) error {
 	inv.ExpiresAt = dbTime(inv.ExpiresAt)
 	inv.CreatedAt = dbTime(inv.CreatedAt)
@@ -61,18 +73,46 @@ func (s *InviteStore) Create(ctx context.Context, inv *domain.Invite) error {
 		at := dbTime(*inv.UsedAt)
 		inv.UsedAt, usedAt = &at, &at
 	}
-	err := s.c.scoped(ctx, inv.OrgID, writesOnce, func(q sqlx.ExtContext) error {
+	var createdBy sql.NullInt64
+	a := writesOnce
+	if inv.CreatedBy != nil {
+		createdBy = sql.NullInt64{Int64: int64(*inv.CreatedBy), Valid: true}
+		a = atomically
+	}
+	err := s.c.scoped(ctx, inv.OrgID, a, func(q sqlx.ExtContext) error {
+		if inv.CreatedBy != nil {
+			if err := s.c.requireAdmin(ctx, q, inv.OrgID, *inv.CreatedBy); err != nil {
+				return err
+			}
+		}
 		return s.c.get(ctx, q, &inv.ID,
-			`INSERT INTO invites (organization_id, code_hash, role, email, expires_at, created_at, used_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			`INSERT INTO invites (organization_id, code_hash, role, email, expires_at, created_at, used_at, created_by)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			inv.OrgID, inv.CodeHash, inv.Role, sql.NullString{String: inv.Email, Valid: inv.Email != ""},
-			inv.ExpiresAt, inv.CreatedAt, usedAt)
+			inv.ExpiresAt, inv.CreatedAt, usedAt, createdBy)
 	})
 	switch {
 	case s.c.violates(err, ViolationForeignKey, invitesOrgFKey, true):
 		return domain.ErrOrgNotFound
 	case err != nil:
-		return fmt.Errorf("invite store: create: %w", err)
+		return wrapInfra("invite store: create", err)
+	}
+	return nil
+}
+
+// requireAdmin returns nil when member is an ADMIN of org, holding a share
+// lock on their row until the transaction ends.
+func (c conn) requireAdmin(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, member domain.UserID) error {
+	var role string
+	err := c.get(ctx, q, &role,
+		c.db.lock(`SELECT role FROM users WHERE organization_id = ? AND id = ?`, "SHARE"), org, member)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return domain.ErrUserNotFound
+	case err != nil:
+		return fmt.Errorf("check the creator's role: %w", err)
+	case domain.Role(role) != domain.RoleAdmin:
+		return domain.ErrForbidden
 	}
 	return nil
 }
@@ -121,6 +161,57 @@ func (s *InviteStore) MarkUsed(ctx context.Context, org domain.OrgID, id int64, 
 	}
 	if n == 0 {
 		return domain.ErrInviteInvalid
+	}
+	return nil
+}
+
+// ListUsable returns the organization's unused invites that expire after
+// now, oldest first.
+func (s *InviteStore) ListUsable(ctx context.Context, org domain.OrgID, now time.Time) ([]domain.Invite, error) {
+	var rows []inviteRow
+	err := s.c.scoped(ctx, org, reads, func(q sqlx.ExtContext) error {
+		return s.c.sel(ctx, q, &rows,
+			`SELECT `+inviteColumns+` FROM invites
+			 WHERE organization_id = ? AND used_at IS NULL AND expires_at > ? ORDER BY id`,
+			org, dbTime(now))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("invite store: list usable: %w", err)
+	}
+	out := make([]domain.Invite, len(rows))
+	for i, r := range rows {
+		out[i] = *inviteFromRow(r)
+	}
+	return out, nil
+}
+
+// Delete removes an unused invite of org. A used one stays, as the record
+// of a sign-up, and is domain.ErrInviteNotFound like an absent one.
+func (s *InviteStore) Delete(ctx context.Context, org domain.OrgID, id int64) error {
+	var n int64
+	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) (err error) {
+		n, err = s.c.exec(ctx, q,
+			`DELETE FROM invites WHERE organization_id = ? AND id = ? AND used_at IS NULL`, org, id)
+		return err
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("invite store: delete: %w", err)
+	case n == 0:
+		return domain.ErrInviteNotFound
+	}
+	return nil
+}
+
+// DeleteUnusedBy removes the unused invites member made in org.
+func (s *InviteStore) DeleteUnusedBy(ctx context.Context, org domain.OrgID, member domain.UserID) error {
+	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) error {
+		_, err := s.c.exec(ctx, q,
+			`DELETE FROM invites WHERE organization_id = ? AND created_by = ? AND used_at IS NULL`, org, member)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("invite store: delete unused by member: %w", err)
 	}
 	return nil
 }

@@ -257,3 +257,20 @@ func (s *UserStore) SetPassword(ctx context.Context, org domain.OrgID, id domain
 	}
 	return nil
 }
+
+// ReplacePasswordHash stores newHash while the stored hash is oldHash. The
+// condition is in the UPDATE itself: a password change that commits
+// between the login's check and this write is never overwritten with the
+// old password's hash.
+func (s *UserStore) ReplacePasswordHash(ctx context.Context, org domain.OrgID, id domain.UserID, oldHash, newHash string) error {
+	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) error {
+		_, err := s.c.exec(ctx, q,
+			`UPDATE users SET password_hash = ? WHERE organization_id = ? AND id = ? AND password_hash = ?`,
+			newHash, org, id, oldHash)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("user store: replace password hash: %w", err)
+	}
+	return nil
+}

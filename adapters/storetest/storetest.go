@@ -32,6 +32,7 @@ func Run(t *testing.T, newStores func(t *testing.T) (ports.Stores, ports.Transac
 	}{
 		{"Orgs", orgTests},
 		{"Users", userTests},
+		{"Passwords", passwordTests},
 		{"Invites", inviteTests},
 		{"Tasks", taskTests},
 		{"Transactor", transactorTests},
