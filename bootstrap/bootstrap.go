@@ -57,21 +57,36 @@ func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// Run starts the service and blocks until SIGINT or SIGTERM, then drains
-// in-flight requests (bounded by SHUTDOWN_TIMEOUT) and closes the pools.
+// Run starts the service and blocks until SIGINT or SIGTERM. Then it
+// drains: /ready answers 503 and for SHUTDOWN_DRAIN the server still
+// serves, closing each connection after its answer; then it stops
+// accepting, lets in-flight requests finish (bounded by SHUTDOWN_TIMEOUT)
+// and closes the pools.
 func Run(cfg *config.Config, version string) error {
 	log := NewLogger(cfg, os.Stderr)
 	if cfg.SecretKeyGenerated {
 		log.Warn("SECRET_KEY is not set: using a random key for this run; tokens will not survive a restart (set SECRET_KEY, at least 32 bytes)")
 	}
-	app := New(cfg, version)
+	var srv *Server
+	app := New(cfg, version, fx.Populate(&srv))
 	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
 	sig := <-app.Wait()
-	log.Info("shutting down", "signal", sig.Signal.String())
+	log.Info("shutting down", "signal", sig.Signal.String(), "drain", cfg.ShutdownDrain.String())
+	// The drain comes before fx's stop, so SHUTDOWN_TIMEOUT still bounds
+	// the in-flight requests alone. A load balancer sees /ready fail and
+	// moves the traffic; clients still arriving are served, each answer
+	// closing its connection, so none holds an idle keep-alive connection
+	// when the listener closes (closing one under a request just sent on
+	// it is a reset).
+	srv.Drain()
+	if cfg.ShutdownDrain > 0 {
+		time.Sleep(cfg.ShutdownDrain)
+	}
+	log.Info("drain over: no longer accepting connections", "shutdown_timeout", cfg.ShutdownTimeout.String())
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
 	defer cancelStop()
 	if err := app.Stop(stopCtx); err != nil {
