@@ -28,9 +28,15 @@ func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
 			// fx's own lines (provides, hooks) are noise at info level.
 			l := &fxevent.SlogLogger{Logger: log}
 			l.UseLogLevel(slog.LevelDebug)
+			// Its errors too: each one is also returned, and Run prints it
+			// once, as one line without the "could not build arguments"
+			// chain.
+			l.UseErrorLevel(slog.LevelDebug)
 			return l
 		}),
-		fx.StartTimeout(2 * time.Minute),
+		// Constructors wait for the database and Redis (STARTUP_TIMEOUT)
+		// before the hooks run; fx's own limit must not cut that short.
+		fx.StartTimeout(cfg.StartupTimeout + 2*time.Minute),
 		fx.StopTimeout(cfg.ShutdownTimeout + 5*time.Second),
 		StoreModule,
 		CacheModule,
@@ -72,7 +78,7 @@ func Run(cfg *config.Config, version string) error {
 	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
-		return fmt.Errorf("start: %w", err)
+		return startError(err)
 	}
 	sig := <-app.Wait()
 	log.Info("shutting down", "signal", sig.Signal.String(), "drain", cfg.ShutdownDrain.String())

@@ -2,8 +2,10 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
@@ -33,11 +35,24 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 	case "redis":
 		// go-redis logs its own connection errors to stderr; route them into
 		// slog, where the request-level errors already are.
-		redis.SetLogger(redisLog{log})
+		// While start-up waits, each wait line already says why.
+		quiet := &atomic.Bool{}
+		quiet.Store(true)
+		redis.SetLogger(redisLog{log: log, quiet: quiet})
 		client, err := cache.NewRedisClient(cfg.RedisURL)
 		if err != nil {
 			return cacheOut{}, fmt.Errorf("REDIS_URL: %w", err)
 		}
+		// go-redis connects on first use; a first PING here waits for a
+		// Redis that is still starting, up to STARTUP_TIMEOUT, and makes a
+		// wrong REDIS_URL fail the start, not the first requests.
+		dep := dependency{What: "Redis", Setting: "REDIS_URL", URL: config.RedactURL(cfg.RedisURL)}
+		if err := waitFor(context.Background(), log, dep, cfg.StartupTimeout, func(ctx context.Context) error {
+			return client.Ping(ctx).Err()
+		}); err != nil {
+			return cacheOut{}, errors.Join(err, client.Close())
+		}
+		quiet.Store(false)
 		lc.Append(fx.Hook{OnStop: func(context.Context) error { return client.Close() }})
 		log.Info("list cache: redis", "url", config.RedactURL(cfg.RedisURL), "ttl", cfg.CacheTTL.String())
 		// Keys carry the installation id: two deployments sharing one
@@ -67,8 +82,14 @@ type alwaysUp struct{}
 func (alwaysUp) Ping(context.Context) error { return nil }
 
 // redisLog is go-redis's logger, writing to slog at warn level.
-type redisLog struct{ log *slog.Logger }
+type redisLog struct {
+	log   *slog.Logger
+	quiet *atomic.Bool // set: say nothing
+}
 
 func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	if l.quiet != nil && l.quiet.Load() {
+		return
+	}
 	l.log.WarnContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }
