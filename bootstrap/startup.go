@@ -83,7 +83,7 @@ func waitFor(ctx context.Context, log *slog.Logger, dep dependency, timeout time
 		}
 		wait := min(delay, left)
 		log.Warn("waiting for "+dep.What, "dependency", dep.What, "setting", dep.Setting, "url", dep.URL,
-			"attempt", attempt, "err", err.Error(), "retry_in", wait.String())
+			"attempt", attempt, "err", err.Error(), "retry_in", wait.Round(time.Millisecond).String())
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

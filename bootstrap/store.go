@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -78,7 +79,11 @@ func newStore(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger) (storeOut, 
 // the database the service would use (on Postgres, as the role of
 // MIGRATION_DATABASE_URL when it is set).
 func Migrate(ctx context.Context, cfg *config.Config, command string, out io.Writer) error {
-	db, err := openDatabase(ctx, cfg, slog.New(slog.DiscardHandler))
+	// Only warnings: the waits for a database that is not up yet are
+	// worth seeing beside the migration output; the rest is not.
+	quiet := *cfg
+	quiet.LogLevel = "warn"
+	db, err := openDatabase(ctx, cfg, NewLogger(&quiet, os.Stderr))
 	if err != nil {
 		return err
 	}
