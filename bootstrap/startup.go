@@ -31,11 +31,11 @@ type dependency struct {
 	URL     string // redacted
 }
 
-// StartupError says that a dependency could not be reached at start-up:
+// startupError says that a dependency could not be reached at start-up:
 // either it did not answer within STARTUP_TIMEOUT, or it answered with an
 // error no wait will mend (a wrong password, a missing database). Its
 // message is the one line the binary prints before it exits.
-type StartupError struct {
+type startupError struct {
 	Dependency dependency
 	// Refused: the dependency answered with an error that waiting will
 	// not mend; otherwise it did not answer within Timeout.
@@ -44,7 +44,7 @@ type StartupError struct {
 	Err     error
 }
 
-func (e *StartupError) Error() string {
+func (e *startupError) Error() string {
 	d := e.Dependency
 	if e.Refused {
 		return fmt.Sprintf("%s (%s): %s refused the connection: %v", d.Setting, d.URL, d.What, e.Err)
@@ -56,7 +56,7 @@ func (e *StartupError) Error() string {
 	return fmt.Sprintf("%s (%s): %s did not answer within STARTUP_TIMEOUT %s: %v", d.Setting, d.URL, d.What, timeout, e.Err)
 }
 
-func (e *StartupError) Unwrap() error { return e.Err }
+func (e *startupError) Unwrap() error { return e.Err }
 
 // waitFor calls try until it succeeds, fails with an error that waiting
 // will not mend, or timeout is spent; between attempts it sleeps, 100 ms
@@ -75,11 +75,11 @@ func waitFor(ctx context.Context, log *slog.Logger, dep dependency, timeout time
 			return nil
 		}
 		if !retryable(err) {
-			return &StartupError{Dependency: dep, Refused: true, Timeout: timeout, Err: err}
+			return &startupError{Dependency: dep, Refused: true, Timeout: timeout, Err: err}
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return &StartupError{Dependency: dep, Timeout: timeout, Err: err}
+			return &startupError{Dependency: dep, Timeout: timeout, Err: err}
 		}
 		wait := min(delay, left)
 		log.Warn("waiting for "+dep.What, "dependency", dep.What, "setting", dep.Setting, "url", dep.URL,
@@ -87,7 +87,7 @@ func waitFor(ctx context.Context, log *slog.Logger, dep dependency, timeout time
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return &StartupError{Dependency: dep, Timeout: timeout, Err: err}
+			return &startupError{Dependency: dep, Timeout: timeout, Err: err}
 		}
 		delay = min(2*delay, maxRetryDelay)
 	}
@@ -122,7 +122,7 @@ func retryable(err error) bool {
 // returned it, without fx's "could not build arguments for function ..."
 // chain around it.
 func startError(err error) error {
-	var se *StartupError
+	var se *startupError
 	if errors.As(err, &se) {
 		return se
 	}
