@@ -44,13 +44,20 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 			return cacheOut{}, fmt.Errorf("REDIS_URL: %w", err)
 		}
 		// go-redis connects on first use; a first PING here waits for a
-		// Redis that is still starting, up to STARTUP_TIMEOUT, and makes a
-		// wrong REDIS_URL fail the start, not the first requests.
+		// Redis that is still starting, up to STARTUP_TIMEOUT. A Redis that
+		// refuses (a wrong password) fails the start: no wait mends that.
+		// One that is still away after the wait does not: it is a cache,
+		// and the service runs on the database alone (/ready names it)
+		// until it answers.
 		dep := dependency{What: "Redis", Setting: "REDIS_URL", URL: config.RedactURL(cfg.RedisURL)}
 		if err := waitFor(context.Background(), log, dep, cfg.StartupTimeout, func(ctx context.Context) error {
 			return client.Ping(ctx).Err()
 		}); err != nil {
-			return cacheOut{}, errors.Join(err, client.Close())
+			var se *startupError
+			if errors.As(err, &se) && se.Refused {
+				return cacheOut{}, errors.Join(err, client.Close())
+			}
+			log.Error("starting without Redis: " + err.Error() + "; lists are read from the database until Redis answers")
 		}
 		quiet.Store(false)
 		lc.Append(fx.Hook{OnStop: func(context.Context) error { return client.Close() }})

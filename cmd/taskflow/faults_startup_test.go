@@ -167,54 +167,85 @@ func TestStartup_WaitsForADependencyThatAppearsLater(t *testing.T) {
 	}
 }
 
-// TestStartup_GivesUpWithOneLineNamingTheSetting: with no dependency ever,
+// TestStartup_GivesUpWithOneLineNamingTheSetting: with no database ever,
 // the binary exits non-zero after STARTUP_TIMEOUT, and says why in one
-// line naming the setting, the URL without its password and the cause;
+// line naming DATABASE_URL, the URL without its password and the cause;
 // fx's "could not build arguments" chain is nowhere.
 func TestStartup_GivesUpWithOneLineNamingTheSetting(t *testing.T) {
 	bin := binary(t)
-	for what, dep := range drainDependencies {
-		t.Run(what, func(t *testing.T) {
-			depPort := faulttest.FreePort(t)
-			env := dep.env(t, depPort)
-			if what == "database" {
-				env = []string{fmt.Sprintf("DATABASE_URL=postgres://taskflow:hunter2@127.0.0.1:%d/x?sslmode=disable", depPort)}
-			}
-			p, log := drainStartLogged(t, bin, baseEnv(append(env, "HTTP_ADDR=127.0.0.1:0", "STARTUP_TIMEOUT=1s")...))
-			exited := make(chan error, 1)
-			go func() { exited <- p.cmd.Wait() }()
-			var err error
-			select {
-			case err = <-exited:
-			case <-time.After(30 * time.Second):
-				t.Fatalf("still running 30 s after a STARTUP_TIMEOUT of 1s:\n%s", p.out.String())
-			}
-			out := p.out.String()
-			if err == nil {
-				t.Fatalf("exited 0 without its %s:\n%s", what, out)
-			}
-			var plain []string
-			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-				if !json.Valid([]byte(line)) {
-					plain = append(plain, line)
-				}
-			}
-			want := fmt.Sprintf("taskflow: %s (", dep.setting)
-			if len(plain) != 1 || !strings.HasPrefix(plain[0], want) ||
-				!strings.Contains(plain[0], what+" did not answer within STARTUP_TIMEOUT 1s: ") || !strings.Contains(plain[0], "connection refused") {
-				t.Errorf("want one line starting %q naming the timeout and the cause, got %q", want, plain)
-			}
-			for _, bad := range []string{"could not build arguments", "hunter2", "received non-nil error"} {
-				if strings.Contains(out, bad) {
-					t.Errorf("the output shows %q:\n%s", bad, out)
-				}
-			}
-			if n := len(log.waits(what)); n < 3 {
-				t.Errorf("%d wait lines in 1s, want one per retry (100, 200, 400 ms...):\n%s", n, out)
-			}
-			t.Logf("%s: %q", what, plain)
-		})
+	dbPort := faulttest.FreePort(t)
+	p, log := drainStartLogged(t, bin, baseEnv(fmt.Sprintf("DATABASE_URL=postgres://taskflow:hunter2@127.0.0.1:%d/x?sslmode=disable", dbPort),
+		"HTTP_ADDR=127.0.0.1:0", "STARTUP_TIMEOUT=1s"))
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	var err error
+	select {
+	case err = <-exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30 s after a STARTUP_TIMEOUT of 1s:\n%s", p.out.String())
 	}
+	out := p.out.String()
+	if err == nil {
+		t.Fatalf("exited 0 without its database:\n%s", out)
+	}
+	var plain []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !json.Valid([]byte(line)) {
+			plain = append(plain, line)
+		}
+	}
+	want := fmt.Sprintf("taskflow: DATABASE_URL (postgres://taskflow:xxxxx@127.0.0.1:%d/x?sslmode=disable): database did not answer within STARTUP_TIMEOUT 1s: ", dbPort)
+	if len(plain) != 1 || !strings.HasPrefix(plain[0], want) || !strings.Contains(plain[0], "connection refused") {
+		t.Errorf("want one line starting %q and naming the cause, got %q", want, plain)
+	}
+	for _, bad := range []string{"could not build arguments", "hunter2", "received non-nil error"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("the output shows %q:\n%s", bad, out)
+		}
+	}
+	if n := len(log.waits("database")); n < 3 {
+		t.Errorf("%d wait lines in 1s, want one per retry (100, 200, 400 ms...):\n%s", n, out)
+	}
+	t.Logf("%d wait lines, then %q", len(log.waits("database")), plain)
+}
+
+// TestStartup_WithoutRedisAfterTheTimeoutServesOnTheDatabase: Redis is a
+// cache, so a Redis that never answers does not keep the service down:
+// after STARTUP_TIMEOUT one ERROR line names REDIS_URL and the cause, and
+// the service serves, /ready naming redis as failing.
+func TestStartup_WithoutRedisAfterTheTimeoutServesOnTheDatabase(t *testing.T) {
+	bin := binary(t)
+	port := faulttest.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	p, log := drainStartLogged(t, bin, baseEnv("CACHE_BACKEND=redis", fmt.Sprintf("REDIS_URL=redis://127.0.0.1:%d/0", faulttest.FreePort(t)),
+		fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port), "STARTUP_TIMEOUT=1s"))
+	waitHealthy(t, p, base)
+	walkThrough(t, base)
+	st, ready := call(t, "GET", base+"/ready", "", nil)
+	if checks, _ := ready["checks"].(map[string]any); st != 503 || checks["redis"] != "unavailable" || checks["database"] != "ok" {
+		t.Errorf("/ready = %d %v, want 503 with redis unavailable and the database ok", st, ready)
+	}
+	log.mu.Lock()
+	var errs []string
+	for _, line := range log.lines {
+		// The requests' own errors (the cache and the limiter falling
+		// back) are not start-up's; its line is the one naming REDIS_URL.
+		if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, "REDIS_URL") {
+			errs = append(errs, line)
+		}
+	}
+	log.mu.Unlock()
+	if len(errs) != 1 || !strings.Contains(errs[0], `"msg":"starting without Redis: REDIS_URL (redis://127.0.0.1:`) ||
+		!strings.Contains(errs[0], "Redis did not answer within STARTUP_TIMEOUT 1s") || !strings.Contains(errs[0], "connection refused") {
+		t.Errorf("want one ERROR line naming REDIS_URL, the timeout and the cause, got %q", errs)
+	}
+	if strings.Contains(p.out.String(), "could not build arguments") {
+		t.Errorf("fx's chain is in the log:\n%s", p.out.String())
+	}
+	if n := len(log.waits("Redis")); n < 3 {
+		t.Errorf("%d wait lines in 1s, want one per retry:\n%s", n, p.out.String())
+	}
+	stop(t, p)
 }
 
 // TestStartup_AWrongRoleFailsAtOnce: a database that answers "no such
