@@ -28,9 +28,15 @@ func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
 			// fx's own lines (provides, hooks) are noise at info level.
 			l := &fxevent.SlogLogger{Logger: log}
 			l.UseLogLevel(slog.LevelDebug)
+			// Its errors too: each one is also returned, and Run prints it
+			// once, as one line without the "could not build arguments"
+			// chain.
+			l.UseErrorLevel(slog.LevelDebug)
 			return l
 		}),
-		fx.StartTimeout(2 * time.Minute),
+		// Constructors wait for the database and Redis (STARTUP_TIMEOUT)
+		// before the hooks run; fx's own limit must not cut that short.
+		fx.StartTimeout(cfg.StartupTimeout + 2*time.Minute),
 		fx.StopTimeout(cfg.ShutdownTimeout + 5*time.Second),
 		StoreModule,
 		CacheModule,
@@ -57,21 +63,36 @@ func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// Run starts the service and blocks until SIGINT or SIGTERM, then drains
-// in-flight requests (bounded by SHUTDOWN_TIMEOUT) and closes the pools.
+// Run starts the service and blocks until SIGINT or SIGTERM. Then it
+// drains: /ready answers 503 and for SHUTDOWN_DRAIN the server still
+// serves, closing each connection after its answer; then it stops
+// accepting, lets in-flight requests finish (bounded by SHUTDOWN_TIMEOUT)
+// and closes the pools.
 func Run(cfg *config.Config, version string) error {
 	log := NewLogger(cfg, os.Stderr)
 	if cfg.SecretKeyGenerated {
 		log.Warn("SECRET_KEY is not set: using a random key for this run; tokens will not survive a restart (set SECRET_KEY, at least 32 bytes)")
 	}
-	app := New(cfg, version)
+	var srv *Server
+	app := New(cfg, version, fx.Populate(&srv))
 	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
-		return fmt.Errorf("start: %w", err)
+		return startError(err)
 	}
 	sig := <-app.Wait()
-	log.Info("shutting down", "signal", sig.Signal.String())
+	log.Info("shutting down", "signal", sig.Signal.String(), "drain", cfg.ShutdownDrain.String())
+	// The drain comes before fx's stop, so SHUTDOWN_TIMEOUT still bounds
+	// the in-flight requests alone. A load balancer sees /ready fail and
+	// moves the traffic; clients still arriving are served, each answer
+	// closing its connection, so none holds an idle keep-alive connection
+	// when the listener closes (closing one under a request just sent on
+	// it is a reset).
+	srv.Drain()
+	if cfg.ShutdownDrain > 0 {
+		time.Sleep(cfg.ShutdownDrain)
+	}
+	log.Info("drain over: no longer accepting connections", "shutdown_timeout", cfg.ShutdownTimeout.String())
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
 	defer cancelStop()
 	if err := app.Stop(stopCtx); err != nil {

@@ -2,8 +2,10 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -34,11 +36,32 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 	case "redis":
 		// go-redis logs its own connection errors to stderr; route them into
 		// slog, where the request-level errors already are.
-		redis.SetLogger(redisLog{log})
+		// While start-up waits, each wait line already says why.
+		quiet := &atomic.Bool{}
+		quiet.Store(true)
+		redis.SetLogger(redisLog{log: log, quiet: quiet})
 		client, err := cache.NewRedisClient(cfg.RedisURL)
 		if err != nil {
 			return cacheOut{}, fmt.Errorf("REDIS_URL: %w", err)
 		}
+		// go-redis connects on first use; a first PING here waits for a
+		// Redis that is still starting, up to STARTUP_TIMEOUT. A Redis that
+		// refuses (a wrong password) fails the start: no wait mends that.
+		// One that is still away after the wait does not: it is a cache,
+		// and the service runs on the database alone (/ready names it)
+		// until it answers.
+		dep := dependency{What: "Redis", Setting: "REDIS_URL", URL: config.RedactURL(cfg.RedisURL)}
+		startErr := waitFor(context.Background(), log, dep, cfg.StartupTimeout, func(ctx context.Context) error {
+			return client.Ping(ctx).Err()
+		})
+		if startErr != nil {
+			var se *startupError
+			if errors.As(startErr, &se) && se.Refused {
+				return cacheOut{}, errors.Join(startErr, client.Close())
+			}
+			log.Error("starting without Redis: " + startErr.Error() + "; lists are read from the database until Redis answers")
+		}
+		quiet.Store(false)
 		lc.Append(fx.Hook{OnStop: func(context.Context) error { return client.Close() }})
 		log.Info("list cache: redis", "url", config.RedactURL(cfg.RedisURL), "ttl", cfg.CacheTTL.String())
 		// Keys carry the installation id: two deployments sharing one
@@ -50,6 +73,11 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		// closes.
 		breaker := cache.NewBreaker(log)
 		list := cache.NewRedis(client, prefix, cfg.CacheTTL, breaker)
+		if startErr != nil {
+			// Open from the start: no request waits on the Redis that
+			// start-up could not reach, and its return moves the epoch.
+			breaker.Trip("start-up", startErr)
+		}
 		probe := cache.NewProbe(breaker, list.Ping, list.MoveEpoch)
 		lc.Append(fx.StartStopHook(probe.Start, probe.Stop))
 		// While Redis is away, rate limits count per replica rather than
@@ -104,8 +132,14 @@ type alwaysUp struct{}
 func (alwaysUp) Ping(context.Context) error { return nil }
 
 // redisLog is go-redis's logger, writing to slog at warn level.
-type redisLog struct{ log *slog.Logger }
+type redisLog struct {
+	log   *slog.Logger
+	quiet *atomic.Bool // set: say nothing
+}
 
 func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	if l.quiet != nil && l.quiet.Load() {
+		return
+	}
 	l.log.WarnContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }

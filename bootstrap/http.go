@@ -25,8 +25,13 @@ var HTTPModule = fx.Module("http",
 // app has started (useful with HTTP_ADDR=127.0.0.1:0).
 type Server struct {
 	app *fiber.App
+	h   *httpadapter.Server
 	ln  net.Listener
 }
+
+// Drain starts a shutdown's drain: /ready fails and every answer closes
+// its connection, while the listener still accepts and serves.
+func (s *Server) Drain() { s.h.Drain() }
 
 // Addr returns the bound address, or "" before start.
 func (s *Server) Addr() string {
@@ -54,7 +59,7 @@ func newServer(lc fx.Lifecycle, in serverIn) *Server {
 		CORSOrigins: in.Cfg.CORSOrigins,
 		Limits:      httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},
 	})
-	s := &Server{app: h.App()}
+	s := &Server{app: h.App(), h: h}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
 			ln, err := net.Listen("tcp", in.Cfg.HTTPAddr)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -39,12 +40,14 @@ type storeOut struct {
 }
 
 func newStore(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger) (storeOut, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	db, err := openDatabase(ctx, cfg, log)
+	// Opening waits up to STARTUP_TIMEOUT on its own; the minute is for
+	// what follows, once the database answers.
+	db, err := openDatabase(context.Background(), cfg, log)
 	if err != nil {
 		return storeOut{}, err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	// Migrations run here, before anything reads the schema (the cache
 	// prefix needs the installation table). On Postgres they take an
 	// advisory lock, so replicas starting together take turns.
@@ -76,7 +79,11 @@ func newStore(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger) (storeOut, 
 // the database the service would use (on Postgres, as the role of
 // MIGRATION_DATABASE_URL when it is set).
 func Migrate(ctx context.Context, cfg *config.Config, command string, out io.Writer) error {
-	db, err := openDatabase(ctx, cfg, slog.New(slog.DiscardHandler))
+	// Only warnings: the waits for a database that is not up yet are
+	// worth seeing beside the migration output; the rest is not.
+	quiet := *cfg
+	quiet.LogLevel = "warn"
+	db, err := openDatabase(ctx, cfg, NewLogger(&quiet, os.Stderr))
 	if err != nil {
 		return err
 	}
@@ -104,9 +111,17 @@ func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*d
 	}
 	switch st.Kind {
 	case config.StorePostgres:
-		db, err := postgres.Open(ctx, st.URL, cfg.DBMaxOpenConns)
+		// The database may still be starting (compose starts everything
+		// at once): wait for it, up to STARTUP_TIMEOUT.
+		var db *sqlx.DB
+		dep := dependency{What: "database", Setting: "DATABASE_URL", URL: config.RedactURL(st.URL)}
+		err := waitFor(ctx, log, dep, cfg.StartupTimeout, func(ctx context.Context) error {
+			var err error
+			db, err = postgres.Open(ctx, st.URL, cfg.DBMaxOpenConns)
+			return err
+		})
 		if err != nil {
-			return nil, fmt.Errorf("connect to Postgres (%s): %w", config.RedactURL(st.URL), err)
+			return nil, err
 		}
 		log.Info("store: postgres", "url", config.RedactURL(st.URL))
 		return &database{

@@ -76,6 +76,13 @@ type Config struct {
 	AuthPerMinute     int           // RATE_LIMIT_AUTH_PER_MINUTE; 0 turns it off
 	OrgPerMinute      int           // RATE_LIMIT_ORG_PER_MINUTE; 0 turns it off
 	CORSOrigins       []string      // CORS_ORIGINS: comma-separated; none by default
+	// StartupTimeout is STARTUP_TIMEOUT: how long start-up retries the
+	// database and Redis before giving up; 0 tries once.
+	StartupTimeout time.Duration
+	// ShutdownDrain is SHUTDOWN_DRAIN: how long a stopping replica keeps
+	// serving, with /ready at 503 and Connection: close on every answer,
+	// before it stops accepting.
+	ShutdownDrain time.Duration
 }
 
 // defaults lists every key with its default, as text parsed like any
@@ -108,6 +115,9 @@ var defaults = map[string]string{
 	"RATE_LIMIT_AUTH_PER_MINUTE": "10",
 	"RATE_LIMIT_ORG_PER_MINUTE":  "12000",
 	"CORS_ORIGINS":               "",
+	"STARTUP_TIMEOUT":            "60s",
+	// Empty: 5s with APP_ENV=production, else 0s (see shutdownDrain).
+	"SHUTDOWN_DRAIN": "",
 }
 
 // Keys returns the names of all configuration keys, sorted.
@@ -226,7 +236,23 @@ func (p *parser) parse() *Config {
 	c.AuthPerMinute = p.integer("RATE_LIMIT_AUTH_PER_MINUTE", 0, 1_000_000)
 	c.OrgPerMinute = p.integer("RATE_LIMIT_ORG_PER_MINUTE", 0, 100_000_000)
 	c.CORSOrigins = p.origins("CORS_ORIGINS")
+	c.StartupTimeout = p.duration("STARTUP_TIMEOUT", 0, time.Hour)
+	c.ShutdownDrain = p.shutdownDrain("SHUTDOWN_DRAIN", c.Env == EnvProduction)
 	return c
+}
+
+// shutdownDrain defaults to 5s in production, where a load balancer needs
+// a few health-check intervals to see /ready fail and move the traffic
+// away, and to 0s elsewhere, where nothing is balanced and Ctrl-C should
+// stop at once.
+func (p *parser) shutdownDrain(key string, production bool) time.Duration {
+	if p.get(key) == "" {
+		if production {
+			return 5 * time.Second
+		}
+		return 0
+	}
+	return p.duration(key, 0, 10*time.Minute)
 }
 
 // origins parses a comma-separated list of exact origins
@@ -630,6 +656,8 @@ func (c *Config) Redacted() map[string]any {
 		"RATE_LIMIT_AUTH_PER_MINUTE": c.AuthPerMinute,
 		"RATE_LIMIT_ORG_PER_MINUTE":  c.OrgPerMinute,
 		"CORS_ORIGINS":               strings.Join(c.CORSOrigins, ","),
+		"STARTUP_TIMEOUT":            fmtDuration(c.StartupTimeout),
+		"SHUTDOWN_DRAIN":             fmtDuration(c.ShutdownDrain),
 	}
 }
 
@@ -659,13 +687,13 @@ func (c *Config) String() string {
 
 // fmtDuration drops zero trailing units: 24h rather than 24h0m0s.
 func fmtDuration(d time.Duration) string {
+	// Only a zero after a larger unit goes: 30s must stay 30s.
 	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
 	if strings.HasSuffix(s, "h0m") {
 		s = strings.TrimSuffix(s, "0m")
-	}
-	if s == "" {
-		return "0s"
 	}
 	return s
 }

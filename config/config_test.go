@@ -86,6 +86,7 @@ func TestLoad_defaults(t *testing.T) {
 		BodyLimit: 1 << 20, RequestTimeout: 10 * time.Second, ShutdownTimeout: 15 * time.Second,
 		InviteTTL: 168 * time.Hour, DBMaxOpenConns: 20, MigrateOnStart: true,
 		RefreshTTL: 720 * time.Hour, AuthPerMinute: 10, OrgPerMinute: 12000,
+		StartupTimeout: time.Minute, ShutdownDrain: 0,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", *c, want)
@@ -197,7 +198,7 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 		"SECRET_KEY": strongKey, "CACHE_BACKEND": "redis", "REDIS_URL": "redis://cache:6379/1",
 		"CACHE_TTL": "2m", "JWT_TTL": "1h", "BCRYPT_COST": "10", "LOG_LEVEL": "debug", "LOG_FORMAT": "text",
 		"BODY_LIMIT": "2048", "REQUEST_TIMEOUT": "3s", "SHUTDOWN_TIMEOUT": "1m", "INVITE_TTL": "24h",
-		"DB_MAX_OPEN_CONNS": "5", "MIGRATE_ON_START": "false",
+		"DB_MAX_OPEN_CONNS": "5", "MIGRATE_ON_START": "false", "STARTUP_TIMEOUT": "2m", "SHUTDOWN_DRAIN": "12s",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -210,6 +211,7 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 		RequestTimeout: 3 * time.Second, ShutdownTimeout: time.Minute, InviteTTL: 24 * time.Hour,
 		DBMaxOpenConns: 5, MigrateOnStart: false,
 		RefreshTTL: 720 * time.Hour, AuthPerMinute: 10, OrgPerMinute: 12000,
+		StartupTimeout: 2 * time.Minute, ShutdownDrain: 12 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", got, want)
@@ -373,6 +375,12 @@ func TestLoad_invalid_value(t *testing.T) {
 		{"INVITE_TTL", "7d", `INVITE_TTL must be a duration with a unit`},
 		{"DB_MAX_OPEN_CONNS", "0", `DB_MAX_OPEN_CONNS must be a whole number from 1 to 10000, got "0"`},
 		{"MIGRATE_ON_START", "yes", `MIGRATE_ON_START must be true or false, got "yes"`},
+		{"STARTUP_TIMEOUT", "60", `STARTUP_TIMEOUT must be a duration with a unit, such as "60s" or "30m", got "60"`},
+		{"STARTUP_TIMEOUT", "-1s", `STARTUP_TIMEOUT must be between 0s and 1h, got "-1s"`},
+		{"STARTUP_TIMEOUT", "2h", `STARTUP_TIMEOUT must be between 0s and 1h, got "2h"`},
+		{"SHUTDOWN_DRAIN", "5", `SHUTDOWN_DRAIN must be a duration with a unit, such as "60s" or "30m", got "5"`},
+		{"SHUTDOWN_DRAIN", "-1s", `SHUTDOWN_DRAIN must be between 0s and 10m, got "-1s"`},
+		{"SHUTDOWN_DRAIN", "11m", `SHUTDOWN_DRAIN must be between 0s and 10m, got "11m"`},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s=%s", tt.key, tt.value), func(t *testing.T) {
@@ -555,5 +563,48 @@ func TestLoad_bad_rotation_key_and_origins_are_refused(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("problems %q lack %q", got, want)
 		}
+	}
+}
+
+// TestLoad_shutdown_drain_depends_on_the_environment: a stopping replica
+// keeps serving for 5 s in production, where a load balancer must see
+// /ready fail before the listener closes, and stops at once elsewhere;
+// an explicit value wins in either, 0s included.
+func TestLoad_shutdown_drain_depends_on_the_environment(t *testing.T) {
+	for _, c := range []struct {
+		env, drain string
+		want       time.Duration
+		shown      string
+	}{
+		{"development", "", 0, "0s"},
+		{"test", "", 0, "0s"},
+		{"production", "", 5 * time.Second, "5s"},
+		{"production", "0s", 0, "0s"},
+		{"production", "30s", 30 * time.Second, "30s"},
+		{"development", "2s", 2 * time.Second, "2s"},
+	} {
+		t.Run(c.env+"_"+c.drain, func(t *testing.T) {
+			isolate(t)
+			t.Setenv("DATABASE_URL", testDB)
+			t.Setenv("SECRET_KEY", strongKey)
+			t.Setenv("APP_ENV", c.env)
+			t.Setenv("SHUTDOWN_DRAIN", c.drain)
+			cfg := mustLoad(t, "")
+			if cfg.ShutdownDrain != c.want {
+				t.Fatalf("ShutdownDrain = %s, want %s", cfg.ShutdownDrain, c.want)
+			}
+			if got := cfg.Redacted()["SHUTDOWN_DRAIN"]; got != c.shown {
+				t.Fatalf("Redacted SHUTDOWN_DRAIN = %v", got)
+			}
+		})
+	}
+}
+
+func TestLoad_startup_timeout_zero_means_one_attempt(t *testing.T) {
+	isolate(t)
+	t.Setenv("DATABASE_URL", testDB)
+	t.Setenv("STARTUP_TIMEOUT", "0s")
+	if c := mustLoad(t, ""); c.StartupTimeout != 0 {
+		t.Fatalf("StartupTimeout = %s, want 0", c.StartupTimeout)
 	}
 }

@@ -31,6 +31,9 @@ func (s *Server) health(c *fiber.Ctx) error {
 // ready probes every dependency with a short deadline and names the ones
 // that do not answer.
 func (s *Server) ready(c *fiber.Ctx) error {
+	if s.draining.Load() {
+		return s.notReadyWhileDraining(c)
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
 	checks := make(map[string]string, len(s.checks))

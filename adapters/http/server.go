@@ -2,6 +2,7 @@ package http
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -35,6 +36,9 @@ type Server struct {
 	limit  *limiter
 	log    *slog.Logger
 	opts   Options
+	// draining is set by Drain: /ready fails and every answer closes its
+	// connection.
+	draining atomic.Bool
 }
 
 // NewServer builds the handlers around the use cases. rl counts requests
@@ -66,6 +70,10 @@ func (s *Server) App() *fiber.App {
 		WriteTimeout:   30 * time.Second,
 		IdleTimeout:    120 * time.Second,
 	})
+	// Requests that arrive while the server shuts down (after the drain)
+	// close their connection too.
+	app.Server().CloseOnShutdown = true
+	app.Use(s.closeWhileDraining)
 	// limitBody comes before anything that may answer without reading
 	// the body (a CORS preflight): it reads every streamed body to its end.
 	app.Use(observe(s.log, handle), securityHeaders, limitBody(s.opts.BodyLimit), corsFor(s.opts.CORSOrigins),

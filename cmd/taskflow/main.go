@@ -44,6 +44,9 @@ file in the working directory, the environment. The main ones:
   HTTP_ADDR      listen address (default :8000)
   SECRET_KEY     JWT signing key, at least 32 bytes (required when APP_ENV=production)
   CACHE_BACKEND  memory (default) or redis, with REDIS_URL
+  STARTUP_TIMEOUT  how long start-up waits for the database and Redis (60s)
+  SHUTDOWN_DRAIN   how long a stopping server keeps serving with /ready at 503
+                 (5s with APP_ENV=production, else 0s)
 See README.md for the full table.
 `
 

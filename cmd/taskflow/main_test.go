@@ -383,6 +383,10 @@ func TestCompose_AppEnvironmentStartsTheBinary(t *testing.T) {
 			Healthcheck struct {
 				Test []string `yaml:"test"`
 			} `yaml:"healthcheck"`
+			DependsOn map[string]struct {
+				Condition string `yaml:"condition"`
+			} `yaml:"depends_on"`
+			Restart string `yaml:"restart"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
@@ -396,6 +400,20 @@ func TestCompose_AppEnvironmentStartsTheBinary(t *testing.T) {
 		if len(compose.Services[svc].Healthcheck.Test) == 0 {
 			t.Errorf("service %s has no health check", svc)
 		}
+	}
+	// Start-up order: the Postgres check must ask over TCP (the image's
+	// temporary init server answers on the Unix socket only), the app
+	// waits for healthy dependencies, and comes back if it gives up.
+	if pgCheck := strings.Join(compose.Services["postgres"].Healthcheck.Test, " "); !regexp.MustCompile(`pg_isready .*-h (127\.0\.0\.1|localhost)\b`).MatchString(pgCheck) {
+		t.Errorf("the postgres health check %q does not ask over TCP (pg_isready -h 127.0.0.1)", pgCheck)
+	}
+	for _, dep := range []string{"postgres", "redis"} {
+		if c := app.DependsOn[dep].Condition; c != "service_healthy" {
+			t.Errorf("app depends_on %s with condition %q, want service_healthy", dep, c)
+		}
+	}
+	if app.Restart != "unless-stopped" {
+		t.Errorf("app restart policy %q, want unless-stopped", app.Restart)
 	}
 	checkComposeRoles(t, compose.Services["postgres"].Environment, compose.Services["postgres"].Volumes, app.Environment)
 	bin := binary(t)
