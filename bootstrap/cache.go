@@ -76,7 +76,8 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		if startErr != nil {
 			// Open from the start: no request waits on the Redis that
 			// start-up could not reach, and its return moves the epoch.
-			breaker.Trip("start-up", startErr)
+			// The line above named the setting and the cause already.
+			breaker.Trip("start-up", errors.New("not reachable within STARTUP_TIMEOUT"))
 		}
 		probe := cache.NewProbe(breaker, list.Ping, list.MoveEpoch)
 		lc.Append(fx.StartStopHook(probe.Start, probe.Stop))
