@@ -4,7 +4,7 @@
 LOCAL_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run run-postgres test lint build migrate-status fuzz
+.PHONY: run run-postgres test test-faults lint build migrate-status fuzz
 
 ## run: start the API on :8000; with no DATABASE_URL, on the embedded SQLite in ./data
 run:
@@ -17,6 +17,11 @@ run-postgres:
 ## test: every test, against SQLite, the local Postgres and Redis
 test:
 	go test -count=1 ./...
+
+## test-faults: only the fault tests (throwaway Postgres and Redis, the real binary);
+## make test runs them too
+test-faults:
+	go test -count=1 -run '^(TestFaults_|TestStartup_)' ./cmd/taskflow
 
 ## lint: formatting, vet, and the compose file when docker-compose is installed
 lint:

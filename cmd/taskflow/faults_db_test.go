@@ -142,7 +142,7 @@ func (s *dbStatuses) get(status int) int {
 	return s.n[status]
 }
 
-// TestDBFault_PostgresStopped_Answers503ThenRecovers is the contract's
+// TestFaults_Postgres_StoppedAnswers503ThenRecovers is the contract's
 // "a dependency that is down is 503, never 500" on the real binary: its
 // Postgres is stopped as an operator stops it (pg_ctl stop -m fast) while
 // a load runs, every kind of request then answers 503 unavailable with
@@ -150,7 +150,7 @@ func (s *dbStatuses) get(status int) int {
 // same process serves again, with no restart. Then Postgres restarts
 // under the pool's feet, with nothing sent meanwhile: the first requests
 // on the stale connections succeed or are 503, never 500.
-func TestDBFault_PostgresStopped_Answers503ThenRecovers(t *testing.T) {
+func TestFaults_Postgres_StoppedAnswers503ThenRecovers(t *testing.T) {
 	pg := faulttest.StartPostgres(t)
 	bin := binary(t)
 	port := freePort(t)
@@ -361,12 +361,12 @@ func dbTail(s string) string {
 	return s
 }
 
-// TestDBFault_KillDuringWrites_LosesNoAcknowledgedTask: a task whose
+// TestFaults_KillDuringWrites_LosesNoAcknowledgedTask: a task whose
 // creation was acknowledged (201) survives a SIGKILL of the process that
 // acknowledged it, on the embedded SQLite store and on Postgres. Clients
 // create tasks concurrently; the binary is killed mid-load; restarted on
 // the same database, it lists every acknowledged task.
-func TestDBFault_KillDuringWrites_LosesNoAcknowledgedTask(t *testing.T) {
+func TestFaults_KillDuringWrites_LosesNoAcknowledgedTask(t *testing.T) {
 	bin := binary(t)
 	for _, store := range []string{"sqlite", "postgres"} {
 		t.Run(store, func(t *testing.T) {

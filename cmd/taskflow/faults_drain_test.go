@@ -105,7 +105,7 @@ func drainLogTime(out, msg string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// TestFault_SIGTERMUnderKeepAliveLoadDrainsWithoutResets is the draining
+// TestFaults_SIGTERMUnderKeepAliveLoadDrainsWithoutResets is the draining
 // deploy: the real binary with SHUTDOWN_DRAIN=2s, six clients sending
 // writes and reads over shared keep-alive connections, SIGTERM in the
 // middle. The contract is "a client that sends a request during the drain
@@ -126,7 +126,7 @@ func drainLogTime(out, msg string) (time.Time, bool) {
 //   - no answer is a 5xx; every answer to a request sent after /ready was
 //     seen answering 503 carries Connection: close;
 //   - /ready answers 503 during the drain, and the process exits 0.
-func TestFault_SIGTERMUnderKeepAliveLoadDrainsWithoutResets(t *testing.T) {
+func TestFaults_SIGTERMUnderKeepAliveLoadDrainsWithoutResets(t *testing.T) {
 	const (
 		workers = 6
 		drain   = 2 * time.Second
