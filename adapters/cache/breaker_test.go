@@ -12,10 +12,6 @@ import (
 	"github.com/taskflow/taskflow/ports"
 )
 
-// skippedFast is how long a call the open breaker stops may take: far
-// below any Redis timeout.
-const skippedFast = 50 * time.Millisecond
-
 // A frozen Redis (SIGSTOP: connections open, nothing answers) costs the
 // first call its timeout, and no other: every call after it is skipped at
 // once until the probe finds Redis answering, and then the epoch has moved.
@@ -64,8 +60,10 @@ func TestRedis_Breaker_FrozenRedisCostsOneTimeout(t *testing.T) {
 	wg.Wait()
 	took := time.Since(began)
 	t.Logf("21 calls against a frozen Redis, 20 of them queued behind the first: all failed after %v", took.Round(time.Millisecond))
-	if took > CommandTimeout+300*time.Millisecond {
-		t.Fatalf("calls against a frozen Redis took %v, want about CommandTimeout (%v)", took, CommandTimeout)
+	// A queued call sent on a flight of its own would have waited out a
+	// second timeout.
+	if took >= 2*CommandTimeout {
+		t.Fatalf("calls against a frozen Redis took %v: some waited out a second CommandTimeout (%v)", took, CommandTimeout)
 	}
 	if !breaker.Open() {
 		t.Fatal("the breaker is closed after a timeout")
@@ -78,12 +76,9 @@ func TestRedis_Breaker_FrozenRedisCostsOneTimeout(t *testing.T) {
 	}
 	for range 10 {
 		for name, call := range calls {
-			began := time.Now()
-			err := call()
-			if took := time.Since(began); took > skippedFast {
-				t.Fatalf("%s with the breaker open took %v, want < %v", name, took, skippedFast)
-			}
-			if !errors.Is(err, ports.ErrCacheSkipped) {
+			// ErrCacheSkipped is returned only by a call that did not go
+			// to Redis.
+			if err := call(); !errors.Is(err, ports.ErrCacheSkipped) {
 				t.Fatalf("%s with the breaker open: %v, want ports.ErrCacheSkipped", name, err)
 			}
 		}
