@@ -41,7 +41,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Put("/tasks/:id", with(auth, adminOnly, s.putTaskStatus)...)
 	app.Delete("/tasks/:id", with(auth, adminOnly, s.deleteTask)...)
 
-	app.Use(s.notFound)
+	app.Use(s.noRoute)
 }
 
 // adminOnly answers 403 before the body is read: a USER learns nothing
