@@ -1454,6 +1454,29 @@ func testOperations(t *testing.T, a *api) {
 			}
 		}
 	})
+	// A problem's type is a page about its code: following the type of a
+	// real error answer gives 200 and the same code.
+	t.Run("problem_types_resolve_to_a_page", func(t *testing.T) {
+		tn := a.newTenant(t)
+		for _, r := range []reply{
+			a.expect(t, http.StatusNotFound, "task_not_found", "GET", taskPath(9_000_000_000_003), tn.Admin.Token, nil),
+			a.expect(t, http.StatusUnauthorized, "unauthenticated", "GET", "/tasks", "", nil),
+			a.expect(t, http.StatusUnprocessableEntity, "validation_failed", "POST", "/tasks", tn.Admin.Token, map[string]any{"title": ""}),
+			a.expect(t, http.StatusBadRequest, "malformed_json", "POST", "/tasks", tn.Admin.Token, "{"),
+			a.undocumented(t, "DELETE", "/me"),
+		} {
+			p := r.problem(t)
+			page := a.undocumented(t, "GET", p.Type)
+			var got struct{ Code, Title, Description string }
+			page.into(t, &got)
+			if page.status != http.StatusOK || got.Code != p.Code || got.Title != p.Title || got.Description == "" {
+				t.Errorf("%s: its type %s answers %s", r, p.Type, page)
+			}
+		}
+		if r := a.undocumented(t, "GET", "/problems/no-such-code"); r.status != http.StatusNotFound {
+			t.Errorf("%s: want 404", r)
+		}
+	})
 }
 
 func testRequestID(t *testing.T, a *api) {

@@ -15,6 +15,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/openapi.json", s.openapi)
 	app.Get("/docs", s.docsIndex)
 	app.Get("/docs/*", s.docsAsset)
+	app.Get("/problems/:code", s.problemDoc)
 
 	app.Post("/organizations", s.limit.byIP("organizations"), s.createOrganization)
 	app.Post("/signup", s.limit.byIP("signup"), s.signup)
