@@ -1414,6 +1414,69 @@ func testOperations(t *testing.T, a *api) {
 			}
 		}
 	})
+	// A path that exists refuses a method it does not serve with 405 and
+	// Allow (RFC 9110), with or without a token: the path is public
+	// knowledge, there is nothing to authenticate for. OPTIONS names the
+	// same methods with 204. An unknown path stays 404 for every method.
+	t.Run("methods_a_path_does_not_serve_are_405_with_allow", func(t *testing.T) {
+		tn := a.newTenant(t)
+		for _, tc := range []struct{ method, path, allow string }{
+			{"DELETE", "/me", "GET, HEAD, OPTIONS"},
+			{"TRACE", "/me", "GET, HEAD, OPTIONS"},
+			{"PUT", "/users", "GET, HEAD, OPTIONS"},
+			{"GET", "/login", "POST, OPTIONS"},
+		} {
+			for _, token := range []string{"", tn.Admin.Token} {
+				r, violations, err := a.exchange(tc.method, tc.path, token, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.status != http.StatusMethodNotAllowed || r.problem(t).Code != "method_not_allowed" {
+					t.Errorf("%s: want 405 method_not_allowed", r)
+				}
+				if got := r.header.Get("Allow"); got != tc.allow {
+					t.Errorf("%s: Allow %q, want %q", r, got, tc.allow)
+				}
+				for _, v := range violations {
+					if !strings.Contains(v, "OpenAPI") { // the method is undocumented by definition
+						t.Errorf("%s: %s", r, v)
+					}
+				}
+			}
+		}
+		r := a.undocumented(t, "OPTIONS", "/tasks/1")
+		if r.status != http.StatusNoContent || r.header.Get("Allow") != "GET, HEAD, PUT, DELETE, PATCH, OPTIONS" {
+			t.Errorf("%s: want 204 with Allow naming the methods of /tasks/{id}, got Allow %q", r, r.header.Get("Allow"))
+		}
+		for _, m := range []string{"DELETE", "OPTIONS"} {
+			if r := a.undocumented(t, m, "/nope"); r.status != http.StatusNotFound {
+				t.Errorf("%s: want 404", r)
+			}
+		}
+	})
+	// A problem's type is a page about its code: following the type of a
+	// real error answer gives 200 and the same code.
+	t.Run("problem_types_resolve_to_a_page", func(t *testing.T) {
+		tn := a.newTenant(t)
+		for _, r := range []reply{
+			a.expect(t, http.StatusNotFound, "task_not_found", "GET", taskPath(9_000_000_000_003), tn.Admin.Token, nil),
+			a.expect(t, http.StatusUnauthorized, "unauthenticated", "GET", "/tasks", "", nil),
+			a.expect(t, http.StatusUnprocessableEntity, "validation_failed", "POST", "/tasks", tn.Admin.Token, map[string]any{"title": ""}),
+			a.expect(t, http.StatusBadRequest, "malformed_json", "POST", "/tasks", tn.Admin.Token, "{"),
+			a.undocumented(t, "DELETE", "/me"),
+		} {
+			p := r.problem(t)
+			page := a.undocumented(t, "GET", p.Type)
+			var got struct{ Code, Title, Description string }
+			page.into(t, &got)
+			if page.status != http.StatusOK || got.Code != p.Code || got.Title != p.Title || got.Description == "" {
+				t.Errorf("%s: its type %s answers %s", r, p.Type, page)
+			}
+		}
+		if r := a.undocumented(t, "GET", "/problems/no-such-code"); r.status != http.StatusNotFound {
+			t.Errorf("%s: want 404", r)
+		}
+	})
 }
 
 func testRequestID(t *testing.T, a *api) {

@@ -87,6 +87,9 @@ func Migrate(ctx context.Context, cfg *config.Config, command string, out io.Wri
 	if err != nil {
 		return err
 	}
+	// Say which database: with several environments' URLs about, a
+	// status read from the wrong one looks just like the right one.
+	fmt.Fprintf(out, "database: %s\n", db.name)
 	return errors.Join(db.migrate(ctx, command, out), db.close())
 }
 
@@ -96,6 +99,9 @@ type database struct {
 	*sqlstore.DB
 	migrate func(ctx context.Context, command string, out io.Writer) error
 	close   func() error
+	// name is what migrations read, for people: the kind of store and its
+	// URL with any password masked, or its file.
+	name string
 	// checkRole logs whether the database's own tenant wall binds the
 	// service's connections; nil where there is none (SQLite).
 	checkRole func(ctx context.Context, log *slog.Logger) error
@@ -141,6 +147,7 @@ func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*d
 				return errors.Join(postgres.Migrate(ctx, owner.DB, command, out), owner.Close())
 			},
 			close:     db.Close,
+			name:      "postgres " + config.RedactURL(st.MigrationURL),
 			checkRole: func(ctx context.Context, log *slog.Logger) error { return checkRowSecurity(ctx, db, log) },
 		}, nil
 	case config.StoreSQLite:
@@ -155,6 +162,7 @@ func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*d
 				return sqlite.Migrate(ctx, write.DB, command, out)
 			},
 			close: func() error { return errors.Join(read.Close(), write.Close()) },
+			name:  "sqlite " + st.Path,
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown store %q", st.Kind)

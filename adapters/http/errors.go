@@ -111,7 +111,7 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 			p.Status, p.Code, p.Detail = fiber.StatusInternalServerError, "internal", "internal error"
 			log.Error("internal error", "request_id", p.RequestID, "method", c.Method(), "path", c.Path(), "err", err)
 		}
-		p.Type = "/problems/" + strings.ReplaceAll(p.Code, "_", "-")
+		p.Type = "/problems/" + problemTypeSegment(p.Code)
 		p.Title = titleOf(p.Code)
 		switch p.Status {
 		case fiber.StatusUnauthorized:

@@ -15,6 +15,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/openapi.json", s.openapi)
 	app.Get("/docs", s.docsIndex)
 	app.Get("/docs/*", s.docsAsset)
+	app.Get("/problems/:code", s.problemDoc)
 
 	app.Post("/organizations", s.limit.byIP("organizations"), s.createOrganization)
 	app.Post("/signup", s.limit.byIP("signup"), s.signup)
@@ -41,7 +42,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Put("/tasks/:id", with(auth, adminOnly, s.putTaskStatus)...)
 	app.Delete("/tasks/:id", with(auth, adminOnly, s.deleteTask)...)
 
-	app.Use(s.notFound)
+	app.Use(s.noRoute)
 }
 
 // adminOnly answers 403 before the body is read: a USER learns nothing

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,29 @@ func (s *Server) App() *fiber.App {
 	return app
 }
 
-func (s *Server) notFound(c *fiber.Ctx) error {
-	return fiber.NewError(fiber.StatusNotFound, "no such route: "+c.Method()+" "+c.Path())
+// noRoute answers a request that no route took. Asked for the handler
+// after the last, Fiber's router scans the routes of every other method
+// for this path and appends each one it finds to Allow, so Allow follows
+// routes.go by construction (a GET route serves HEAD too). A path served
+// with other methods is a 405 with that Allow (RFC 9110 15.5.6), or, for
+// an OPTIONS that corsFor did not take as a preflight, a 204 with it
+// (RFC 9110 9.3.7); a path served with no method is a 404.
+func (s *Server) noRoute(c *fiber.Ctx) error {
+	err := c.Next()
+	var fe *fiber.Error
+	if !errors.As(err, &fe) {
+		return err
+	}
+	switch fe.Code {
+	case fiber.StatusMethodNotAllowed:
+		c.Append(fiber.HeaderAllow, fiber.MethodOptions)
+		if c.Method() == fiber.MethodOptions {
+			return c.SendStatus(fiber.StatusNoContent)
+		}
+		allow := string(c.Response().Header.Peek(fiber.HeaderAllow))
+		return fiber.NewError(fiber.StatusMethodNotAllowed, c.Method()+" is not served here; allowed: "+allow)
+	case fiber.StatusNotFound:
+		return fiber.NewError(fiber.StatusNotFound, "no such route: "+c.Method()+" "+c.Path())
+	}
+	return err
 }

@@ -317,6 +317,50 @@ func TestBinary_MigrateCommands(t *testing.T) {
 	}
 }
 
+// TestBinary_MigrateStatusNamesTheDatabase: migrate status says which
+// database it read, so that a status taken from the wrong environment is
+// seen as such, and never prints the password of its URL.
+func TestBinary_MigrateStatusNamesTheDatabase(t *testing.T) {
+	bin := binary(t)
+	status := func(t *testing.T, env ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, "migrate", "status")
+		cmd.Env = baseEnv(env...)
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("taskflow migrate status: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	t.Run("postgres", func(t *testing.T) {
+		u, err := url.Parse(pgtest.NewDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A URL without a password gets one, which a server that trusts
+		// local connections ignores: the output must mask it either way.
+		pw, ok := u.User.Password()
+		if !ok {
+			pw = "pw-" + strings.Repeat("z", 12)
+			u.User = url.UserPassword(u.User.Username(), pw)
+		}
+		out := status(t, "DATABASE_URL="+u.String())
+		masked := *u
+		masked.User = url.UserPassword(u.User.Username(), "xxxxx")
+		if !strings.Contains(out, "database: postgres "+masked.String()) || strings.Contains(out, pw) {
+			t.Fatalf("status should name %s with the password masked:\n%s", masked.String(), out)
+		}
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		out := status(t, "DATA_DIR="+dir)
+		if !strings.Contains(out, "database: sqlite "+dir+string(filepath.Separator)) {
+			t.Fatalf("status should name the SQLite file in %s:\n%s", dir, out)
+		}
+	})
+}
+
 func TestBinary_HelpAndBadUsage(t *testing.T) {
 	bin := binary(t)
 	out, err := exec.Command(bin, "--help").CombinedOutput()
