@@ -295,9 +295,10 @@ func mayUpdate(actor domain.Actor, task *domain.Task, in UpdateTaskInput) error 
 // Update changes the fields given, atomically: the status change follows
 // the state machine against the stored status, not a stale copy, and the
 // right to make it is decided on the task as stored then. The actor's
-// role is the one the store held when the request was authenticated; a
-// removal unassigns the member's tasks under the same row lock, so a
-// removed or reassigned member cannot slip a move in.
+// role is the one the store held when the request was authenticated. A
+// reassignment, or a removal (which unassigns the member's tasks), writes
+// the task's row and so waits for this lock or is seen under it: a former
+// assignee cannot slip a move in between the check and the write.
 func (t *Tasks) Update(ctx context.Context, actor domain.Actor, id domain.TaskID, in UpdateTaskInput) (*domain.Task, error) {
 	if !actor.IsAdmin() && !in.statusOnly() {
 		// Nothing a USER may send: still look the task up, so another
