@@ -21,7 +21,8 @@ const (
 )
 
 // Tasks is the task use case: every method acts inside the actor's
-// organization, and writes are for ADMINs only.
+// organization; writes are for ADMINs, except that a task's assignee may
+// move it along the state machine.
 type Tasks struct {
 	store ports.TaskStore
 	cache *OrgCache
@@ -270,11 +271,42 @@ func (in UpdateTaskInput) empty() bool {
 	return in.Title == nil && in.Description == nil && !in.SetAssignee && in.Status == nil
 }
 
+// statusOnly reports whether the update asks for a status change and
+// nothing else. A field that is present counts as a change even when it
+// holds the stored value: what a USER may send does not depend on what the
+// task holds.
+func (in UpdateTaskInput) statusOnly() bool {
+	return in.Status != nil && in.Title == nil && in.Description == nil && !in.SetAssignee
+}
+
+// mayUpdate decides whether actor may apply in to task, the task as read
+// under the update's lock: an ADMIN may change anything; the task's
+// assignee may move it along the state machine and change nothing else.
+func mayUpdate(actor domain.Actor, task *domain.Task, in UpdateTaskInput) error {
+	if actor.IsAdmin() {
+		return nil
+	}
+	if in.statusOnly() && task.AssigneeID != nil && *task.AssigneeID == actor.UserID {
+		return nil
+	}
+	return domain.ErrNotAssignee
+}
+
 // Update changes the fields given, atomically: the status change follows
-// the state machine against the stored status, not a stale copy.
+// the state machine against the stored status, not a stale copy, and the
+// right to make it is decided on the task as stored then. The actor's
+// role is the one the store held when the request was authenticated. A
+// reassignment, or a removal (which unassigns the member's tasks), writes
+// the task's row and so waits for this lock or is seen under it: a former
+// assignee cannot slip a move in between the check and the write.
 func (t *Tasks) Update(ctx context.Context, actor domain.Actor, id domain.TaskID, in UpdateTaskInput) (*domain.Task, error) {
-	if !actor.IsAdmin() {
-		return nil, domain.ErrForbidden
+	if !actor.IsAdmin() && !in.statusOnly() {
+		// Nothing a USER may send: still look the task up, so another
+		// organization's task is 404, not 403 (its existence stays hidden).
+		if _, err := t.store.Get(ctx, actor.OrgID, id); err != nil {
+			return nil, err
+		}
+		return nil, domain.ErrNotAssignee
 	}
 	if in.empty() {
 		// Nothing to write: answer with the task as it is, still honouring
@@ -287,6 +319,9 @@ func (t *Tasks) Update(ctx context.Context, actor domain.Actor, id domain.TaskID
 	}
 	now := t.clock.Now()
 	task, err := t.store.Update(ctx, actor.OrgID, id, func(task *domain.Task) error {
+		if err := mayUpdate(actor, task, in); err != nil {
+			return err
+		}
 		if in.IfMatch != 0 && task.Version != in.IfMatch {
 			return domain.ErrVersionMismatch
 		}

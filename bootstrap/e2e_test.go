@@ -35,6 +35,7 @@ func TestAPI(t *testing.T) {
 		{"login", testLogin},
 		{"tokens", testTokens},
 		{"roles", testUserRoleIsForbiddenAdminActions},
+		{"assignee_moves_own_task", testAssigneeMovesOwnTask},
 		{"not_found", testNotFound},
 		{"status_machine", testStatusMachine},
 		{"if_match", testIfMatch},
@@ -371,6 +372,128 @@ func testUserRoleIsForbiddenAdminActions(t *testing.T, a *api) {
 	if len(members) != 2 {
 		t.Errorf("members = %+v, want the admin and the user", members)
 	}
+}
+
+// testAssigneeMovesOwnTask: a USER may move a task assigned to them along
+// the state machine, with PUT or a PATCH of status alone, and nothing
+// more; the right follows the task's assignee and the member's role as
+// they are now.
+func testAssigneeMovesOwnTask(t *testing.T, a *api) {
+	t.Run("bob_moves_his_task_and_nothing_else", func(t *testing.T) {
+		tn := a.newTenant(t)
+		bob, alice := a.addMember(t, tn, "USER"), a.addMember(t, tn, "USER")
+		tk := a.createTask(t, tn.Admin.Token, map[string]any{"title": "bob's", "assignee_id": bob.ID})
+		alices := a.createTask(t, tn.Admin.Token, map[string]any{"title": "alice's", "assignee_id": alice.ID})
+		path := taskPath(tk.ID)
+
+		for _, body := range []map[string]any{
+			{"title": "bob's"}, // a field present counts, even with the stored value
+			{"title": "renamed by bob"},
+			{"status": "IN_PROGRESS", "title": "bob's"},
+			{"status": "IN_PROGRESS", "assignee_id": nil},
+			{"description": "notes"},
+			{},
+		} {
+			a.expect(t, http.StatusForbidden, "forbidden", "PATCH", path, bob.Token, body)
+		}
+		// A body that is not valid is refused before any right is decided.
+		a.expect(t, http.StatusUnprocessableEntity, "", "PATCH", path, bob.Token, map[string]any{"status": "DONE"})
+		a.expect(t, http.StatusUnprocessableEntity, "", "PATCH", path, bob.Token, map[string]any{"title": nil})
+		a.expect(t, http.StatusBadRequest, "", "PATCH", path, bob.Token, "{")
+		a.expect(t, http.StatusConflict, "invalid_status_transition", "PUT", path+"?new_status=COMPLETED", bob.Token, nil)
+		a.expect(t, http.StatusPreconditionFailed, "", "PUT", path+"?new_status=IN_PROGRESS", bob.Token, nil, "If-Match", `"7"`)
+		if got := a.getTask(t, bob.Token, tk.ID); got.Version != 1 || got.Status != "CREATED" || got.Title != "bob's" {
+			t.Fatalf("after the refused requests the task is %+v, want it untouched", got)
+		}
+
+		r := a.expect(t, http.StatusOK, "", "PUT", path+"?new_status=IN_PROGRESS", bob.Token, nil, "If-Match", `"1"`)
+		var moved task
+		r.into(t, &moved)
+		if moved.Status != "IN_PROGRESS" || moved.Version != 2 || r.header.Get("ETag") != `"2"` {
+			t.Errorf("PUT answered %+v with ETag %s", moved, r.header.Get("ETag"))
+		}
+		a.expect(t, http.StatusConflict, "invalid_status_transition", "PATCH", path, bob.Token, map[string]any{"status": "IN_PROGRESS"})
+		a.expect(t, http.StatusOK, "", "PATCH", path, bob.Token, map[string]any{"status": "COMPLETED"}).into(t, &moved)
+		if moved.Status != "COMPLETED" || moved.Version != 3 || moved.Title != "bob's" || moved.AssigneeID == nil || *moved.AssigneeID != bob.ID {
+			t.Errorf("PATCH status answered %+v", moved)
+		}
+		if list, _ := a.listTasks(t, tn.Admin.Token, "status=COMPLETED"); len(list) != 1 || list[0].ID != tk.ID {
+			t.Errorf("the admin's list of COMPLETED tasks is %v, want bob's task", ids(list))
+		}
+
+		// Alice's task, and an unassigned one, stay out of bob's reach.
+		open := a.newTask(t, tn.Admin.Token, "nobody's")
+		for _, id := range []int64{alices.ID, open.ID} {
+			a.expect(t, http.StatusForbidden, "forbidden", "PUT", taskPath(id)+"?new_status=IN_PROGRESS", bob.Token, nil)
+			a.expect(t, http.StatusForbidden, "forbidden", "PUT", taskPath(id), bob.Token, map[string]any{"status": "IN_PROGRESS"})
+			a.expect(t, http.StatusForbidden, "forbidden", "PATCH", taskPath(id), bob.Token, map[string]any{"status": "IN_PROGRESS"})
+			if got := a.getTask(t, bob.Token, id); got.Version != 1 || got.Status != "CREATED" {
+				t.Errorf("task %d moved by someone it is not assigned to: %+v", id, got)
+			}
+		}
+		// The ADMIN keeps every right, on every task.
+		a.expect(t, http.StatusOK, "", "PATCH", taskPath(alices.ID), tn.Admin.Token,
+			map[string]any{"title": "renamed", "assignee_id": bob.ID, "status": "IN_PROGRESS"})
+		a.expect(t, http.StatusNoContent, "", "DELETE", path, tn.Admin.Token, nil)
+	})
+	t.Run("another_organizations_task_is_404_for_its_namesake", func(t *testing.T) {
+		tA, tB := a.newTenant(t), a.newTenant(t)
+		userA := a.addMember(t, tA, "USER")
+		userB := a.addMember(t, tB, "USER")
+		taskA := a.createTask(t, tA.Admin.Token, map[string]any{"title": "A's", "assignee_id": userA.ID})
+		for _, req := range []struct {
+			method, path string
+			body         any
+		}{
+			{"PUT", taskPath(taskA.ID) + "?new_status=IN_PROGRESS", nil},
+			{"PUT", taskPath(taskA.ID), map[string]any{"status": "IN_PROGRESS"}},
+			{"PATCH", taskPath(taskA.ID), map[string]any{"status": "IN_PROGRESS"}},
+			{"PATCH", taskPath(taskA.ID), map[string]any{"title": "hijacked"}},
+			{"PATCH", taskPath(taskA.ID), map[string]any{}},
+		} {
+			a.expect(t, http.StatusNotFound, "", req.method, req.path, userB.Token, req.body)
+		}
+		if got := a.getTask(t, userA.Token, taskA.ID); got.Version != 1 || got.Status != "CREATED" || got.Title != "A's" {
+			t.Errorf("A's task after B's attempts: %+v", got)
+		}
+	})
+	t.Run("a_reassigned_task_leaves_its_former_assignee", func(t *testing.T) {
+		tn := a.newTenant(t)
+		bob, carol := a.addMember(t, tn, "USER"), a.addMember(t, tn, "USER")
+		tk := a.createTask(t, tn.Admin.Token, map[string]any{"title": "handed over", "assignee_id": bob.ID})
+		a.expect(t, http.StatusOK, "", "PUT", taskPath(tk.ID)+"?new_status=IN_PROGRESS", bob.Token, nil)
+		a.expect(t, http.StatusOK, "", "PATCH", taskPath(tk.ID), tn.Admin.Token, map[string]any{"assignee_id": carol.ID})
+		a.expect(t, http.StatusForbidden, "forbidden", "PUT", taskPath(tk.ID)+"?new_status=COMPLETED", bob.Token, nil)
+		a.expect(t, http.StatusForbidden, "forbidden", "PATCH", taskPath(tk.ID), bob.Token, map[string]any{"status": "COMPLETED"})
+		a.expect(t, http.StatusOK, "", "PATCH", taskPath(tk.ID), tn.Admin.Token, map[string]any{"assignee_id": nil})
+		a.expect(t, http.StatusForbidden, "forbidden", "PUT", taskPath(tk.ID)+"?new_status=COMPLETED", carol.Token, nil)
+		if got := a.getTask(t, bob.Token, tk.ID); got.Status != "IN_PROGRESS" || got.Version != 4 {
+			t.Errorf("after the refused moves the task is %s v%d, want IN_PROGRESS v4", got.Status, got.Version)
+		}
+	})
+	t.Run("a_removed_assignee_loses_it_at_once", func(t *testing.T) {
+		tn := a.newTenant(t)
+		bob := a.addMember(t, tn, "USER")
+		tk := a.createTask(t, tn.Admin.Token, map[string]any{"title": "orphaned", "assignee_id": bob.ID})
+		a.expect(t, http.StatusOK, "", "PUT", taskPath(tk.ID)+"?new_status=IN_PROGRESS", bob.Token, nil)
+		a.expect(t, http.StatusNoContent, "", "DELETE", userPath(bob.ID), tn.Admin.Token, nil)
+		a.expect(t, http.StatusUnauthorized, "", "PUT", taskPath(tk.ID)+"?new_status=COMPLETED", bob.Token, nil)
+		if got := a.getTask(t, tn.Admin.Token, tk.ID); got.Status != "IN_PROGRESS" || got.AssigneeID != nil {
+			t.Errorf("after the assignee's removal the task is %+v, want IN_PROGRESS and unassigned", got)
+		}
+	})
+	t.Run("a_demoted_admin_keeps_only_the_assignees_right", func(t *testing.T) {
+		tn := a.newTenant(t)
+		second := a.addMember(t, tn, "ADMIN")
+		own := a.createTask(t, tn.Admin.Token, map[string]any{"title": "second's", "assignee_id": second.ID})
+		other := a.newTask(t, tn.Admin.Token, "someone else's")
+		a.expect(t, http.StatusOK, "", "PATCH", userPath(second.ID), tn.Admin.Token, map[string]any{"role": "USER"})
+		a.expect(t, http.StatusUnauthorized, "", "PUT", taskPath(other.ID)+"?new_status=IN_PROGRESS", second.Token, nil)
+		again := a.login(t, second.Email)
+		a.expect(t, http.StatusForbidden, "forbidden", "PUT", taskPath(other.ID)+"?new_status=IN_PROGRESS", again, nil)
+		a.expect(t, http.StatusForbidden, "forbidden", "PATCH", taskPath(own.ID), again, map[string]any{"title": "still mine?"})
+		a.expect(t, http.StatusOK, "", "PUT", taskPath(own.ID), again, map[string]any{"status": "IN_PROGRESS"})
+	})
 }
 
 func testNotFound(t *testing.T, a *api) {

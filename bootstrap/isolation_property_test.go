@@ -845,14 +845,36 @@ func (r *propRun) ifMatch(tk *pTask) ([]string, bool) {
 	return []string{"If-Match", `"` + strconv.FormatInt(stale, 10) + `"`}, true
 }
 
+// writer picks the member for a task write: mostly as actor does, but
+// sometimes the task's assignee, so that assignees move their tasks.
+func (r *propRun) writer(o *pOrg, tk *pTask) *pMember {
+	r.t.Helper()
+	m := r.actor(o, true)
+	if tk == nil || tk.AssigneeID == nil || !r.chance(50) {
+		return m
+	}
+	for _, a := range o.members {
+		if a.id == *tk.AssigneeID {
+			m = a
+		}
+	}
+	if m.ended {
+		r.renew(m)
+	}
+	return m
+}
+
 // predictWrite is the status a task write must get, in the order the
-// contract implies: role, existence, precondition, then the change itself.
-func predictWrite(m *pMember, tk *pTask, why string, stale bool) (int, string, string) {
+// contract implies: existence (another organization's task is 404 for
+// anyone), role, precondition, then the change itself. A USER may write a
+// task only as its assignee, moving its status and nothing else
+// (moveOnly: the request asks for a status change alone).
+func predictWrite(m *pMember, tk *pTask, why string, stale, moveOnly bool) (int, string, string) {
 	switch {
-	case m.role != "ADMIN":
-		return http.StatusForbidden, "forbidden", "a USER may not write tasks"
 	case tk == nil:
 		return http.StatusNotFound, "task_not_found", why
+	case m.role != "ADMIN" && (!moveOnly || tk.AssigneeID == nil || *tk.AssigneeID != m.id):
+		return http.StatusForbidden, "forbidden", "a USER may only move a task assigned to them"
 	case stale:
 		return http.StatusPreconditionFailed, "precondition_failed", "If-Match names a version the task is not at"
 	}
@@ -861,8 +883,8 @@ func predictWrite(m *pMember, tk *pTask, why string, stale bool) (int, string, s
 
 func (r *propRun) opPatch(o *pOrg) {
 	r.t.Helper()
-	m := r.actor(o, true)
 	id, tk, why := r.pickTask(o)
+	m := r.writer(o, tk)
 	body := map[string]any{}
 	var title, desc, status *string
 	var assignee *int64
@@ -892,9 +914,16 @@ func (r *propRun) opPatch(o *pOrg) {
 		status = &s
 		body["status"] = s
 	}
+	if m.role != "ADMIN" && r.chance(60) {
+		// Mostly what an assignee may send: the status alone.
+		s := propStatuses[r.rng.IntN(len(propStatuses))]
+		title, desc, assignee, status = nil, nil, nil, &s
+		setAssignee, badAssignee = false, false
+		body = map[string]any{"status": s}
+	}
 	headers, stale := r.ifMatch(tk)
 	rep := r.call(o, m, "PATCH", taskPath(id), body, headers...)
-	if want, code, why := predictWrite(m, tk, why, stale); want != 0 {
+	if want, code, why := predictWrite(m, tk, why, stale, status != nil && len(body) == 1); want != 0 {
 		r.expect(rep, want, code, why)
 		return
 	}
@@ -906,7 +935,10 @@ func (r *propRun) opPatch(o *pOrg) {
 		r.expect(rep, http.StatusUnprocessableEntity, "validation_failed", badWhy)
 		return
 	}
-	r.expect(rep, http.StatusOK, "", "an ADMIN patches a task of the organization")
+	r.expect(rep, http.StatusOK, "", "an ADMIN patches a task of the organization, or its assignee moves it")
+	if m.role != "ADMIN" {
+		r.outcomes["PATCH by the assignee 200"]++
+	}
 	next := *tk
 	if len(body) > 0 {
 		next.Version++
@@ -947,8 +979,8 @@ func (r *propRun) applyWrite(rep reply, tk *pTask, next pTask, changed bool) {
 
 func (r *propRun) opPut(o *pOrg) {
 	r.t.Helper()
-	m := r.actor(o, true)
 	id, tk, why := r.pickTask(o)
+	m := r.writer(o, tk)
 	status := propStatuses[r.rng.IntN(len(propStatuses))]
 	if tk != nil && r.chance(50) {
 		// Mostly the valid next step, so tasks do move along.
@@ -971,7 +1003,7 @@ func (r *propRun) opPut(o *pOrg) {
 	}
 	headers, stale := r.ifMatch(tk)
 	rep := r.call(o, m, "PUT", path, body, headers...)
-	if want, code, why := predictWrite(m, tk, why, stale); want != 0 {
+	if want, code, why := predictWrite(m, tk, why, stale, true); want != 0 {
 		r.expect(rep, want, code, why)
 		return
 	}
@@ -979,7 +1011,10 @@ func (r *propRun) opPut(o *pOrg) {
 		r.expect(rep, http.StatusConflict, "invalid_status_transition", fmt.Sprintf("%s -> %s", tk.Status, status))
 		return
 	}
-	r.expect(rep, http.StatusOK, "", "a valid transition by an ADMIN")
+	r.expect(rep, http.StatusOK, "", "a valid transition by an ADMIN or the task's assignee")
+	if m.role != "ADMIN" {
+		r.outcomes["PUT by the assignee 200"]++
+	}
 	next := *tk
 	next.Status, next.Version = status, tk.Version+1
 	r.applyWrite(rep, tk, next, true)
@@ -991,7 +1026,12 @@ func (r *propRun) opDelete(o *pOrg) {
 	id, tk, why := r.pickTask(o)
 	headers, stale := r.ifMatch(tk)
 	rep := r.call(o, m, "DELETE", taskPath(id), nil, headers...)
-	if want, code, why := predictWrite(m, tk, why, stale); want != 0 {
+	if m.role != "ADMIN" {
+		// The route refuses a USER before looking the task up.
+		r.expect(rep, http.StatusForbidden, "forbidden", "a USER may not delete tasks")
+		return
+	}
+	if want, code, why := predictWrite(m, tk, why, stale, false); want != 0 {
 		r.expect(rep, want, code, why)
 		return
 	}

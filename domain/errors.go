@@ -115,3 +115,7 @@ var (
 	// later may succeed.
 	ErrDatabaseUnavailable = &Error{Kind: KindUnavailable, Code: "unavailable", Message: "the database is unavailable; try again"}
 )
+
+// ErrNotAssignee is ErrForbidden (same kind and code, so errors.Is
+// matches it) with a message that tells a USER what they may do instead.
+var ErrNotAssignee = &Error{Kind: KindForbidden, Code: "forbidden", Message: "a USER may only change the status of a task assigned to them"}
