@@ -5,11 +5,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/taskflow/taskflow/adapters/http/apidoc"
 )
 
 func TestParseEntityTags(t *testing.T) {
@@ -187,15 +190,69 @@ func TestIfMatch_MalformedIsBadRequestAndUnknownTagNeverMatches(t *testing.T) {
 	}
 }
 
-// FuzzIfNoneMatch: no If-None-Match or If-Match value makes the edge
-// answer 5xx, and whatever parses as entity-tags is only quoted tags.
-func FuzzIfNoneMatch(f *testing.F) {
-	for _, seed := range []string{
-		`"a"`, `W/"a"`, `*`, `"a", W/"b"`, ` , "a" ,, `, `""`, `W/`, `"`, `W/"`, `"a" "b"`, "\"\x00\"", `"é"`, `**`, `"1"`,
+// headerPatterns are the patterns the served document gives If-Match and
+// If-None-Match: a client (or a property-based tester) that follows them
+// must meet no 400, and one that does not must meet one.
+func headerPatterns(t testing.TB) (ifMatchRe, ifNoneMatchRe *regexp.Regexp) {
+	t.Helper()
+	var doc struct {
+		Components struct {
+			Parameters map[string]struct {
+				Schema struct {
+					Pattern string `json:"pattern"`
+				} `json:"schema"`
+			} `json:"parameters"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(apidoc.OpenAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	ps := doc.Components.Parameters
+	return regexp.MustCompile(ps["IfMatch"].Schema.Pattern), regexp.MustCompile(ps["IfNoneMatch"].Schema.Pattern)
+}
+
+// checkDocumented fails when the server's verdict on value (400 or not)
+// differs from the documented pattern's.
+func checkDocumented(t *testing.T, app *fiber.App, ifMatchRe, ifNoneMatchRe *regexp.Regexp, value string) {
+	t.Helper()
+	for _, r := range []struct {
+		method, path, header string
+		re                   *regexp.Regexp
+	}{
+		{"GET", "/list", "If-None-Match", ifNoneMatchRe}, {"PATCH", "/task", "If-Match", ifMatchRe},
 	} {
+		status, _, body := send(t, app, r.method, r.path, r.header, value)
+		if status >= 500 {
+			t.Fatalf("%s %s: %q -> %d", r.header, r.path, value, status)
+		}
+		if documented := r.re.MatchString(value); documented != (status != 400) {
+			t.Errorf("%s %q: pattern matches %v, server answers %d %s", r.header, value, documented, status, body)
+		}
+	}
+}
+
+func TestConditionalHeaders_ServerRefusesWhatTheDocumentRefuses(t *testing.T) {
+	t.Parallel()
+	app := conditionalApp(t)
+	im, inm := headerPatterns(t)
+	for _, v := range append(conditionalSeeds, "", " ", "\t*\t", `"1" ,`, `, "1"`, `"1", "2"`, `W/"1"`, "\u00a0\"1\"", "\v\"1\"") {
+		checkDocumented(t, app, im, inm, v)
+	}
+}
+
+var conditionalSeeds = []string{
+	`"a"`, `W/"a"`, `*`, `"a", W/"b"`, ` , "a" ,, `, `""`, `W/`, `"`, `W/"`, `"a" "b"`, "\"\x00\"", `"é"`, `**`, `"1"`, `3`, `"a", *`,
+}
+
+// FuzzIfNoneMatch: no If-None-Match or If-Match value makes the edge
+// answer 5xx; whatever parses as entity-tags is only quoted tags; and the
+// server refuses exactly what the documented patterns refuse.
+func FuzzIfNoneMatch(f *testing.F) {
+	for _, seed := range conditionalSeeds {
 		f.Add(seed)
 	}
 	app := conditionalApp(f)
+	im, inm := headerPatterns(f)
 	f.Fuzz(func(t *testing.T, value string) {
 		if tags, ok := parseEntityTags(value); ok {
 			for _, tg := range tags {
@@ -207,13 +264,6 @@ func FuzzIfNoneMatch(f *testing.F) {
 		if strings.ContainsAny(value, "\r\n\x00") {
 			return // not a header value a client could send
 		}
-		for _, r := range []struct{ method, path, header string }{
-			{"GET", "/list", "If-None-Match"}, {"GET", "/task", "If-None-Match"}, {"PATCH", "/task", "If-Match"},
-		} {
-			status, _, _ := send(t, app, r.method, r.path, r.header, value)
-			if status >= 500 {
-				t.Fatalf("%s %s %s: %q -> %d", r.method, r.path, r.header, value, status)
-			}
-		}
+		checkDocumented(t, app, im, inm, value)
 	})
 }

@@ -175,7 +175,7 @@ var (
 // whatever the task's state. One tag only, as the contract defines it:
 // a task is at one version, and the use case compares with one.
 func ifMatch(c *fiber.Ctx) (int64, error) {
-	h := strings.TrimSpace(c.Get(fiber.HeaderIfMatch))
+	h := strings.Trim(c.Get(fiber.HeaderIfMatch), " \t")
 	if h == "" || h == "*" {
 		return 0, nil
 	}
@@ -250,9 +250,11 @@ type preconditionNone struct {
 }
 
 // ifNoneMatch reads If-None-Match: "*" or a list of entity-tags; anything
-// else is malformed (400). An empty header is no condition.
+// else is malformed (400). An empty header is no condition. Only the
+// header's own whitespace (SP, HTAB) is trimmed, as the documented pattern
+// allows, so that the document and the server refuse the same values.
 func ifNoneMatch(c *fiber.Ctx) (preconditionNone, error) {
-	h := strings.TrimSpace(c.Get(fiber.HeaderIfNoneMatch))
+	h := strings.Trim(c.Get(fiber.HeaderIfNoneMatch), " \t")
 	if h == "" {
 		return preconditionNone{}, nil
 	}
