@@ -38,7 +38,7 @@ migrate-status:
 
 ## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m)
 FUZZTIME ?= 30s
-FUZZ_TARGETS = adapters/http:FuzzDecodeJSON adapters/http:FuzzListQuery adapters/auth:FuzzJWT_Verify \
+FUZZ_TARGETS = adapters/http:FuzzDecodeJSON adapters/http:FuzzListQuery adapters/http:FuzzIfNoneMatch adapters/auth:FuzzJWT_Verify \
 	application:FuzzDecodeCursor application:FuzzListQuery_filter
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \

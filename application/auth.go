@@ -234,8 +234,9 @@ func (a *Auth) Authenticate(ctx context.Context, token string) (domain.Actor, er
 }
 
 // principalKey names a session check in the organization's cache. Keys
-// there start with what they hold: "p:" session checks, "l:" task lists,
-// "t:" single tasks.
+// there start with what they hold: "p:" session checks, "l2:" task lists
+// with their tag ("l:" held them without one, and is no longer read), "t:"
+// single tasks.
 func principalKey(user domain.UserID, sid domain.SessionID) string {
 	b := append([]byte("p:"), strconv.FormatInt(int64(user), 10)...)
 	b = append(b, ':')

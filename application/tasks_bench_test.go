@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -67,5 +68,26 @@ func BenchmarkTasks_List_CacheHit(b *testing.B) {
 		if err != nil || len(l.Body) == 0 {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkPageTag is the cost a list's ETag adds to a cache miss (a
+// store read): once per page read, never on a cache hit.
+func BenchmarkPageTag(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		page := ports.TaskPage{}
+		for i := range n {
+			page.Tasks = append(page.Tasks, tenTasks().Tasks[i%10])
+		}
+		body, _ := json.Marshal(page.Tasks)
+		b.Run(strconv.Itoa(n)+"_tasks_"+strconv.Itoa(len(body))+"B", func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if pageTag(1, "json1", "s=&a=&l=10&o=0&b=", "djE6OTE", body) == "" {
+					b.Fatal("empty tag")
+				}
+			}
+		})
 	}
 }

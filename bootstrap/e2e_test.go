@@ -39,6 +39,7 @@ func TestAPI(t *testing.T) {
 		{"not_found", testNotFound},
 		{"status_machine", testStatusMachine},
 		{"if_match", testIfMatch},
+		{"conditional_reads", testConditionalReads},
 		{"malformed_requests", testMalformedRequests},
 		{"validation", testValidation},
 		{"invites", testInvites},

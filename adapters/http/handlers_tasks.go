@@ -90,14 +90,34 @@ func (s *Server) listTasks(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	cond, err := ifNoneMatch(c)
+	if err != nil {
+		return err
+	}
 	list, err := s.tasks.List(c.UserContext(), actorOf(c), q, taskJSON{})
 	if err != nil {
 		return err
+	}
+	// Weak: the tag stands for the page's content, not for any one
+	// encoding of its bytes on the wire.
+	tag := `W/"` + list.Tag + `"`
+	c.Set(fiber.HeaderETag, tag)
+	if cond.matches(tag) {
+		return notModified(c)
 	}
 	if list.NextCursor != "" {
 		c.Set(fiber.HeaderLink, nextLink(q, list.NextCursor))
 	}
 	return sendJSON(c, list.Body)
+}
+
+// notModified answers 304 with no body; the headers a 200 would carry
+// that describe the representation (ETag, Cache-Control) stay, as RFC
+// 9110 section 15.4.5 wants. Not c.SendStatus, which would add a body.
+func notModified(c *fiber.Ctx) error {
+	c.Status(fiber.StatusNotModified)
+	c.Response().ResetBody()
+	return nil
 }
 
 // sendJSON sends body, already JSON, as it is. fasthttp keeps a reference
@@ -141,19 +161,127 @@ func etag(t *domain.Task) string { return etagOf(t.Version) }
 
 func etagOf(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
+var (
+	errMalformedIfMatch = &domain.Error{Kind: domain.KindBadRequest, Code: "malformed_if_match",
+		Message: `If-Match must be * or one entity-tag, such as "3"`}
+	errMalformedIfNoneMatch = &domain.Error{Kind: domain.KindBadRequest, Code: "malformed_if_none_match",
+		Message: `If-None-Match must be * or a comma-separated list of entity-tags, such as "3" or W/"3"`}
+)
+
 // ifMatch reads If-Match: 0 when absent or "*", the version when it names
-// one, and -1 (never a version) when it names something else, so the
-// update fails with 412 as the RFC wants.
-func ifMatch(c *fiber.Ctx) int64 {
-	h := strings.TrimSpace(c.Get(fiber.HeaderIfMatch))
+// one, and -1 (never a version) when it is an entity-tag that names none
+// (a weak one never matches: If-Match compares strongly), so the update
+// fails with 412 as RFC 9110 wants. Anything else is malformed: 400,
+// whatever the task's state. One tag only, as the contract defines it:
+// a task is at one version, and the use case compares with one.
+func ifMatch(c *fiber.Ctx) (int64, error) {
+	h := strings.Trim(c.Get(fiber.HeaderIfMatch), " \t")
 	if h == "" || h == "*" {
-		return 0
+		return 0, nil
 	}
-	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
-	if err != nil || v < 1 || !strings.HasPrefix(h, `"`) || !strings.HasSuffix(h, `"`) {
-		return -1
+	tags, ok := parseEntityTags(h)
+	if !ok || len(tags) != 1 {
+		return 0, errMalformedIfMatch
 	}
-	return v
+	if tags[0].weak {
+		return -1, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(tags[0].opaque, `"`), 10, 64)
+	if err != nil || v < 1 {
+		return -1, nil
+	}
+	return v, nil
+}
+
+// entityTag is one entity-tag of RFC 9110 section 8.8.3; opaque keeps its
+// quotes.
+type entityTag struct {
+	weak   bool
+	opaque string
+}
+
+// parseEntityTags reads a list of entity-tags: `"a", W/"b"`, with
+// optional whitespace around the commas and empty elements tolerated
+// (RFC 9110 section 5.6.1). The characters between the quotes are those
+// etagc allows, less obs-text: a tag of ours is ASCII, and the documented
+// pattern says the same. ok is false on anything else.
+func parseEntityTags(h string) (tags []entityTag, ok bool) {
+	for i := 0; i < len(h); {
+		switch h[i] {
+		case ' ', '\t', ',':
+			i++
+			continue
+		}
+		var t entityTag
+		if strings.HasPrefix(h[i:], `W/`) {
+			t.weak = true
+			i += 2
+		}
+		if i >= len(h) || h[i] != '"' {
+			return nil, false
+		}
+		end := i + 1
+		for end < len(h) && h[end] != '"' {
+			if h[end] < 0x21 || h[end] > 0x7e {
+				return nil, false
+			}
+			end++
+		}
+		if end >= len(h) {
+			return nil, false
+		}
+		t.opaque = h[i : end+1]
+		tags = append(tags, t)
+		// After a tag: only whitespace, then a comma or the end.
+		for i = end + 1; i < len(h) && (h[i] == ' ' || h[i] == '\t'); i++ {
+		}
+		if i < len(h) && h[i] != ',' {
+			return nil, false
+		}
+	}
+	return tags, len(tags) > 0
+}
+
+// preconditionNone is a parsed If-None-Match; the zero value (no header)
+// matches nothing.
+type preconditionNone struct {
+	any  bool
+	tags []entityTag
+}
+
+// ifNoneMatch reads If-None-Match: "*" or a list of entity-tags; anything
+// else is malformed (400). An empty header is no condition. Only the
+// header's own whitespace (SP, HTAB) is trimmed, as the documented pattern
+// allows, so that the document and the server refuse the same values.
+func ifNoneMatch(c *fiber.Ctx) (preconditionNone, error) {
+	h := strings.Trim(c.Get(fiber.HeaderIfNoneMatch), " \t")
+	if h == "" {
+		return preconditionNone{}, nil
+	}
+	if h == "*" {
+		return preconditionNone{any: true}, nil
+	}
+	tags, ok := parseEntityTags(h)
+	if !ok {
+		return preconditionNone{}, errMalformedIfNoneMatch
+	}
+	return preconditionNone{tags: tags}, nil
+}
+
+// matches reports whether the current ETag of an existing resource
+// matches, by the weak comparison If-None-Match uses (RFC 9110 section
+// 13.1.2): the opaque tags are equal, whether either is weak or not.
+func (p preconditionNone) matches(current string) bool {
+	if p.any {
+		return true
+	}
+	current = strings.TrimPrefix(current, "W/")
+	for _, t := range p.tags {
+		if t.opaque == current {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) getTask(c *fiber.Ctx) error {
@@ -161,11 +289,19 @@ func (s *Server) getTask(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	cond, err := ifNoneMatch(c)
+	if err != nil {
+		return err
+	}
 	t, err := s.tasks.Get(c.UserContext(), actorOf(c), domain.TaskID(id), taskJSON{})
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderETag, etagOf(t.Version))
+	tag := etagOf(t.Version)
+	c.Set(fiber.HeaderETag, tag)
+	if cond.matches(tag) {
+		return notModified(c)
+	}
 	return sendJSON(c, t.Body)
 }
 
@@ -214,7 +350,11 @@ func (s *Server) patchTask(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	in := application.UpdateTaskInput{IfMatch: ifMatch(c)}
+	version, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	in := application.UpdateTaskInput{IfMatch: version}
 	var fields []domain.FieldError
 	notNull := func(field string) {
 		fields = append(fields, domain.FieldError{Field: field, Message: "must not be null"})
@@ -294,7 +434,11 @@ func (s *Server) putTaskStatus(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.update(c, domain.TaskID(id), application.UpdateTaskInput{Status: &st, IfMatch: ifMatch(c)})
+	version, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	return s.update(c, domain.TaskID(id), application.UpdateTaskInput{Status: &st, IfMatch: version})
 }
 
 func (s *Server) deleteTask(c *fiber.Ctx) error {
@@ -302,7 +446,11 @@ func (s *Server) deleteTask(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.tasks.Delete(c.UserContext(), actorOf(c), domain.TaskID(id), ifMatch(c)); err != nil {
+	version, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	if err := s.tasks.Delete(c.UserContext(), actorOf(c), domain.TaskID(id), version); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -153,9 +153,13 @@ func TestOpenAPI_SchemaLimitsMatchTheServer(t *testing.T) {
 				t.Errorf("If-Match %s is a version the server issues, the document refuses it: %v", v, err)
 			}
 		}
-		for _, v := range []string{"", "1", `"0"`, `"abc"`, `W/"1"`, `"1", "2"`, `"1`} {
+		// A well-formed tag that names no version ("0", W/"1") is a 412,
+		// so the document accepts it; what the server answers 400 (not one
+		// entity-tag) it refuses. TestConditionalHeaders_ServerRefusesWhatTheDocumentRefuses
+		// holds the two to each other value by value.
+		for _, v := range []string{"1", `"1", "2"`, `"1`} {
 			if p.VisitJSON(v) == nil {
-				t.Errorf("If-Match %s names no version, the document accepts it", v)
+				t.Errorf("If-Match %s is not one entity-tag, the document accepts it", v)
 			}
 		}
 	})

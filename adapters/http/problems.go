@@ -21,6 +21,8 @@ type problemPage struct {
 
 var problemPages = []problemPage{
 	{Code: "bad_request", Status: 400, About: "The request is malformed in a way no more specific code names. Fix the request; sending it again unchanged gives the same answer."},
+	{Code: "malformed_if_match", Status: 400, About: "If-Match is neither * nor one entity-tag (a quoted version such as \"3\", the task's ETag). Send the ETag as you received it."},
+	{Code: "malformed_if_none_match", Status: 400, About: "If-None-Match is neither * nor a comma-separated list of entity-tags. Send back the ETag (or ETags) as you received them."},
 	{Code: "malformed_json", Status: 400, About: "The body is not one JSON object: it is empty, not valid JSON, not an object (null, an array, a number), or has data after the object. detail says which."},
 	{Code: "malformed_form", Status: 400, About: "The application/x-www-form-urlencoded body of POST /login could not be parsed."},
 	{Code: "malformed_body", Status: 400, About: "The request body could not be read to its end (the connection broke or the body was cut short)."},

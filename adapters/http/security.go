@@ -49,7 +49,7 @@ func corsFor(origins []string) fiber.Handler {
 	return cors.New(cors.Config{
 		AllowOrigins:  strings.Join(origins, ","),
 		AllowMethods:  "GET,POST,PUT,PATCH,DELETE,OPTIONS",
-		AllowHeaders:  "Authorization,Content-Type,If-Match,X-Request-ID",
+		AllowHeaders:  "Authorization,Content-Type,If-Match,If-None-Match,X-Request-ID",
 		ExposeHeaders: "ETag,Link,Location,X-Request-ID,Retry-After,RateLimit-Limit,RateLimit-Remaining,RateLimit-Reset",
 		MaxAge:        600,
 	})

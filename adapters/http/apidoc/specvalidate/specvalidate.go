@@ -74,6 +74,11 @@ func (v *Validator) Response(req *http.Request, status int, header http.Header, 
 	if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
 		return fmt.Errorf("%s %s -> %d: %w", req.Method, req.URL.Path, status, err)
 	}
+	if req.Method != http.MethodHead && skippedStatus[status] {
+		if err := checkSkipped(route, status, header); err != nil {
+			return fmt.Errorf("%s %s -> %d: %w", req.Method, req.URL.Path, status, err)
+		}
+	}
 
 	// ValidateResponse accepts any body for a response documented without
 	// content (a 204, say); the contract does not.
@@ -85,3 +90,38 @@ func (v *Validator) Response(req *http.Request, status int, header http.Header, 
 }
 
 var errUnexpectedBody = errors.New("response has a body but the document describes none")
+
+// skippedStatus are the statuses kin-openapi's ValidateResponse accepts
+// without looking at them (not even whether they are documented).
+var skippedStatus = map[int]bool{
+	http.StatusNotModified: true, http.StatusMovedPermanently: true,
+	http.StatusTemporaryRedirect: true, http.StatusPermanentRedirect: true,
+}
+
+// checkSkipped does for those what ValidateResponse does for the others:
+// the status must be documented for the operation, and its headers present
+// when required and valid against their schemas.
+func checkSkipped(route *routers.Route, status int, header http.Header) error {
+	ref := route.Operation.Responses.Status(status)
+	if ref == nil || ref.Value == nil {
+		return errors.New("status is not supported")
+	}
+	for name, h := range ref.Value.Headers {
+		if h == nil || h.Value == nil {
+			continue
+		}
+		val := header.Get(name)
+		if val == "" {
+			if h.Value.Required {
+				return fmt.Errorf("response header %q missing", name)
+			}
+			continue
+		}
+		if h.Value.Schema != nil && h.Value.Schema.Value != nil {
+			if err := h.Value.Schema.Value.VisitJSON(val, openapi3.EnableJSONSchema2020()); err != nil {
+				return fmt.Errorf("response header %q: %w", name, err)
+			}
+		}
+	}
+	return nil
+}

@@ -16,6 +16,9 @@ const task = `{"id":7,"organization_id":1,"title":"Launch product","description"
 const problem = `{"type":"/problems/not-found","title":"Not found","status":404,"detail":"task not found",
  "code":"not_found","request_id":"01JDZ3Q5T8M4Y7W2K9X6C1B0NA"}`
 
+// listTag is an ETag of a task list: weak, a 128-bit hash in hex.
+const listTag = `W/"6f1c2a9e0b7d4c3f8a5e1d2c3b4a5f60"`
+
 func taskHeaders() http.Header {
 	return http.Header{
 		"Content-Type":  {"application/json"},
@@ -79,10 +82,29 @@ func TestValidator_Response(t *testing.T) {
 		{name: "task_list_with_query_passes", method: "GET", target: "/tasks?status=CREATED&limit=10", status: 200,
 			header: func() http.Header {
 				h := taskHeaders()
-				h.Del("ETag")
+				h.Set("ETag", listTag)
 				h.Set("Link", `</tasks?cursor=abc&limit=10>; rel="next"`)
 				return h
 			}, body: "[" + task + "]"},
+		{name: "task_list_without_etag_fails", method: "GET", target: "/tasks", status: 200,
+			header: func() http.Header { h := taskHeaders(); h.Del("ETag"); return h }, body: "[" + task + "]", wantErr: "ETag"},
+		{name: "not_modified_list_passes", method: "GET", target: "/tasks?limit=10", status: 304,
+			header: func() http.Header {
+				return http.Header{"X-Request-Id": {"r1"}, "Cache-Control": {"no-store"}, "Etag": {listTag}}
+			}},
+		{name: "not_modified_task_passes", method: "GET", target: "/tasks/7", status: 304,
+			header: func() http.Header { h := taskHeaders(); h.Del("Content-Type"); return h }},
+		{name: "body_on_not_modified_fails", method: "GET", target: "/tasks/7", status: 304,
+			header: taskHeaders, body: task, wantErr: "body"},
+		{name: "not_modified_without_etag_fails", method: "GET", target: "/tasks", status: 304,
+			header: func() http.Header { return http.Header{"X-Request-Id": {"r1"}, "Cache-Control": {"no-store"}} }, wantErr: "ETag"},
+		{name: "not_modified_list_with_a_task_etag_fails", method: "GET", target: "/tasks", status: 304,
+			header: func() http.Header {
+				return http.Header{"X-Request-Id": {"r1"}, "Cache-Control": {"no-store"}, "Etag": {`"1"`}}
+			}, wantErr: "ETag"},
+		{name: "undocumented_not_modified_fails", method: "GET", target: "/me", status: 304,
+			header:  func() http.Header { return http.Header{"X-Request-Id": {"r1"}, "Cache-Control": {"no-store"}} },
+			wantErr: "status is not supported"},
 		{name: "docs_page_passes", method: "GET", target: "/docs", status: 200,
 			header: func() http.Header {
 				return http.Header{"Content-Type": {"text/html; charset=utf-8"}, "X-Request-Id": {"r1"}}
