@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/ports"
@@ -272,6 +273,9 @@ type CreateTaskInput struct {
 	Description string
 	Status      *domain.Status
 	AssigneeID  *domain.UserID
+	Priority    *domain.Priority // nil: MEDIUM
+	DueAt       *time.Time
+	Labels      []string
 }
 
 // Create adds a task; only ADMINs may, and a new task is always CREATED.
@@ -284,6 +288,9 @@ func (t *Tasks) Create(ctx context.Context, actor domain.Actor, in CreateTaskInp
 	}
 	task, err := domain.NewTask(actor.OrgID, actor.UserID, in.Title, in.Description, in.AssigneeID, t.clock.Now())
 	if err != nil {
+		return nil, err
+	}
+	if err := in.details().apply(task); err != nil {
 		return nil, err
 	}
 	if err := t.store.Create(ctx, task); err != nil {
@@ -301,13 +308,61 @@ type UpdateTaskInput struct {
 	SetAssignee bool
 	AssigneeID  *domain.UserID
 	Status      *domain.Status
+	Priority    *domain.Priority
+	// SetDueAt distinguishes "clear the due date" (true, nil) from "leave
+	// alone", as SetAssignee does.
+	SetDueAt bool
+	DueAt    *time.Time
+	// Labels, when not nil, replaces the task's labels (an empty set
+	// removes them all).
+	Labels *[]string
 	// IfMatch, when not zero, is the version the client last saw; a
 	// negative one matches no version (an If-Match naming no version).
 	IfMatch int64
 }
 
 func (in UpdateTaskInput) empty() bool {
-	return in.Title == nil && in.Description == nil && !in.SetAssignee && in.Status == nil
+	return in.Title == nil && in.Description == nil && !in.SetAssignee && in.Status == nil &&
+		in.Priority == nil && !in.SetDueAt && in.Labels == nil
+}
+
+// taskDetails are the optional fields of a task that create and update
+// set alike; nil ones are left as they are.
+type taskDetails struct {
+	priority *domain.Priority
+	setDueAt bool
+	dueAt    *time.Time
+	labels   *[]string
+}
+
+func (in CreateTaskInput) details() taskDetails {
+	d := taskDetails{priority: in.Priority, setDueAt: in.DueAt != nil, dueAt: in.DueAt}
+	if in.Labels != nil {
+		d.labels = &in.Labels
+	}
+	return d
+}
+
+func (in UpdateTaskInput) details() taskDetails {
+	return taskDetails{priority: in.Priority, setDueAt: in.SetDueAt, dueAt: in.DueAt, labels: in.Labels}
+}
+
+// apply validates the details into task.
+func (d taskDetails) apply(task *domain.Task) error {
+	if d.priority != nil {
+		if err := task.SetPriority(*d.priority); err != nil {
+			return err
+		}
+	}
+	if d.setDueAt {
+		if err := task.SetDueAt(d.dueAt); err != nil {
+			return err
+		}
+	}
+	if d.labels != nil {
+		return task.SetLabels(*d.labels)
+	}
+	return nil
 }
 
 // statusOnly reports whether the update asks for a status change and
@@ -376,6 +431,9 @@ func (t *Tasks) Update(ctx context.Context, actor domain.Actor, id domain.TaskID
 		}
 		if in.SetAssignee {
 			task.AssigneeID = in.AssigneeID
+		}
+		if err := in.details().apply(task); err != nil {
+			return err
 		}
 		if in.Status != nil {
 			if err := task.Transition(*in.Status, now); err != nil {

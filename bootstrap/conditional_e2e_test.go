@@ -2,6 +2,7 @@ package bootstrap_test
 
 import (
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -177,7 +178,7 @@ func testConditionalReads(t *testing.T, a *api) {
 		} {
 			a.expect(t, http.StatusBadRequest, "malformed_if_match", tc.method, tc.path, tokA, tc.body, "If-Match", tc.ifMatch)
 		}
-		if got := a.getTask(t, tokA, newer.ID); got != before {
+		if got := a.getTask(t, tokA, newer.ID); !reflect.DeepEqual(got, before) {
 			t.Errorf("after malformed If-Match the task is %+v, want %+v untouched", got, before)
 		}
 	})

@@ -230,16 +230,20 @@ func (p problem) fields() []string {
 }
 
 type task struct {
-	ID             int64     `json:"id"`
-	OrganizationID int64     `json:"organization_id"`
-	Title          string    `json:"title"`
-	Description    string    `json:"description"`
-	Status         string    `json:"status"`
-	AssigneeID     *int64    `json:"assignee_id"`
-	CreatedBy      int64     `json:"created_by"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-	Version        int64     `json:"version"`
+	ID             int64      `json:"id"`
+	OrganizationID int64      `json:"organization_id"`
+	Title          string     `json:"title"`
+	Description    string     `json:"description"`
+	Status         string     `json:"status"`
+	AssigneeID     *int64     `json:"assignee_id"`
+	Priority       string     `json:"priority"`
+	DueAt          *time.Time `json:"due_at"`
+	Labels         []string   `json:"labels"`
+	CompletedAt    *time.Time `json:"completed_at"`
+	CreatedBy      int64      `json:"created_by"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	Version        int64      `json:"version"`
 }
 
 type userOut struct {

@@ -46,6 +46,7 @@ func TestAPI(t *testing.T) {
 		{"invite_management", testInviteManagement},
 		{"cross_tenant", testCrossTenant},
 		{"mass_assignment", testMassAssignment},
+		{"task_details", testTaskDetails},
 		{"membership_changes", testMembershipChanges},
 		{"pagination", testPagination},
 		{"cache_freshness", testCacheFreshness},
@@ -1042,6 +1043,7 @@ func testMassAssignment(t *testing.T, a *api) {
 		"created_by":      other.Admin.ID,
 		"created_at":      "2020-01-01T00:00:00Z",
 		"updated_at":      "2020-01-01T00:00:00Z",
+		"completed_at":    "2020-01-01T00:00:00Z",
 	}
 	for field, value := range forbidden {
 		t.Run("create_with_"+field, func(t *testing.T) {

@@ -98,16 +98,20 @@ func (m *pMember) String() string {
 // pTask is a task as the API shows it; stale marks an updated_at the model
 // cannot know (a member removal moved it on, in the database's clock).
 type pTask struct {
-	ID             int64     `json:"id"`
-	OrganizationID int64     `json:"organization_id"`
-	Title          string    `json:"title"`
-	Description    string    `json:"description"`
-	Status         string    `json:"status"`
-	AssigneeID     *int64    `json:"assignee_id"`
-	CreatedBy      int64     `json:"created_by"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-	Version        int64     `json:"version"`
+	ID             int64      `json:"id"`
+	OrganizationID int64      `json:"organization_id"`
+	Title          string     `json:"title"`
+	Description    string     `json:"description"`
+	Status         string     `json:"status"`
+	AssigneeID     *int64     `json:"assignee_id"`
+	Priority       string     `json:"priority"`
+	DueAt          *time.Time `json:"due_at"`
+	Labels         []string   `json:"labels"`
+	CompletedAt    *time.Time `json:"completed_at"`
+	CreatedBy      int64      `json:"created_by"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	Version        int64      `json:"version"`
 	stale          bool
 }
 
@@ -330,6 +334,27 @@ func (r *propRun) sameTask(rep reply, got pTask, want *pTask) {
 	if !propSameID(got.AssigneeID, want.AssigneeID) {
 		d("assignee_id", propIDString(got.AssigneeID), propIDString(want.AssigneeID))
 	}
+	if got.Priority != want.Priority {
+		d("priority", got.Priority, want.Priority)
+	}
+	if (got.DueAt == nil) != (want.DueAt == nil) || (got.DueAt != nil && !got.DueAt.Equal(*want.DueAt)) {
+		d("due_at", got.DueAt, want.DueAt)
+	}
+	if got.Labels == nil || !slices.Equal(got.Labels, want.Labels) {
+		d("labels", fmt.Sprintf("%q", got.Labels), fmt.Sprintf("%q", want.Labels))
+	}
+	// completed_at is the server's time of the write that completed the
+	// task: the model learns it from that answer, as its updated_at.
+	switch {
+	case want.Status != "COMPLETED" && got.CompletedAt != nil:
+		d("completed_at of a task not COMPLETED", got.CompletedAt, nil)
+	case want.Status == "COMPLETED" && want.CompletedAt == nil && (got.CompletedAt == nil || !got.CompletedAt.Equal(got.UpdatedAt)):
+		d("completed_at of a task just COMPLETED", got.CompletedAt, got.UpdatedAt)
+	case want.Status == "COMPLETED" && want.CompletedAt == nil:
+		want.CompletedAt = got.CompletedAt
+	case want.CompletedAt != nil && (got.CompletedAt == nil || !got.CompletedAt.Equal(*want.CompletedAt)):
+		d("completed_at", got.CompletedAt, want.CompletedAt)
+	}
 	if got.CreatedBy != want.CreatedBy {
 		d("created_by", got.CreatedBy, want.CreatedBy)
 	}
@@ -378,6 +403,40 @@ func (r *propRun) title(o *pOrg) string {
 	r.seq++
 	words := []string{"plan", "ship", "review", "fix", "write", "test", "deploy"}
 	return fmt.Sprintf("%s %s #%d", words[r.rng.IntN(len(words))], o.marker, r.seq)
+}
+
+var propPriorities = []string{"LOW", "MEDIUM", "HIGH", "URGENT"}
+
+// details adds a random priority, due date and labels to body, each
+// sometimes, and applies them to tk as the server must. Labels include
+// the organization's marker, so a leaked label is caught like a title.
+func (r *propRun) details(o *pOrg, body map[string]any, tk *pTask, patch bool) {
+	if r.chance(30) {
+		p := propPriorities[r.rng.IntN(len(propPriorities))]
+		body["priority"], tk.Priority = p, p
+	}
+	if r.chance(30) {
+		if patch && r.chance(30) {
+			body["due_at"], tk.DueAt = nil, nil
+		} else {
+			due := time.Date(2030+r.rng.IntN(5), time.Month(1+r.rng.IntN(12)), 1+r.rng.IntN(28), r.rng.IntN(24), 0, 0, r.rng.IntN(1e6)*1000,
+				time.FixedZone("", 3600*(r.rng.IntN(5)-2)))
+			body["due_at"], tk.DueAt = due.Format(time.RFC3339Nano), &due
+		}
+	}
+	if r.chance(30) {
+		words := []string{o.marker, strings.ToUpper(o.marker), "Bug", "bug", " ops ", "Été", "été"}
+		in := []string{}
+		for range r.rng.IntN(4) {
+			in = append(in, words[r.rng.IntN(len(words))])
+		}
+		set := []string{}
+		for _, l := range in {
+			set = append(set, strings.ToLower(strings.TrimSpace(l)))
+		}
+		slices.Sort(set)
+		body["labels"], tk.Labels = in, slices.Compact(set)
+	}
 }
 
 func (r *propRun) email(o *pOrg) string {
@@ -643,6 +702,8 @@ func (r *propRun) opCreate(o *pOrg) {
 	if r.chance(25) {
 		body["status"] = "CREATED"
 	}
+	details := pTask{Priority: "MEDIUM", Labels: []string{}}
+	r.details(o, body, &details, false)
 	want, code, why := http.StatusCreated, "", "an ADMIN creates a task"
 	var assignee *int64
 	if r.chance(50) {
@@ -668,7 +729,8 @@ func (r *propRun) opCreate(o *pOrg) {
 		r.failf("%s\nthe new task's id %d is not new", rep, got.ID)
 	}
 	tk := &pTask{ID: got.ID, OrganizationID: o.id, Title: title, Description: desc, Status: "CREATED",
-		AssigneeID: assignee, CreatedBy: m.id, CreatedAt: got.CreatedAt, UpdatedAt: got.CreatedAt, Version: 1}
+		AssigneeID: assignee, Priority: details.Priority, DueAt: details.DueAt, Labels: details.Labels,
+		CreatedBy: m.id, CreatedAt: got.CreatedAt, UpdatedAt: got.CreatedAt, Version: 1}
 	r.sameTask(rep, got, tk)
 	if loc := rep.header.Get("Location"); !strings.HasSuffix(loc, taskPath(got.ID)) {
 		r.failf("%s\nLocation %q, want one ending in %s", rep, loc, taskPath(got.ID))
@@ -914,12 +976,21 @@ func (r *propRun) opPatch(o *pOrg) {
 		status = &s
 		body["status"] = s
 	}
+	var details pTask
+	if tk != nil {
+		details = *tk
+	}
+	r.details(o, body, &details, true)
 	if m.role != "ADMIN" && r.chance(60) {
 		// Mostly what an assignee may send: the status alone.
 		s := propStatuses[r.rng.IntN(len(propStatuses))]
 		title, desc, assignee, status = nil, nil, nil, &s
 		setAssignee, badAssignee = false, false
 		body = map[string]any{"status": s}
+		details = pTask{}
+		if tk != nil {
+			details = *tk
+		}
 	}
 	headers, stale := r.ifMatch(tk)
 	rep := r.call(o, m, "PATCH", taskPath(id), body, headers...)
@@ -955,6 +1026,7 @@ func (r *propRun) opPatch(o *pOrg) {
 	if status != nil {
 		next.Status = *status
 	}
+	next.Priority, next.DueAt, next.Labels = details.Priority, details.DueAt, details.Labels
 	r.applyWrite(rep, tk, next, len(body) > 0)
 }
 

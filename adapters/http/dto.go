@@ -10,8 +10,8 @@ import (
 
 // Request and response bodies. Requests are decoded strictly into these
 // types, never into domain types, so a client can only set the fields
-// listed here (no id, organization_id, role, version or timestamps on
-// tasks).
+// listed here (no id, organization_id, role, version, timestamps or
+// completed_at on tasks: an unknown field is 422).
 
 type orgCreateRequest struct {
 	Name string `json:"name" validate:"required"`
@@ -115,17 +115,34 @@ type roleUpdateRequest struct {
 }
 
 type taskCreateRequest struct {
-	Title       string     `json:"title" validate:"required"`
-	Description string     `json:"description"`
-	Status      *string    `json:"status"`
-	AssigneeID  opt[int64] `json:"assignee_id"`
+	Title       string        `json:"title" validate:"required"`
+	Description string        `json:"description"`
+	Status      *string       `json:"status"`
+	AssigneeID  opt[int64]    `json:"assignee_id"`
+	Priority    opt[string]   `json:"priority"`
+	DueAt       opt[string]   `json:"due_at"`
+	Labels      opt[[]string] `json:"labels"`
 }
 
 type taskPatchRequest struct {
-	Title       opt[string] `json:"title"`
-	Description opt[string] `json:"description"`
-	AssigneeID  opt[int64]  `json:"assignee_id"`
-	Status      opt[string] `json:"status"`
+	Title       opt[string]   `json:"title"`
+	Description opt[string]   `json:"description"`
+	AssigneeID  opt[int64]    `json:"assignee_id"`
+	Status      opt[string]   `json:"status"`
+	Priority    opt[string]   `json:"priority"`
+	DueAt       opt[string]   `json:"due_at"`
+	Labels      opt[[]string] `json:"labels"`
+}
+
+// taskDetailsRequest are the fields that POST and PATCH take alike, as
+// both requests spell them (not embedded: encoding/json would name the
+// embedded type in a type error's field). due_at is decoded as a string
+// so that a malformed date is a 422 naming the field, not a JSON
+// decoding failure.
+type taskDetailsRequest struct {
+	Priority opt[string]   `json:"priority"`
+	DueAt    opt[string]   `json:"due_at"`
+	Labels   opt[[]string] `json:"labels"`
 }
 
 type statusUpdateRequest struct {
@@ -133,26 +150,42 @@ type statusUpdateRequest struct {
 }
 
 type taskResponse struct {
-	ID             int64     `json:"id"`
-	OrganizationID int64     `json:"organization_id"`
-	Title          string    `json:"title"`
-	Description    string    `json:"description"`
-	Status         string    `json:"status"`
-	AssigneeID     *int64    `json:"assignee_id"`
-	CreatedBy      int64     `json:"created_by"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
-	Version        int64     `json:"version"`
+	ID             int64      `json:"id"`
+	OrganizationID int64      `json:"organization_id"`
+	Title          string     `json:"title"`
+	Description    string     `json:"description"`
+	Status         string     `json:"status"`
+	AssigneeID     *int64     `json:"assignee_id"`
+	Priority       string     `json:"priority"`
+	DueAt          *time.Time `json:"due_at"`
+	Labels         []string   `json:"labels"` // never null: [] for none
+	CompletedAt    *time.Time `json:"completed_at"`
+	CreatedBy      int64      `json:"created_by"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	Version        int64      `json:"version"`
 }
 
 func toTask(t *domain.Task) taskResponse {
 	r := taskResponse{ID: int64(t.ID), OrganizationID: int64(t.OrgID), Title: t.Title, Description: t.Description,
-		Status: string(t.Status), CreatedBy: int64(t.CreatedBy), CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(), Version: t.Version}
+		Status: string(t.Status), Priority: string(t.Priority), Labels: t.Labels, DueAt: utcPtr(t.DueAt), CompletedAt: utcPtr(t.CompletedAt),
+		CreatedBy: int64(t.CreatedBy), CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(), Version: t.Version}
 	if t.AssigneeID != nil {
 		a := int64(*t.AssigneeID)
 		r.AssigneeID = &a
 	}
+	if r.Labels == nil {
+		r.Labels = []string{}
+	}
 	return r
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 // taskJSON is the application.TaskEncoder of the HTTP answers: the
@@ -162,7 +195,7 @@ type taskJSON struct{}
 var _ application.TaskEncoder = taskJSON{}
 
 // Format changes whenever taskResponse does, so no stale form is served.
-func (taskJSON) Format() string { return "json1" }
+func (taskJSON) Format() string { return "json2" }
 
 func (taskJSON) Tasks(ts []domain.Task) ([]byte, error) {
 	out := make([]taskResponse, len(ts))

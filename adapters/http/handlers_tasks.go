@@ -1,9 +1,11 @@
 package http
 
 import (
+	"errors"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -311,6 +313,14 @@ func (s *Server) createTask(c *fiber.Ctx) error {
 		return err
 	}
 	in := application.CreateTaskInput{Title: req.Title, Description: req.Description}
+	d, err := taskDetailsRequest{Priority: req.Priority, DueAt: req.DueAt, Labels: req.Labels}.parse()
+	if err != nil {
+		return err
+	}
+	in.Priority, in.DueAt = d.priority, d.dueAt
+	if d.labels != nil {
+		in.Labels = *d.labels
+	}
 	if req.Status != nil {
 		st, err := domain.ParseStatus("status", *req.Status)
 		if err != nil {
@@ -390,10 +400,69 @@ func (s *Server) patchTask(c *fiber.Ctx) error {
 			in.AssigneeID = &a
 		}
 	}
+	d, err := taskDetailsRequest{Priority: req.Priority, DueAt: req.DueAt, Labels: req.Labels}.parse()
+	if err != nil {
+		var de *domain.Error
+		if !errors.As(err, &de) {
+			return err
+		}
+		fields = append(fields, de.Fields...)
+	}
+	in.Priority, in.SetDueAt, in.DueAt, in.Labels = d.priority, d.setDueAt, d.dueAt, d.labels
 	if len(fields) > 0 {
 		return domain.Invalid(fields...)
 	}
 	return s.update(c, domain.TaskID(id), in)
+}
+
+// taskDetails is a parsed taskDetailsRequest; nil is "not given".
+type taskDetails struct {
+	priority *domain.Priority
+	setDueAt bool
+	dueAt    *time.Time
+	labels   *[]string
+}
+
+// parse checks the forms of the fields; their values (the label limits)
+// are the domain's to check. Only due_at may be null: it clears the date.
+func (r taskDetailsRequest) parse() (taskDetails, error) {
+	var d taskDetails
+	var fields []domain.FieldError
+	bad := func(field, msg string) { fields = append(fields, domain.FieldError{Field: field, Message: msg}) }
+	switch {
+	case r.Priority.Null:
+		bad("priority", "must not be null")
+	case r.Priority.Set:
+		p, err := domain.ParsePriority("priority", r.Priority.V)
+		if err != nil {
+			bad("priority", "must be one of LOW, MEDIUM, HIGH, URGENT")
+		}
+		d.priority = &p
+	}
+	if r.DueAt.Set {
+		d.setDueAt = true
+		if !r.DueAt.Null {
+			due, err := time.Parse(time.RFC3339, r.DueAt.V)
+			if err != nil {
+				bad("due_at", "must be an RFC 3339 date-time (2030-01-31T17:00:00Z) or null")
+			}
+			d.dueAt = &due
+		}
+	}
+	switch {
+	case r.Labels.Null:
+		bad("labels", "must not be null; [] removes every label")
+	case r.Labels.Set:
+		labels := r.Labels.V
+		if labels == nil {
+			labels = []string{}
+		}
+		d.labels = &labels
+	}
+	if len(fields) > 0 {
+		return d, domain.Invalid(fields...)
+	}
+	return d, nil
 }
 
 func (s *Server) update(c *fiber.Ctx, id domain.TaskID, in application.UpdateTaskInput) error {

@@ -76,6 +76,9 @@ func (Dialect) BindType() int { return sqlx.DOLLAR }
 // RowLock is FOR UPDATE, FOR NO KEY UPDATE...: the strength as given.
 func (Dialect) RowLock(strength string) string { return "FOR " + strength }
 
+// JSONArrayAgg is json_agg as text; it is NULL over no rows.
+func (Dialect) JSONArrayAgg(expr string) string { return "json_agg(" + expr + ")::text" }
+
 // Now is the transaction's start time, so that every row one transaction
 // touches shows the same moment.
 func (Dialect) Now() string { return "now()" }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
 	"github.com/taskflow/taskflow/adapters/sqlstore"
 	"github.com/taskflow/taskflow/adapters/storetest"
+	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/migrations"
 	"github.com/taskflow/taskflow/ports"
 )
@@ -201,4 +203,65 @@ func TestInstallationID_IsStableAndDiffersBetweenDatabases(t *testing.T) {
 	if idB == idA {
 		t.Fatalf("two databases share installation id %q", idA)
 	}
+}
+
+// TestMigrate_TaskDetailsBackfill proves what 00009_task_details gives the
+// tasks that existed before it: MEDIUM, no due date, no labels, and
+// completed_at only for COMPLETED ones (their updated_at).
+func TestMigrate_TaskDetailsBackfill(t *testing.T) {
+	t.Parallel()
+	db := open(t, pgtest.NewDatabase(t))
+	migrate(t, db.DB, "up")
+	for strings.Contains(statusLine(t, db.DB, "_task_details.sql"), "applied") {
+		migrate(t, db.DB, "down")
+	}
+	if tableExists(t, db, "task_labels") {
+		t.Fatal("task_labels still there after task_details was rolled back")
+	}
+
+	done := time.Date(2029, 5, 6, 7, 8, 9, 123456000, time.UTC)
+	var org, open, completed int64
+	if err := db.GetContext(t.Context(), &org, `INSERT INTO organizations (name) VALUES ('before') RETURNING id`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.GetContext(t.Context(), &open,
+		`INSERT INTO tasks (organization_id, title, status, created_by) VALUES ($1, 'open', 'IN_PROGRESS', 1) RETURNING id`, org); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.GetContext(t.Context(), &completed,
+		`INSERT INTO tasks (organization_id, title, status, created_by, updated_at) VALUES ($1, 'done', 'COMPLETED', 1, $2) RETURNING id`,
+		org, done); err != nil {
+		t.Fatal(err)
+	}
+	migrate(t, db.DB, "up")
+
+	stores := newStore(db).Stores()
+	for _, id := range []int64{open, completed} {
+		tk, err := stores.Tasks.Get(t.Context(), domain.OrgID(org), domain.TaskID(id))
+		if err != nil {
+			t.Fatalf("get task %d: %v", id, err)
+		}
+		if tk.Priority != domain.PriorityMedium || tk.DueAt != nil || tk.Labels == nil || len(tk.Labels) != 0 {
+			t.Fatalf("migrated task %+v: want MEDIUM, no due date, labels []", tk)
+		}
+		switch {
+		case id == open && tk.CompletedAt != nil:
+			t.Fatalf("open task got completed_at %v", tk.CompletedAt)
+		case id == completed && (tk.CompletedAt == nil || !tk.CompletedAt.Equal(done)):
+			t.Fatalf("completed task: completed_at %v; want %v", tk.CompletedAt, done)
+		}
+	}
+}
+
+// statusLine is the line of "migrate status" naming the migration whose
+// file name ends in suffix.
+func statusLine(t *testing.T, db *sql.DB, suffix string) string {
+	t.Helper()
+	for line := range strings.Lines(migrate(t, db, "status")) {
+		if strings.Contains(line, suffix) {
+			return line
+		}
+	}
+	t.Fatalf("no migration *%s in status", suffix)
+	return ""
 }

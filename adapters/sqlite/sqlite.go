@@ -110,6 +110,9 @@ func (Dialect) BindType() int { return sqlx.QUESTION }
 // holds the database's write lock from its first read to its commit.
 func (Dialect) RowLock(string) string { return "" }
 
+// JSONArrayAgg is json_group_array; it is "[]" over no rows.
+func (Dialect) JSONArrayAgg(expr string) string { return "json_group_array(" + expr + ")" }
+
 // Now is the current time in the stored form (to the millisecond, which
 // is all SQLite's clock gives).
 func (Dialect) Now() string { return "strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')" }

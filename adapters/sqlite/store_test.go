@@ -358,3 +358,66 @@ func mustTime(s string) time.Time {
 func BenchmarkTaskStore_List(b *testing.B) {
 	storetest.BenchmarkList(b, newStore(openMigrated(b)).Stores())
 }
+
+// TestMigrate_TaskDetailsBackfill proves what 00008_task_details gives the
+// tasks that existed before it: MEDIUM, no due date, no labels, and
+// completed_at only for COMPLETED ones (their updated_at).
+func TestMigrate_TaskDetailsBackfill(t *testing.T) {
+	t.Parallel()
+	p := openFresh(t)
+	migrate(t, p.write, "up")
+	for strings.Contains(statusLine(t, p.write, "_task_details.sql"), "applied") {
+		migrate(t, p.write, "down")
+	}
+	if tableExists(t, p.write, "task_labels") {
+		t.Fatal("task_labels still there after task_details was rolled back")
+	}
+
+	done := "2029-05-06 07:08:09.123456+00:00"
+	var org, open, completed int64
+	db := p.write
+	if err := db.GetContext(t.Context(), &org, `INSERT INTO organizations (name) VALUES ('before') RETURNING id`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.GetContext(t.Context(), &open,
+		`INSERT INTO tasks (organization_id, title, status, created_by) VALUES (?, 'open', 'IN_PROGRESS', 1) RETURNING id`, org); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.GetContext(t.Context(), &completed,
+		`INSERT INTO tasks (organization_id, title, status, created_by, updated_at) VALUES (?, 'done', 'COMPLETED', 1, ?) RETURNING id`,
+		org, done); err != nil {
+		t.Fatal(err)
+	}
+	migrate(t, db, "up")
+
+	stores := newStore(p).Stores()
+	for _, id := range []int64{open, completed} {
+		tk, err := stores.Tasks.Get(t.Context(), domain.OrgID(org), domain.TaskID(id))
+		if err != nil {
+			t.Fatalf("get task %d: %v", id, err)
+		}
+		if tk.Priority != domain.PriorityMedium || tk.DueAt != nil || tk.Labels == nil || len(tk.Labels) != 0 {
+			t.Fatalf("migrated task %+v: want MEDIUM, no due date, labels []", tk)
+		}
+		switch {
+		case id == open && tk.CompletedAt != nil:
+			t.Fatalf("open task got completed_at %v", tk.CompletedAt)
+		case id == completed && (tk.CompletedAt == nil || !tk.CompletedAt.Equal(tk.UpdatedAt) ||
+			tk.CompletedAt.Format("2006-01-02 15:04:05.000000") != done[:26]):
+			t.Fatalf("completed task: completed_at %v, updated_at %v; want both %s", tk.CompletedAt, tk.UpdatedAt, done)
+		}
+	}
+}
+
+// statusLine is the line of "migrate status" naming the migration whose
+// file name ends in suffix.
+func statusLine(t *testing.T, db *sqlx.DB, suffix string) string {
+	t.Helper()
+	for line := range strings.Lines(migrate(t, db, "status")) {
+		if strings.Contains(line, suffix) {
+			return line
+		}
+	}
+	t.Fatalf("no migration *%s in status", suffix)
+	return ""
+}

@@ -64,6 +64,10 @@ type Dialect interface {
 	// Now is an SQL expression for the current time, stored like the times
 	// the store writes itself.
 	Now() string
+	// JSONArrayAgg is an aggregate of the text expression expr over a
+	// (sub)query's rows as the text of a JSON array of strings: "[]" or
+	// NULL over no rows, in no particular order.
+	JSONArrayAgg(expr string) string
 	// Violation classifies err: class ViolationUnique or
 	// ViolationForeignKey, or "" for any other error; and the violated
 	// constraint's name, as migrations/postgres names it, or "" when the

@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +28,19 @@ const (
 	tasksOrgFKey      = "tasks_organization_id_fkey"
 )
 
-const taskColumns = `organization_id, id, title, description, status, assignee_id, created_by,
-	created_at, updated_at, version`
+// taskColumns are the task's own columns, in taskRow.scanColumns' order.
+// Its labels are rows of task_labels, read with them by taskSelect.
+const taskColumns = `organization_id, id, title, description, status, assignee_id, priority, due_at,
+	completed_at, created_by, created_at, updated_at, version`
+
+// taskSelect is what a SELECT FROM tasks reads for taskRow.scan: the
+// columns and, by a correlated subquery on task_labels' primary key, the
+// task's labels as a JSON array (one statement per page, not one per
+// task; the domain's sort is applied as the row is rebuilt).
+func (c conn) taskSelect() string {
+	return taskColumns + `, COALESCE((SELECT ` + c.db.d.JSONArrayAgg("l.label") + ` FROM task_labels l
+	     WHERE l.organization_id = tasks.organization_id AND l.task_id = tasks.id), '[]')`
+}
 
 // errForeignAssignee is what a violated (organization_id, assignee_id)
 // foreign key means to the client: the user is absent or belongs to
@@ -43,25 +56,36 @@ type taskRow struct {
 	Description string        `db:"description"`
 	Status      string        `db:"status"`
 	AssigneeID  sql.NullInt64 `db:"assignee_id"`
+	Priority    int64         `db:"priority"` // domain.Priority.Rank
+	DueAt       sql.NullTime  `db:"due_at"`
+	CompletedAt sql.NullTime  `db:"completed_at"`
+	Labels      string        `db:"labels"` // a JSON array of strings
 	CreatedBy   int64         `db:"created_by"`
 	CreatedAt   time.Time     `db:"created_at"`
 	UpdatedAt   time.Time     `db:"updated_at"`
 	Version     int64         `db:"version"`
 }
 
-// scan reads one row of taskColumns, in their order, into r. Every read
+// scan reads one row of taskSelect, in its order, into r. Every read
 // of a task row scans by hand, as the bench's database ceiling does:
 // sqlx's reflection (sqlx.scanAll) showed at 15% of the service's CPU in
 // the uncached list profile, most of it lib/pq's decoding that stays. On
 // SQLite, BenchmarkTaskStore_List: 174-195 µs and 283 allocs before,
 // 165-173 µs and 275 allocs after.
 func (r *taskRow) scan(s interface{ Scan(dest ...any) error }) error {
-	return s.Scan(&r.OrgID, &r.ID, &r.Title, &r.Description, &r.Status, &r.AssigneeID, &r.CreatedBy,
-		&r.CreatedAt, &r.UpdatedAt, &r.Version)
+	return s.Scan(&r.OrgID, &r.ID, &r.Title, &r.Description, &r.Status, &r.AssigneeID, &r.Priority, &r.DueAt,
+		&r.CompletedAt, &r.CreatedBy, &r.CreatedAt, &r.UpdatedAt, &r.Version, &r.Labels)
 }
 
-// queryTask runs query, which selects or returns taskColumns, and scans
-// its one row; no row is sql.ErrNoRows.
+// scanColumns reads one row of taskColumns alone (a RETURNING clause,
+// which cannot read task_labels on SQLite); r.Labels stays as it was.
+func (r *taskRow) scanColumns(s interface{ Scan(dest ...any) error }) error {
+	return s.Scan(&r.OrgID, &r.ID, &r.Title, &r.Description, &r.Status, &r.AssigneeID, &r.Priority, &r.DueAt,
+		&r.CompletedAt, &r.CreatedBy, &r.CreatedAt, &r.UpdatedAt, &r.Version)
+}
+
+// queryTask runs query, which selects taskSelect, and scans its one row;
+// no row is sql.ErrNoRows.
 func (c conn) queryTask(ctx context.Context, q sqlx.ExtContext, query string, args ...any) (taskRow, error) {
 	var r taskRow
 	err := r.scan(q.QueryRowxContext(ctx, c.db.rebind(query), args...))
@@ -70,13 +94,28 @@ func (c conn) queryTask(ctx context.Context, q sqlx.ExtContext, query string, ar
 
 // taskFromRow rebuilds a task from its stored row, without re-running
 // validation: stored rows are trusted.
-func taskFromRow(r taskRow) *domain.Task {
+func taskFromRow(r taskRow) (*domain.Task, error) {
+	labels := []string{}
+	if r.Labels != "[]" {
+		if err := json.Unmarshal([]byte(r.Labels), &labels); err != nil {
+			return nil, fmt.Errorf("task %d: labels: %w", r.ID, err)
+		}
+		slices.Sort(labels)
+	}
+	t := taskFromColumns(r)
+	t.Labels = labels
+	return t, nil
+}
+
+// taskFromColumns rebuilds a task but its labels from its row.
+func taskFromColumns(r taskRow) *domain.Task {
 	t := &domain.Task{
 		ID:          domain.TaskID(r.ID),
 		OrgID:       domain.OrgID(r.OrgID),
 		Title:       r.Title,
 		Description: r.Description,
 		Status:      domain.Status(r.Status),
+		Priority:    domain.PriorityOfRank(int(r.Priority)),
 		CreatedBy:   domain.UserID(r.CreatedBy),
 		CreatedAt:   r.CreatedAt.UTC(),
 		UpdatedAt:   r.UpdatedAt.UTC(),
@@ -86,7 +125,53 @@ func taskFromRow(r taskRow) *domain.Task {
 		a := domain.UserID(r.AssigneeID.Int64)
 		t.AssigneeID = &a
 	}
+	if r.DueAt.Valid {
+		d := r.DueAt.Time.UTC()
+		t.DueAt = &d
+	}
+	if r.CompletedAt.Valid {
+		d := r.CompletedAt.Time.UTC()
+		t.CompletedAt = &d
+	}
 	return t
+}
+
+// nullTime is t as the store writes times, or NULL.
+func nullTime(t *time.Time) sql.NullTime {
+	if t == nil {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: dbTime(*t), Valid: true}
+}
+
+// dbTimePtr is dbTime of *t, or nil.
+func dbTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	d := dbTime(*t)
+	return &d
+}
+
+// insertLabels adds labels to the task (org, id), in one statement.
+func (c conn) insertLabels(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id domain.TaskID, labels []string) error {
+	if len(labels) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO task_labels (organization_id, task_id, label) VALUES `)
+	args := make([]any, 0, 3*len(labels))
+	for i, l := range labels {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?)")
+		args = append(args, org, id, l)
+	}
+	if _, err := c.exec(ctx, q, b.String(), args...); err != nil {
+		return fmt.Errorf("write labels: %w", err)
+	}
+	return nil
 }
 
 func nullUserID(id *domain.UserID) sql.NullInt64 {
@@ -101,14 +186,28 @@ func nullUserID(id *domain.UserID) sql.NullInt64 {
 func (s *TaskStore) Create(ctx context.Context, t *domain.Task) error {
 	t.CreatedAt = dbTime(t.CreatedAt)
 	t.UpdatedAt = dbTime(t.UpdatedAt)
+	t.DueAt = dbTimePtr(t.DueAt)
+	t.CompletedAt = dbTimePtr(t.CompletedAt)
+	if t.Labels == nil {
+		t.Labels = []string{}
+	}
 	t.Version = 1
-	err := s.c.scoped(ctx, t.OrgID, writesOnce, func(q sqlx.ExtContext) error {
+	// A task without labels is one statement; labels are more, which must
+	// commit together with the task.
+	a := writesOnce
+	if len(t.Labels) > 0 {
+		a = atomically
+	}
+	err := s.c.scoped(ctx, t.OrgID, a, func(q sqlx.ExtContext) error {
 		err := s.c.get(ctx, q, &t.ID,
-			`INSERT INTO tasks (organization_id, title, description, status, assignee_id, created_by,
-			                    created_at, updated_at, version)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			t.OrgID, t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), t.CreatedBy,
-			t.CreatedAt, t.UpdatedAt, t.Version)
+			`INSERT INTO tasks (organization_id, title, description, status, assignee_id, priority, due_at,
+			                    completed_at, created_by, created_at, updated_at, version)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			t.OrgID, t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), t.Priority.Rank(), nullTime(t.DueAt),
+			nullTime(t.CompletedAt), t.CreatedBy, t.CreatedAt, t.UpdatedAt, t.Version)
+		if err == nil {
+			return s.c.insertLabels(ctx, q, t.OrgID, t.ID, t.Labels)
+		}
 		switch {
 		case s.c.violates(err, ViolationForeignKey, tasksAssigneeFKey, false):
 			return errForeignAssignee
@@ -154,7 +253,7 @@ func (s *TaskStore) Get(ctx context.Context, org domain.OrgID, id domain.TaskID)
 }
 
 func (c conn) getTask(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, id domain.TaskID, forUpdate bool) (*domain.Task, error) {
-	query := `SELECT ` + taskColumns + ` FROM tasks WHERE organization_id = ? AND id = ?`
+	query := `SELECT ` + c.taskSelect() + ` FROM tasks WHERE organization_id = ? AND id = ?`
 	if forUpdate {
 		query = c.db.lock(query, "UPDATE")
 	}
@@ -165,7 +264,7 @@ func (c conn) getTask(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, 
 	case err != nil:
 		return nil, err
 	}
-	return taskFromRow(r), nil
+	return taskFromRow(r)
 }
 
 // List returns one page of the organization's tasks, newest first. It
@@ -187,7 +286,7 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 	if f.Before != nil {
 		where, args = append(where, "id < ?"), append(args, *f.Before)
 	}
-	query := `SELECT ` + taskColumns + ` FROM tasks WHERE ` + strings.Join(where, " AND ") +
+	query := `SELECT ` + s.c.taskSelect() + ` FROM tasks WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY id DESC LIMIT ? OFFSET ?`
 	args = append(args, f.Limit+1, f.Offset)
 
@@ -216,7 +315,11 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 		rows = rows[:f.Limit]
 	}
 	for _, r := range rows {
-		page.Tasks = append(page.Tasks, *taskFromRow(r))
+		t, err := taskFromRow(r)
+		if err != nil {
+			return ports.TaskPage{}, fmt.Errorf("task store: list: %w", err)
+		}
+		page.Tasks = append(page.Tasks, *t)
 	}
 	return page, nil
 }
@@ -234,16 +337,30 @@ func (s *TaskStore) Update(ctx context.Context, org domain.OrgID, id domain.Task
 		if err != nil {
 			return wrapInfra("load", err)
 		}
+		before := t.Labels
 		if err := fn(t); err != nil {
 			return fnError{err}
 		}
-		r, err := s.c.queryTask(ctx, q,
+		if t.Labels == nil {
+			t.Labels = []string{}
+		}
+		if !slices.Equal(before, t.Labels) {
+			if _, err := s.c.exec(ctx, q, `DELETE FROM task_labels WHERE organization_id = ? AND task_id = ?`, org, id); err != nil {
+				return fmt.Errorf("clear labels: %w", err)
+			}
+			if err := s.c.insertLabels(ctx, q, org, id, t.Labels); err != nil {
+				return err
+			}
+		}
+		var r taskRow
+		err = r.scanColumns(q.QueryRowxContext(ctx, s.c.db.rebind(
 			`UPDATE tasks
-			 SET title = ?, description = ?, status = ?, assignee_id = ?, updated_at = ?,
-			     version = version + 1
+			 SET title = ?, description = ?, status = ?, assignee_id = ?, priority = ?, due_at = ?,
+			     completed_at = ?, updated_at = ?, version = version + 1
 			 WHERE organization_id = ? AND id = ?
-			 RETURNING `+taskColumns,
-			t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), dbTime(t.UpdatedAt), org, id)
+			 RETURNING `+taskColumns),
+			t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), t.Priority.Rank(), nullTime(t.DueAt),
+			nullTime(t.CompletedAt), dbTime(t.UpdatedAt), org, id))
 		switch {
 		// Only the assignee's key can break: the organization is not written.
 		case s.c.violates(err, ViolationForeignKey, tasksAssigneeFKey, true):
@@ -251,7 +368,8 @@ func (s *TaskStore) Update(ctx context.Context, org domain.OrgID, id domain.Task
 		case err != nil:
 			return fmt.Errorf("write: %w", err)
 		}
-		out = taskFromRow(r)
+		out = taskFromColumns(r)
+		out.Labels = t.Labels
 		return nil
 	})
 	var fe fnError

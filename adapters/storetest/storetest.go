@@ -35,6 +35,7 @@ func Run(t *testing.T, newStores func(t *testing.T) (ports.Stores, ports.Transac
 		{"Passwords", passwordTests},
 		{"Invites", inviteTests},
 		{"Tasks", taskTests},
+		{"TaskDetails", taskDetailTests},
 		{"Transactor", transactorTests},
 		{"Sessions", sessionTests},
 	} {

@@ -138,7 +138,7 @@ func TestUncachedKey_never_repeats_within_the_key_space(t *testing.T) {
 func TestListSQL_mirrors_the_store_shape(t *testing.T) {
 	t.Parallel()
 	q, args := listSQL(7, "CREATED", 99, 10, 0)
-	want := `SELECT ` + sqlTaskColumns + ` FROM tasks WHERE organization_id = $1 AND status = $2 AND id < $3 ORDER BY id DESC LIMIT $4 OFFSET $5`
+	want := `SELECT ` + sqlTaskSelect + ` FROM tasks WHERE organization_id = $1 AND status = $2 AND id < $3 ORDER BY id DESC LIMIT $4 OFFSET $5`
 	if q != want {
 		t.Errorf("query:\n%s\nwant\n%s", q, want)
 	}

@@ -64,14 +64,23 @@ type taskRow struct {
 	org, id, createdBy, version int64
 	title, description, status  string
 	assignee                    sql.NullInt64
+	priority                    int64
+	dueAt, completedAt          sql.NullTime
 	createdAt, updatedAt        time.Time
+	labels                      string
 }
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanTask(s scanner, r *taskRow) error {
-	return s.Scan(&r.org, &r.id, &r.title, &r.description, &r.status, &r.assignee, &r.createdBy,
-		&r.createdAt, &r.updatedAt, &r.version)
+	return s.Scan(&r.org, &r.id, &r.title, &r.description, &r.status, &r.assignee, &r.priority, &r.dueAt,
+		&r.completedAt, &r.createdBy, &r.createdAt, &r.updatedAt, &r.version, &r.labels)
+}
+
+// scanTaskColumns is scanTask for a RETURNING of the columns alone.
+func scanTaskColumns(s scanner, r *taskRow) error {
+	return s.Scan(&r.org, &r.id, &r.title, &r.description, &r.status, &r.assignee, &r.priority, &r.dueAt,
+		&r.completedAt, &r.createdBy, &r.createdAt, &r.updatedAt, &r.version)
 }
 
 // dbListOp runs the list statement for each key.
@@ -115,7 +124,7 @@ func dbInsertOp(db *sql.DB, o org) op {
 		var id int64
 		return false, scoped(ctx, db, o.id, false, func(tx *sql.Tx) error {
 			return tx.QueryRowContext(ctx, sqlInsertTask,
-				o.id, "bench task", "", "CREATED", sql.NullInt64{}, o.adminID, now, now, 1).Scan(&id)
+				o.id, "bench task", "", "CREATED", sql.NullInt64{}, 2, sql.NullTime{}, sql.NullTime{}, o.adminID, now, now, 1).Scan(&id)
 		})
 	}
 }
@@ -151,8 +160,8 @@ func dbTransitionOp(db *sql.DB, o org, pool *idPool) op {
 				return fmt.Errorf("task %d is %s, not CREATED", id, r.status)
 			}
 			now := time.Now().UTC().Truncate(time.Microsecond)
-			if err := scanTask(tx.QueryRowContext(ctx, sqlUpdateTask,
-				r.title, r.description, "IN_PROGRESS", r.assignee, now, o.id, id), &r); err != nil {
+			if err := scanTaskColumns(tx.QueryRowContext(ctx, sqlUpdateTask,
+				r.title, r.description, "IN_PROGRESS", r.assignee, r.priority, r.dueAt, r.completedAt, now, o.id, id), &r); err != nil {
 				return fmt.Errorf("update: %w", err)
 			}
 			return nil

@@ -156,9 +156,10 @@ func seed(ctx context.Context, base string, db *sql.DB, size seedSize, runID str
 // organization, so each one's ids are contiguous.
 func insertTasks(ctx context.Context, db *sql.DB, orgIDs, admins []int64, n int) error {
 	_, err := db.ExecContext(ctx, `
-		INSERT INTO tasks (organization_id, title, description, status, created_by, created_at, updated_at)
+		INSERT INTO tasks (organization_id, title, description, status, completed_at, created_by, created_at, updated_at)
 		SELECT o.org, 'bench task ' || g, 'seeded by taskflow-bench',
-		       (ARRAY['CREATED', 'IN_PROGRESS', 'COMPLETED'])[1 + g % 3], o.admin, now(), now()
+		       (ARRAY['CREATED', 'IN_PROGRESS', 'COMPLETED'])[1 + g % 3],
+		       CASE WHEN g % 3 = 2 THEN now() END, o.admin, now(), now()
 		FROM unnest($1::bigint[], $2::bigint[]) AS o(org, admin)
 		CROSS JOIN generate_series(1, $3::int) AS g
 		ORDER BY o.org, g`, pq.Array(orgIDs), pq.Array(admins), n)

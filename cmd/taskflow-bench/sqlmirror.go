@@ -30,29 +30,36 @@ import (
 func pg(query string) string { return sqlx.Rebind(sqlx.DOLLAR, query) }
 
 // sqlTaskColumns is the store's taskColumns.
-const sqlTaskColumns = `organization_id, id, title, description, status, assignee_id, created_by,
-	created_at, updated_at, version`
+const sqlTaskColumns = `organization_id, id, title, description, status, assignee_id, priority, due_at,
+	completed_at, created_by, created_at, updated_at, version`
+
+// sqlTaskSelect is the store's taskSelect on Postgres: the columns and the
+// task's labels.
+const sqlTaskSelect = sqlTaskColumns + `, COALESCE((SELECT json_agg(l.label)::text FROM task_labels l
+	     WHERE l.organization_id = tasks.organization_id AND l.task_id = tasks.id), '[]')`
 
 // sqlGetTask is TaskStore.Get. Args: org, id.
-var sqlGetTask = pg(`SELECT ` + sqlTaskColumns + ` FROM tasks WHERE organization_id = ? AND id = ?`)
+var sqlGetTask = pg(`SELECT ` + sqlTaskSelect + ` FROM tasks WHERE organization_id = ? AND id = ?`)
 
 // sqlLockTask is the load of TaskStore.Update, inside its transaction (the
 // Postgres dialect's row lock for "UPDATE"). Args: org, id.
-var sqlLockTask = pg(`SELECT ` + sqlTaskColumns + ` FROM tasks WHERE organization_id = ? AND id = ?` + ` FOR UPDATE`)
+var sqlLockTask = pg(`SELECT ` + sqlTaskSelect + ` FROM tasks WHERE organization_id = ? AND id = ?` + ` FOR UPDATE`)
 
-// sqlUpdateTask is the write of TaskStore.Update. Args: title,
-// description, status, assignee_id, updated_at, org, id.
+// sqlUpdateTask is the write of TaskStore.Update (a status change leaves
+// the labels alone, so it writes none). Args: title, description, status,
+// assignee_id, priority, due_at, completed_at, updated_at, org, id.
 var sqlUpdateTask = pg(`UPDATE tasks
-			 SET title = ?, description = ?, status = ?, assignee_id = ?, updated_at = ?,
-			     version = version + 1
+			 SET title = ?, description = ?, status = ?, assignee_id = ?, priority = ?, due_at = ?,
+			     completed_at = ?, updated_at = ?, version = version + 1
 			 WHERE organization_id = ? AND id = ?
 			 RETURNING ` + sqlTaskColumns)
 
-// sqlInsertTask is TaskStore.Create. Args: org, title, description,
-// status, assignee_id, created_by, created_at, updated_at, version.
-var sqlInsertTask = pg(`INSERT INTO tasks (organization_id, title, description, status, assignee_id, created_by,
-			                    created_at, updated_at, version)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+// sqlInsertTask is TaskStore.Create of a task without labels. Args: org,
+// title, description, status, assignee_id, priority, due_at,
+// completed_at, created_by, created_at, updated_at, version.
+var sqlInsertTask = pg(`INSERT INTO tasks (organization_id, title, description, status, assignee_id, priority, due_at,
+			                    completed_at, created_by, created_at, updated_at, version)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 
 // listSQL builds TaskStore.List's statement and arguments. status "" and
 // before 0 mean "no such filter" (the bench never filters by assignee).
@@ -65,7 +72,7 @@ func listSQL(org int64, status string, before int64, limit, offset int) (string,
 	if before > 0 {
 		where, args = append(where, "id < ?"), append(args, before)
 	}
-	query := `SELECT ` + sqlTaskColumns + ` FROM tasks WHERE ` + strings.Join(where, " AND ") +
+	query := `SELECT ` + sqlTaskSelect + ` FROM tasks WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY id DESC LIMIT ? OFFSET ?`
 	args = append(args, limit+1, offset)
 	return pg(query), args

@@ -11,7 +11,7 @@ import (
 )
 
 const task = `{"id":7,"organization_id":1,"title":"Launch product","description":"","status":"CREATED",
- "assignee_id":null,"created_by":1,"created_at":"2026-11-28T06:56:09.664Z","updated_at":"2026-11-28T06:56:09.664Z","version":1}`
+ "assignee_id":null,"priority":"MEDIUM","due_at":null,"labels":[],"completed_at":null,"created_by":1,"created_at":"2026-11-28T06:56:09.664Z","updated_at":"2026-11-28T06:56:09.664Z","version":1}`
 
 const problem = `{"type":"/problems/not-found","title":"Not found","status":404,"detail":"task not found",
  "code":"not_found","request_id":"01JDZ3Q5T8M4Y7W2K9X6C1B0NA"}`
