@@ -370,7 +370,11 @@ func (d taskDetails) apply(task *domain.Task) error {
 // holds the stored value: what a USER may send does not depend on what the
 // task holds.
 func (in UpdateTaskInput) statusOnly() bool {
-	return in.Status != nil && in.Title == nil && in.Description == nil && !in.SetAssignee
+	// Said through empty, so that a field added to the input is a change
+	// here too without anyone having to remember this method.
+	rest := in
+	rest.Status, rest.IfMatch = nil, 0
+	return in.Status != nil && rest.empty()
 }
 
 // mayUpdate decides whether actor may apply in to task, the task as read

@@ -113,7 +113,7 @@ func TestTasks_Update_AssigneesWorkTheirTasks(t *testing.T) {
 	})
 	t.Run("any_other_field_is_forbidden_even_with_the_stored_value", func(t *testing.T) {
 		desc, none := "", (*domain.UserID)(nil)
-		me := bob
+		me, urgent := bob, domain.PriorityUrgent
 		for name, in := range map[string]UpdateTaskInput{
 			"title_alone":                    {Title: text("mine now")},
 			"title_with_the_stored_value":    {Title: text("work")},
@@ -122,6 +122,9 @@ func TestTasks_Update_AssigneesWorkTheirTasks(t *testing.T) {
 			"unassigning_with_a_status":      {SetAssignee: true, AssigneeID: none, Status: statusTo(domain.StatusInProgress)},
 			"assignee_with_the_stored_value": {SetAssignee: true, AssigneeID: &me},
 			"nothing_at_all":                 {},
+			"priority_with_a_status":         {Priority: &urgent, Status: statusTo(domain.StatusInProgress)},
+			"due_date_cleared_with_a_status": {SetDueAt: true, Status: statusTo(domain.StatusInProgress)},
+			"labels_with_a_status":           {Labels: &[]string{}, Status: statusTo(domain.StatusInProgress)},
 		} {
 			t.Run(name, func(t *testing.T) {
 				tasks, store := setup()
