@@ -7,7 +7,9 @@ import (
 )
 
 // routes is the whole API surface: public routes first, then those that
-// need a bearer token (auth) and an ADMIN (adminOnly).
+// need a bearer token (auth) and an ADMIN (adminOnly). The writes that a
+// client may retry with an Idempotency-Key name s.idempotent; their
+// handlers store the answer with the resource (receiptFor).
 func (s *Server) routes(app *fiber.App) {
 	app.Get("/", s.root)
 	app.Get("/health", s.health)
@@ -30,12 +32,12 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/users", with(auth, s.listUsers)...)
 	app.Patch("/users/:id", with(auth, adminOnly, s.setRole)...)
 	app.Delete("/users/:id", with(auth, adminOnly, s.removeUser)...)
-	app.Post("/invites", with(auth, adminOnly, s.createInvite)...)
+	app.Post("/invites", with(auth, adminOnly, s.idempotent, s.createInvite)...)
 	app.Get("/invites", with(auth, adminOnly, s.listInvites)...)
 	app.Delete("/invites/:id", with(auth, adminOnly, s.revokeInvite)...)
 
 	app.Get("/tasks", with(auth, s.listTasks)...)
-	app.Post("/tasks", with(auth, adminOnly, s.createTask)...)
+	app.Post("/tasks", with(auth, adminOnly, s.idempotent, s.createTask)...)
 	app.Get("/tasks/:id", with(auth, s.getTask)...)
 	app.Patch("/tasks/:id", with(auth, adminOnly, s.patchTask)...)
 	app.Put("/tasks/:id", with(auth, adminOnly, s.putTaskStatus)...)
