@@ -67,8 +67,10 @@ func (o *Organizations) Create(ctx context.Context, name string) (*CreatedOrgani
 }
 
 // CreateInvite lets an ADMIN invite someone with a role, optionally bound
-// to one email address.
-func (o *Organizations) CreateInvite(ctx context.Context, actor domain.Actor, role domain.Role, email string) (*IssuedInvite, error) {
+// to one email address. A receipt (a request with an Idempotency-Key)
+// stores the answer, code included, with the invite.
+func (o *Organizations) CreateInvite(ctx context.Context, actor domain.Actor, role domain.Role, email string,
+	receipt *Receipt[*IssuedInvite]) (*IssuedInvite, error) {
 	if !actor.IsAdmin() {
 		return nil, domain.ErrForbidden
 	}
@@ -82,8 +84,11 @@ func (o *Organizations) CreateInvite(ctx context.Context, actor domain.Actor, ro
 	var out *IssuedInvite
 	err := o.tx.InTx(ctx, func(s ports.Stores) error {
 		inv, err := o.issue(ctx, s.Invites, actor.OrgID, &actor.UserID, role, email, o.clock.Now())
+		if err != nil {
+			return err
+		}
 		out = inv
-		return err
+		return receipt.complete(ctx, s, inv)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create invite: %w", err)

@@ -27,14 +27,15 @@ const (
 // organization; writes are for ADMINs, except that a task's assignee may
 // move it along the state machine.
 type Tasks struct {
+	tx    ports.Transactor
 	store ports.TaskStore
 	cache *OrgCache
 	clock ports.Clock
 }
 
 // NewTasks builds the use case.
-func NewTasks(store ports.TaskStore, cache *OrgCache, clock ports.Clock) *Tasks {
-	return &Tasks{store: store, cache: cache, clock: clock}
+func NewTasks(tx ports.Transactor, store ports.TaskStore, cache *OrgCache, clock ports.Clock) *Tasks {
+	return &Tasks{tx: tx, store: store, cache: cache, clock: clock}
 }
 
 // ListQuery is a validated-at-the-edge list request. Zero Limit means the
@@ -276,6 +277,9 @@ type CreateTaskInput struct {
 	Priority    *domain.Priority // nil: MEDIUM
 	DueAt       *time.Time
 	Labels      []string
+	// Receipt, when the request has an Idempotency-Key, stores its answer
+	// with the task.
+	Receipt *Receipt[*domain.Task]
 }
 
 // Create adds a task; only ADMINs may, and a new task is always CREATED.
@@ -293,7 +297,18 @@ func (t *Tasks) Create(ctx context.Context, actor domain.Actor, in CreateTaskInp
 	if err := in.details().apply(task); err != nil {
 		return nil, err
 	}
-	if err := t.store.Create(ctx, task); err != nil {
+	if in.Receipt == nil {
+		err = t.store.Create(ctx, task)
+	} else {
+		// The task and its Idempotency-Key's answer commit together.
+		err = t.tx.InTx(ctx, func(s ports.Stores) error {
+			if err := s.Tasks.Create(ctx, task); err != nil {
+				return err
+			}
+			return in.Receipt.complete(ctx, s, task)
+		})
+	}
+	if err != nil {
 		return nil, fmt.Errorf("create task: %w", err)
 	}
 	t.cache.invalidate(ctx, actor.OrgID, ports.SpaceTasks)

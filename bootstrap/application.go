@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"log/slog"
+	"time"
 
 	"go.uber.org/fx"
 
@@ -17,8 +18,13 @@ var ApplicationModule = fx.Module("application",
 		func(c ports.ListCache, log *slog.Logger) *application.OrgCache {
 			return application.NewOrgCache(c, log)
 		},
-		func(s ports.Stores, l *application.OrgCache, clock ports.Clock) *application.Tasks {
-			return application.NewTasks(s.Tasks, l, clock)
+		func(tx ports.Transactor, s ports.Stores, l *application.OrgCache, clock ports.Clock) *application.Tasks {
+			return application.NewTasks(tx, s.Tasks, l, clock)
+		},
+		// A claim's lease outlasts any live request (they end at the
+		// request timeout) by a margin for the clocks of two replicas.
+		func(s ports.Stores, clock ports.Clock, cfg *config.Config) *application.Idempotency {
+			return application.NewIdempotency(s.Idempotency, clock, cfg.RequestTimeout+10*time.Second)
 		},
 		func(tx ports.Transactor, s ports.Stores, clock ports.Clock, codes ports.CodeGenerator, l *application.OrgCache, cfg *config.Config) *application.Organizations {
 			return application.NewOrganizations(tx, s, clock, codes, l, cfg.InviteTTL)

@@ -54,6 +54,7 @@ func TestAPI(t *testing.T) {
 		{"operations", testOperations},
 		{"request_id", testRequestID},
 		{"sessions", testSessions},
+		{"idempotency", testIdempotency},
 	}
 	eachConfiguration(t, func(t *testing.T, a *api) {
 		for _, s := range suite {

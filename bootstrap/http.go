@@ -49,12 +49,13 @@ type serverIn struct {
 	Auth    *application.Auth
 	Orgs    *application.Organizations
 	Tasks   *application.Tasks
+	Idem    *application.Idempotency
 	Checks  []httpadapter.Check `group:"checks"`
 	Limiter ports.RateLimiter
 }
 
 func newServer(lc fx.Lifecycle, in serverIn) *Server {
-	h := httpadapter.NewServer(in.Auth, in.Orgs, in.Tasks, in.Checks, in.Limiter, in.Log, httpadapter.Options{
+	h := httpadapter.NewServer(in.Auth, in.Orgs, in.Tasks, in.Idem, in.Checks, in.Limiter, in.Log, httpadapter.Options{
 		BodyLimit: in.Cfg.BodyLimit, RequestTimeout: in.Cfg.RequestTimeout, Version: in.Info.Version,
 		CORSOrigins: in.Cfg.CORSOrigins,
 		Limits:      httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},

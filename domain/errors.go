@@ -110,6 +110,13 @@ var (
 	ErrBadCredentials    = &Error{Kind: KindUnauthorized, Code: "invalid_credentials", Message: "incorrect email or password"}
 	ErrUnauthenticated   = &Error{Kind: KindUnauthorized, Code: "unauthenticated", Message: "a valid bearer token is required"}
 	ErrInvalidTransition = &Error{Kind: KindConflict, Code: "invalid_status_transition", Message: "invalid status transition"}
+	// An Idempotency-Key names one request: sent again with another method,
+	// path or body it is refused, so a client's bug does not pass for a
+	// replay.
+	ErrIdempotencyKeyReused = &Error{Kind: KindInvalid, Code: "idempotency_key_reused",
+		Message: "this Idempotency-Key was used for a different request"}
+	ErrIdempotencyKeyInProgress = &Error{Kind: KindConflict, Code: "idempotency_key_in_progress",
+		Message: "a request with this Idempotency-Key is still being processed; retry later"}
 	// ErrDatabaseUnavailable: the database cannot be reached now (down,
 	// restarting, refusing connections, or none free in time). Retrying
 	// later may succeed.

@@ -139,6 +139,9 @@ type Stores struct {
 	Invites  InviteStore
 	Tasks    TaskStore
 	Sessions SessionStore
+	// Idempotency is here so that a use case completes a request's key in
+	// the transaction that writes the resource.
+	Idempotency IdempotencyStore
 }
 
 // Transactor runs fn with stores bound to one transaction: committed when
@@ -258,4 +261,57 @@ type RateLimiter interface {
 	// With Peek before the work and Allow after it, a caller counts only
 	// some outcomes (failed logins) and still refuses before the work.
 	Peek(ctx context.Context, key string, limit int, window time.Duration) (RateDecision, error)
+}
+
+// IdempotencyKey names one Idempotency-Key of one caller. The caller is
+// part of the identity, not a filter on it: two callers of an
+// organization (a user and, later, an API key: "user:7", "apikey:3") who
+// send the same key make two unrelated requests, and one never sees the
+// other's answer, which may hold a secret shown once.
+type IdempotencyKey struct {
+	OrgID  domain.OrgID
+	Caller string
+	Key    string
+}
+
+// IdempotencyClaim is a request's hold on its key, from Begin: the
+// fingerprint of the request (method, path, body) and a token that only
+// this holder knows, so that a request whose lease ran out and was taken
+// over can no longer complete or release the key.
+type IdempotencyClaim struct {
+	IdempotencyKey
+	Fingerprint string
+	Token       string
+}
+
+// StoredResponse is an answer kept under a key, to replay byte for byte.
+type StoredResponse struct {
+	Status int
+	// Header lists the header fields to replay (name, value), in order.
+	Header [][2]string
+	Body   []byte
+}
+
+// IdempotencyStore remembers, per caller and key, the answer to the first
+// request that used the key. Every method is scoped by organization.
+type IdempotencyStore interface {
+	// Begin claims k for a request with fingerprint at now, for ttl, with
+	// a lease: until the lease ends, the key is the claim holder's to
+	// complete or release. It returns the claim; or, when the key is
+	// completed for the same fingerprint and not expired, the stored
+	// answer to replay (and a zero claim). A different fingerprint is
+	// domain.ErrIdempotencyKeyReused, whatever the key's state; a key held
+	// by another request within its lease is
+	// domain.ErrIdempotencyKeyInProgress. An expired key, or a claim whose
+	// lease ended, is taken over as if new. Begin commits on its own: call
+	// it on stores outside a transaction.
+	Begin(ctx context.Context, k IdempotencyKey, fingerprint string, now time.Time, lease, ttl time.Duration) (IdempotencyClaim, *StoredResponse, error)
+	// Complete stores resp under the claim. A claim that is no longer held
+	// (taken over after its lease) is domain.ErrIdempotencyKeyInProgress
+	// and stores nothing: inside a transaction, returning it rolls the
+	// resource back, so that no resource outlives its key.
+	Complete(ctx context.Context, c IdempotencyClaim, resp StoredResponse) error
+	// Release gives up an uncompleted claim, so that the client may retry
+	// with the key at once. A claim no longer held is left alone, silently.
+	Release(ctx context.Context, c IdempotencyClaim) error
 }

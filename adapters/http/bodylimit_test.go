@@ -23,7 +23,7 @@ import (
 // the requests here are answered before any handler needs one.
 func listen(t testing.TB, limit int) string {
 	t.Helper()
-	s := NewServer(nil, nil, nil, nil, nil, slog.New(slog.DiscardHandler),
+	s := NewServer(nil, nil, nil, nil, nil, nil, slog.New(slog.DiscardHandler),
 		Options{BodyLimit: limit, RequestTimeout: 5 * time.Second, Version: "test"})
 	app := s.App()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -20,7 +20,7 @@ func (pingUp) Ping(context.Context) error { return nil }
 // problem+json saying it is shutting down, and every answer (ready,
 // health, an unknown route) carries Connection: close.
 func TestServer_Drain_failsReadinessAndClosesEveryConnection(t *testing.T) {
-	s := NewServer(nil, nil, nil, []Check{{Name: "database", Ping: pingUp{}}}, nil, slog.New(slog.DiscardHandler),
+	s := NewServer(nil, nil, nil, nil, []Check{{Name: "database", Ping: pingUp{}}}, nil, slog.New(slog.DiscardHandler),
 		Options{BodyLimit: 1 << 20, RequestTimeout: time.Second})
 	app := s.App()
 	get := func(path string) (status int, closed bool, body map[string]any) {

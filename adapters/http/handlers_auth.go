@@ -9,6 +9,7 @@ import (
 
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
 )
 
 func (s *Server) createOrganization(c *fiber.Ctx) error {
@@ -189,15 +190,22 @@ func (s *Server) createInvite(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	inv, err := s.orgs.CreateInvite(c.UserContext(), actorOf(c), domain.Role(req.Role), req.Email)
+	inv, err := s.orgs.CreateInvite(c.UserContext(), actorOf(c), domain.Role(req.Role), req.Email,
+		receiptFor(c, inviteCreated))
 	if err != nil {
 		return err
 	}
+	return sendStored(c, inviteCreated(inv))
+}
+
+// inviteCreated is the answer to POST /invites: the code, shown once, is
+// stored with the key, for a retry by the same caller.
+func inviteCreated(inv *application.IssuedInvite) ports.StoredResponse {
 	out := inviteResponse{Code: inv.Code, Role: string(inv.Invite.Role), ExpiresAt: inv.Invite.ExpiresAt.UTC()}
 	if inv.Invite.Email != "" {
 		out.Email = &inv.Invite.Email
 	}
-	return c.Status(fiber.StatusCreated).JSON(out)
+	return created(out)
 }
 
 func (s *Server) listInvites(c *fiber.Ctx) error {

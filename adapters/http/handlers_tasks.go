@@ -11,6 +11,7 @@ import (
 
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
 )
 
 // pathID parses the :id path parameter: a positive 64-bit integer.
@@ -335,13 +336,19 @@ func (s *Server) createTask(c *fiber.Ctx) error {
 		}
 		in.AssigneeID = &a
 	}
+	in.Receipt = receiptFor(c, taskCreated)
 	t, err := s.tasks.Create(c.UserContext(), actorOf(c), in)
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderLocation, "/tasks/"+strconv.FormatInt(int64(t.ID), 10))
-	c.Set(fiber.HeaderETag, etag(t))
-	return c.Status(fiber.StatusCreated).JSON(toTask(t))
+	return sendStored(c, taskCreated(t))
+}
+
+// taskCreated is the answer to POST /tasks.
+func taskCreated(t *domain.Task) ports.StoredResponse {
+	return created(toTask(t),
+		[2]string{fiber.HeaderLocation, "/tasks/" + strconv.FormatInt(int64(t.ID), 10)},
+		[2]string{fiber.HeaderETag, etag(t)})
 }
 
 func assignee(v int64) (domain.UserID, error) {

@@ -25,6 +25,7 @@ const (
 	keyRequestID localKey = iota
 	keyActor
 	keyRate
+	keyIdempotency
 )
 
 // requestIDs makes ids that are unique per process run and cheap: a random

@@ -21,6 +21,9 @@ type problemPage struct {
 
 var problemPages = []problemPage{
 	{Code: "bad_request", Status: 400, About: "The request is malformed in a way no more specific code names. Fix the request; sending it again unchanged gives the same answer."},
+	{Code: "idempotency_key_in_progress", Status: 409, About: "A request with this Idempotency-Key is still being processed. Wait for its answer, or retry in a moment: the retry gets the first answer replayed."},
+	{Code: "idempotency_key_reused", Status: 422, About: "This Idempotency-Key was already used, within the last 24 hours, for a different request (another body, method or path). Use a new key for a new request."},
+	{Code: "malformed_idempotency_key", Status: 400, About: "Idempotency-Key must be 1 to 255 visible ASCII characters, sent once."},
 	{Code: "malformed_if_match", Status: 400, About: "If-Match is neither * nor one entity-tag (a quoted version such as \"3\", the task's ETag). Send the ETag as you received it."},
 	{Code: "malformed_if_none_match", Status: 400, About: "If-None-Match is neither * nor a comma-separated list of entity-tags. Send back the ETag (or ETags) as you received them."},
 	{Code: "malformed_json", Status: 400, About: "The body is not one JSON object: it is empty, not valid JSON, not an object (null, an array, a number), or has data after the object. detail says which."},

@@ -30,7 +30,7 @@ func (brokenLimiter) Peek(context.Context, string, int, time.Duration) (ports.Ra
 // request (it used to let every request through) with a 503 the client
 // can retry, never a 500.
 func TestLimiter_AFailingLimiterRefusesWith503(t *testing.T) {
-	s := NewServer(nil, nil, nil, nil, brokenLimiter{}, slog.New(slog.NewTextHandler(io.Discard, nil)),
+	s := NewServer(nil, nil, nil, nil, nil, brokenLimiter{}, slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Options{BodyLimit: 1 << 20, RequestTimeout: 5 * time.Second, Limits: RateLimits{Auth: 10}})
 	app := s.App()
 	for _, path := range []string{"/login", "/signup", "/organizations", "/token/refresh"} {

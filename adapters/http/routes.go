@@ -7,7 +7,9 @@ import (
 )
 
 // routes is the whole API surface: public routes first, then those that
-// need a bearer token (auth) and an ADMIN (adminOnly).
+// need a bearer token (auth) and an ADMIN (adminOnly). The writes that a
+// client may retry with an Idempotency-Key name s.idempotent; their
+// handlers store the answer with the resource (receiptFor).
 func (s *Server) routes(app *fiber.App) {
 	app.Get("/", s.root)
 	app.Get("/health", s.health)
@@ -31,12 +33,12 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/users", with(auth, s.listUsers)...)
 	app.Patch("/users/:id", with(auth, adminOnly, s.setRole)...)
 	app.Delete("/users/:id", with(auth, adminOnly, s.removeUser)...)
-	app.Post("/invites", with(auth, adminOnly, s.createInvite)...)
+	app.Post("/invites", with(auth, adminOnly, s.idempotent, s.createInvite)...)
 	app.Get("/invites", with(auth, adminOnly, s.listInvites)...)
 	app.Delete("/invites/:id", with(auth, adminOnly, s.revokeInvite)...)
 
 	app.Get("/tasks", with(auth, s.listTasks)...)
-	app.Post("/tasks", with(auth, adminOnly, s.createTask)...)
+	app.Post("/tasks", with(auth, adminOnly, s.idempotent, s.createTask)...)
 	app.Get("/tasks/:id", with(auth, s.getTask)...)
 	// No adminOnly on PATCH and PUT: a task's assignee may move it, which
 	// only the use case can tell, from the task as stored.

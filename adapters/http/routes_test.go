@@ -17,7 +17,7 @@ import (
 // reaches a handler would panic, and none of these does.
 func routesApp(t *testing.T) *fiber.App {
 	t.Helper()
-	s := NewServer(nil, nil, nil, nil, nil, slog.New(slog.DiscardHandler),
+	s := NewServer(nil, nil, nil, nil, nil, nil, slog.New(slog.DiscardHandler),
 		Options{BodyLimit: 1 << 20, RequestTimeout: time.Second})
 	return s.App()
 }

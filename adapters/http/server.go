@@ -33,10 +33,14 @@ type Server struct {
 	auth   *application.Auth
 	orgs   *application.Organizations
 	tasks  *application.Tasks
+	idem   *application.Idempotency
 	checks []Check
 	limit  *limiter
 	log    *slog.Logger
 	opts   Options
+	// handle is the app's error handler, for the middleware that must see
+	// an error's answer before it is sent.
+	handle fiber.ErrorHandler
 	// draining is set by Drain: /ready fails and every answer closes its
 	// connection.
 	draining atomic.Bool
@@ -44,9 +48,9 @@ type Server struct {
 
 // NewServer builds the handlers around the use cases. rl counts requests
 // for opts.Limits; nil turns rate limiting off.
-func NewServer(auth *application.Auth, orgs *application.Organizations, tasks *application.Tasks, checks []Check,
-	rl ports.RateLimiter, log *slog.Logger, opts Options) *Server {
-	return &Server{auth: auth, orgs: orgs, tasks: tasks, checks: checks, log: log, opts: opts,
+func NewServer(auth *application.Auth, orgs *application.Organizations, tasks *application.Tasks,
+	idem *application.Idempotency, checks []Check, rl ports.RateLimiter, log *slog.Logger, opts Options) *Server {
+	return &Server{auth: auth, orgs: orgs, tasks: tasks, idem: idem, checks: checks, log: log, opts: opts,
 		limit: &limiter{rl: rl, limits: opts.Limits, log: log}}
 }
 
@@ -54,6 +58,7 @@ func NewServer(auth *application.Auth, orgs *application.Organizations, tasks *a
 // and routes.
 func (s *Server) App() *fiber.App {
 	handle := errorHandler(s.log)
+	s.handle = handle
 	app := fiber.New(fiber.Config{
 		AppName: "taskflow",
 		// Bodies are streamed: fasthttp hands the handlers a body it has

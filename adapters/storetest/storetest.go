@@ -1,5 +1,6 @@
 // Package storetest is the contract suite of the store ports (OrgStore,
-// UserStore, InviteStore, TaskStore, SessionStore, Transactor): what any implementation
+// UserStore, InviteStore, TaskStore, SessionStore, IdempotencyStore,
+// Transactor): what any implementation
 // must do, written once and run by each database's own tests
 // (adapters/postgres and adapters/sqlite, over adapters/sqlstore), the
 // same cases for both. It imports the domain, the ports and the standard
@@ -38,6 +39,7 @@ func Run(t *testing.T, newStores func(t *testing.T) (ports.Stores, ports.Transac
 		{"TaskDetails", taskDetailTests},
 		{"Transactor", transactorTests},
 		{"Sessions", sessionTests},
+		{"Idempotency", idempotencyTests},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			t.Parallel()
