@@ -29,26 +29,8 @@ const redisSecret = "redis-fault-test-secret-key-0123456789abcdef"
 type redisReplica struct {
 	name string
 	base string
-	out  *redisLog
+	out  *output
 	cmd  *exec.Cmd
-}
-
-// redisLog is the binary's output, safe to read while it writes.
-type redisLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *redisLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *redisLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // redisStartReplica starts the binary on dbURL and redisURL and waits for
@@ -63,7 +45,7 @@ func redisStartReplica(t *testing.T, bin, name, dbURL, redisURL string, extra ..
 	}, extra...)...)
 	cmd := exec.Command(bin)
 	cmd.Env, cmd.Dir = env, t.TempDir()
-	out := &redisLog{}
+	out := &output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ func drainStartLogged(t *testing.T, bin string, env []string) (*process, *drainL
 	log := &drainLog{}
 	cmd := exec.Command(bin)
 	cmd.Env, cmd.Dir = env, t.TempDir()
-	out := &bytes.Buffer{}
+	out := &output{}
 	cmd.Stdout = io.MultiWriter(out, log)
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,7 +50,26 @@ func freePort(t *testing.T) string {
 // process is a running binary with its combined output.
 type process struct {
 	cmd *exec.Cmd
-	out *bytes.Buffer
+	out *output
+}
+
+// output is a binary's combined output, safe to read while the binary
+// writes it (exec copies its pipes from goroutines of its own).
+type output struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
 }
 
 func start(t *testing.T, bin string, env []string, args ...string) *process {
@@ -63,7 +83,7 @@ func startIn(t *testing.T, bin, dir string, env []string, args ...string) *proce
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Dir = dir
-	out := &bytes.Buffer{}
+	out := &output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
