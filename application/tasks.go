@@ -43,9 +43,19 @@ func NewTasks(tx ports.Transactor, store ports.TaskStore, cache *OrgCache, clock
 type ListQuery struct {
 	Status   *domain.Status
 	Assignee *domain.UserID
-	Limit    int
-	Page     int
-	Cursor   string
+	// AssigneeMe asks for the caller's tasks (assignee_id=me), resolved
+	// in List from the actor; Unassigned for tasks with no assignee.
+	AssigneeMe bool
+	Unassigned bool
+	Priority   *domain.Priority
+	// Label is compared case-insensitively: filter normalises it as
+	// labels are stored.
+	Label     *string
+	DueBefore *time.Time
+	DueAfter  *time.Time
+	Limit     int
+	Page      int
+	Cursor    string
 }
 
 // TaskEncoder renders tasks in the form the caller serves them (the HTTP
@@ -72,6 +82,12 @@ type EncodedList struct {
 // List returns a page of the organization's tasks, newest first, encoded
 // by enc, through the organization's cache.
 func (t *Tasks) List(ctx context.Context, actor domain.Actor, q ListQuery, enc TaskEncoder) (*EncodedList, error) {
+	if q.AssigneeMe {
+		// Resolved before the cache key is made: "me" is a different
+		// list for every caller.
+		me := actor.UserID
+		q.Assignee, q.AssigneeMe = &me, false
+	}
 	f, err := q.filter()
 	if err != nil {
 		return nil, err
@@ -153,8 +169,38 @@ func unpack(raw []byte) (head string, body []byte, err error) {
 }
 
 func (q ListQuery) filter() (ports.TaskFilter, error) {
-	f := ports.TaskFilter{Status: q.Status, Assignee: q.Assignee, Limit: q.Limit}
+	f := ports.TaskFilter{Status: q.Status, Assignee: q.Assignee, Unassigned: q.Unassigned, Priority: q.Priority,
+		Limit: q.Limit}
 	var fields []domain.FieldError
+	if q.Assignee != nil && (q.Unassigned || q.AssigneeMe) || q.Unassigned && q.AssigneeMe {
+		fields = append(fields, domain.FieldError{Field: "assignee_id", Message: "must be one member id, me or none"})
+	}
+	if q.Priority != nil {
+		if _, err := domain.ParsePriority("priority", string(*q.Priority)); err != nil {
+			fields = append(fields, domain.FieldError{Field: "priority", Message: "must be one of LOW, MEDIUM, HIGH, URGENT"})
+		}
+	}
+	if q.Label != nil {
+		l, err := NormalizeLabel(*q.Label)
+		if err != nil {
+			fields = append(fields, domain.FieldError{Field: "label", Message: "must be 1 to 50 characters"})
+		}
+		f.Label = &l
+	}
+	for _, b := range []struct {
+		field string
+		in    *time.Time
+		out   **time.Time
+	}{{"due_before", q.DueBefore, &f.DueBefore}, {"due_after", q.DueAfter, &f.DueAfter}} {
+		if b.in == nil {
+			continue
+		}
+		u := b.in.UTC()
+		if y := u.Year(); y < 1 || y > 9999 {
+			fields = append(fields, domain.FieldError{Field: b.field, Message: "must be between years 0001 and 9999"})
+		}
+		*b.out = &u
+	}
 	if f.Limit == 0 {
 		f.Limit = DefaultLimit
 	}
@@ -205,7 +251,42 @@ func filterKey(f ports.TaskFilter) string {
 	if f.Before != nil {
 		b = appendInt(b, int64(*f.Before))
 	}
+	if f.Unassigned {
+		b = append(b, "&u=1"...)
+	}
+	if f.Priority != nil {
+		b = append(b, "&p="...)
+		b = append(b, *f.Priority...)
+	}
+	for _, d := range []struct {
+		name string
+		t    *time.Time
+	}{{"&db=", f.DueBefore}, {"&da=", f.DueAfter}} {
+		if d.t != nil {
+			b = append(b, d.name...)
+			b = d.t.UTC().AppendFormat(b, time.RFC3339Nano)
+		}
+	}
+	if f.Label != nil {
+		// Last and length-prefixed: a label is free text, and must not
+		// be able to spell another filter's key.
+		b = append(b, "&lb="...)
+		b = appendInt(b, int64(len(*f.Label)))
+		b = append(b, ':')
+		b = append(b, *f.Label...)
+	}
 	return string(b)
+}
+
+// NormalizeLabel is a label as tasks store it (trimmed, lower-cased), so
+// that the label filter compares case-insensitively; it is refused as
+// Task.SetLabels refuses it.
+func NormalizeLabel(l string) (string, error) {
+	var t domain.Task
+	if err := t.SetLabels([]string{l}); err != nil {
+		return "", err
+	}
+	return t.Labels[0], nil
 }
 
 func appendInt(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }

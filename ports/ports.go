@@ -78,8 +78,17 @@ type InviteStore interface {
 type TaskFilter struct {
 	Status   *domain.Status
 	Assignee *domain.UserID
-	Limit    int
-	Offset   int
+	// Unassigned selects tasks with no assignee (Assignee is then nil).
+	Unassigned bool
+	Priority   *domain.Priority
+	// Label is normalised as stored (trimmed, lower-cased).
+	Label *string
+	// DueBefore and DueAfter are exclusive bounds on due_at; a task
+	// without a due date matches neither.
+	DueBefore *time.Time
+	DueAfter  *time.Time
+	Limit     int
+	Offset    int
 	// Before, when set, is the keyset cursor: only tasks with a smaller id.
 	Before *domain.TaskID
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,6 +104,15 @@ func TestOpenAPI_SchemaLimitsMatchTheServer(t *testing.T) {
 		{"list_cursor", listParam(t, doc, "cursor"),
 			func(v string) bool { return acceptsQuery(t, "cursor="+v) },
 			[]string{"", application.EncodeCursor(7)}},
+		{"list_label", listParam(t, doc, "label"),
+			func(v string) bool { return acceptsQuery(t, "label="+url.QueryEscape(v)) },
+			[]string{"", "a", "Release", a("a", 50), a("a", 51), a("é", 50), a("é", 51), "a\x00b"}},
+		{"list_priority", listParam(t, doc, "priority"),
+			func(v string) bool { return acceptsQuery(t, "priority="+url.QueryEscape(v)) },
+			[]string{"", "LOW", "MEDIUM", "HIGH", "URGENT", "urgent", "CRITICAL"}},
+		{"list_assignee_words", listParam(t, doc, "assignee_id"),
+			func(v string) bool { return acceptsQuery(t, "assignee_id="+url.QueryEscape(v)) },
+			[]string{"me", "none", "ME", "all", ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, v := range tc.values {

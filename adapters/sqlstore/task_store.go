@@ -283,6 +283,27 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 	if f.Assignee != nil {
 		where, args = append(where, "assignee_id = ?"), append(args, *f.Assignee)
 	}
+	if f.Unassigned {
+		where = append(where, "assignee_id IS NULL")
+	}
+	if f.Priority != nil {
+		where, args = append(where, "priority = ?"), append(args, f.Priority.Rank())
+	}
+	if f.Label != nil {
+		// Joined on the organization as well as the task: the label index
+		// is led by it, and a label row of another tenant never counts.
+		where = append(where, `EXISTS (SELECT 1 FROM task_labels l WHERE l.organization_id = tasks.organization_id
+			AND l.label = ? AND l.task_id = tasks.id)`)
+		args = append(args, *f.Label)
+	}
+	// A NULL due_at compares to nothing: tasks without a due date match
+	// neither bound.
+	if f.DueBefore != nil {
+		where, args = append(where, "due_at < ?"), append(args, dbTime(*f.DueBefore))
+	}
+	if f.DueAfter != nil {
+		where, args = append(where, "due_at > ?"), append(args, dbTime(*f.DueAfter))
+	}
 	if f.Before != nil {
 		where, args = append(where, "id < ?"), append(args, *f.Before)
 	}
