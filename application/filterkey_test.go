@@ -28,7 +28,8 @@ func TestFilterKey_EveryFieldIsPartOfTheKey(t *testing.T) {
 		"DueAfter":   func(f *ports.TaskFilter) { f.DueAfter = &at },
 		"Limit":      func(f *ports.TaskFilter) { f.Limit = 20 },
 		"Offset":     func(f *ports.TaskFilter) { f.Offset = 20 },
-		"Before":     func(f *ports.TaskFilter) { f.Before = &before },
+		"Sort":       func(f *ports.TaskFilter) { f.Sort = ports.SortDue },
+		"After":      func(f *ports.TaskFilter) { f.After = &ports.TaskCursor{ID: before} },
 	}
 	base := ports.TaskFilter{Limit: 10}
 	seen := map[string]string{filterKey(base): "none"}

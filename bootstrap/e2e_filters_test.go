@@ -78,6 +78,43 @@ func testListFilters(t *testing.T, a *api) {
 			t.Errorf("walk = %v, want the new task then %d", ids(all), t4.ID)
 		}
 	})
+	t.Run("sorts_walk_every_task_once_by_cursor_and_by_page", func(t *testing.T) {
+		for _, sort := range []string{"-created", "created", "-updated", "updated", "due", "-priority"} {
+			want := list(t, tokA, "sort="+sort+"&limit=100")
+			if len(want) < 5 {
+				t.Fatalf("sort=%s lists %v", sort, want)
+			}
+			byCursor, _ := walk(t, a, tokA, "/tasks?sort="+sort+"&limit=2")
+			if !slices.Equal(ids(byCursor), want) {
+				t.Errorf("sort=%s by cursor = %v, want %v", sort, ids(byCursor), want)
+			}
+			if got := list(t, tokA, "sort="+sort+"&limit=2&page=2"); !slices.Equal(got, want[2:4]) {
+				t.Errorf("sort=%s page 2 = %v, want %v", sort, got, want[2:4])
+			}
+		}
+		// Undated tasks last, soonest first; URGENT first.
+		if got := list(t, tokA, "sort=due&limit=3"); !slices.Equal(got, []int64{t2.ID, t3.ID, t4.ID}) {
+			t.Errorf("sort=due = %v, want %v first", got, []int64{t2.ID, t3.ID, t4.ID})
+		}
+		if got := list(t, tokA, "sort=-priority&limit=2"); !slices.Equal(got, []int64{t3.ID, t2.ID}) {
+			t.Errorf("sort=-priority = %v, want %v first", got, []int64{t3.ID, t2.ID})
+		}
+	})
+	t.Run("a_cursor_is_bound_to_its_query", func(t *testing.T) {
+		first := a.expect(t, http.StatusOK, "", "GET", "/tasks?sort=due&label=release&limit=1", tokA, nil)
+		c := url.QueryEscape(nextCursor(t, first))
+		a.expect(t, http.StatusOK, "", "GET", "/tasks?sort=due&label=release&limit=5&cursor="+c, tokA, nil)
+		for _, q := range []string{
+			"sort=-created&label=release", "label=release", "sort=due", "sort=due&label=backend",
+			"sort=due&label=release&priority=MEDIUM", "sort=due&label=release&assignee_id=none",
+			"sort=due&label=release&due_after=2000-01-01T00:00:00Z", "sort=due&label=release&status=CREATED",
+		} {
+			p := a.expect(t, http.StatusUnprocessableEntity, "", "GET", "/tasks?"+q+"&cursor="+c, tokA, nil).problem(t)
+			if !slices.ContainsFunc(p.Errors, func(e fieldProblem) bool { return e.Field == "cursor" }) {
+				t.Errorf("cursor with %s: problem %+v does not name cursor", q, p)
+			}
+		}
+	})
 	t.Run("cross_tenant", func(t *testing.T) {
 		tokB := tB.Admin.Token
 		for _, q := range []string{"label=release", "label=backend", "priority=URGENT", "assignee_id=none",
@@ -117,6 +154,9 @@ func testListFilters(t *testing.T, a *api) {
 			{"label=a&label=b", "label"},
 			{"priority=LOW&priority=LOW", "priority"},
 			{"due_at=2030-01-01T00:00:00Z", "due_at"},
+			{"sort=priority", "sort"},
+			{"sort=", "sort"},
+			{"sort=due&sort=due", "sort"},
 		} {
 			p := a.expect(t, http.StatusUnprocessableEntity, "", "GET", "/tasks?"+tc.query, tokA, nil).problem(t)
 			if !slices.ContainsFunc(p.Errors, func(e fieldProblem) bool { return e.Field == tc.field }) {

@@ -3,6 +3,7 @@ package http
 import (
 	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +27,7 @@ func pathID(c *fiber.Ctx) (int64, error) {
 // listQueryParams are the query parameters GET /tasks understands; any
 // other is refused so a typo ("limt") does not silently do nothing.
 var listQueryParams = map[string]bool{"status": true, "assignee_id": true, "priority": true, "label": true,
-	"due_before": true, "due_after": true, "limit": true, "page": true, "cursor": true}
+	"due_before": true, "due_after": true, "sort": true, "limit": true, "page": true, "cursor": true}
 
 func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 	var q application.ListQuery
@@ -94,6 +95,12 @@ func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 			} else {
 				q.DueAfter = &at
 			}
+		case "sort":
+			if !slices.Contains(ports.TaskSorts, ports.TaskSort(val)) {
+				bad("sort", "must be one of -created, created, -updated, updated, due, -priority")
+				return
+			}
+			q.Sort = ports.TaskSort(val)
 		case "limit":
 			n, err := strconv.Atoi(val)
 			if err != nil || n < 1 || n > application.MaxLimit {
@@ -206,6 +213,10 @@ func nextLink(q application.ListQuery, cursor string) string {
 	if q.Priority != nil {
 		b = append(b, "&priority="...)
 		b = append(b, *q.Priority...)
+	}
+	if q.Sort != "" {
+		b = append(b, "&sort="...)
+		b = append(b, url.QueryEscape(string(q.Sort))...)
 	}
 	if q.Status != nil {
 		b = append(b, "&status="...)

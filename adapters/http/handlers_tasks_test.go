@@ -8,6 +8,7 @@ import (
 
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
 )
 
 // nextLinkByValues is how nextLink was built before it was appended: the
@@ -31,6 +32,9 @@ func nextLinkByValues(q application.ListQuery, cursor string) string {
 	}
 	if q.Unassigned {
 		v.Set("assignee_id", "none")
+	}
+	if q.Sort != "" {
+		v.Set("sort", string(q.Sort))
 	}
 	if q.Priority != nil {
 		v.Set("priority", string(*q.Priority))
@@ -66,6 +70,7 @@ func TestNextLink_EncodesLikeURLValues(t *testing.T) {
 		{"assignee_only", application.ListQuery{Assignee: &assignee}, "eyJpZCI6MX0"},
 		{"characters_to_escape", application.ListQuery{Status: &odd}, "a+b/c=d&e f%"},
 		{"assignee_me", application.ListQuery{AssigneeMe: true}, "MTIz"},
+		{"sort", application.ListQuery{Sort: ports.SortPriorityDesc, Limit: 3}, "MTIz"},
 		{"assignee_none_and_details", application.ListQuery{Unassigned: true, Priority: &urgent, Label: &label,
 			DueBefore: &due, DueAfter: &dueZone}, "MTIz"},
 	} {

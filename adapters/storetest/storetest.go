@@ -38,6 +38,7 @@ func Run(t *testing.T, newStores func(t *testing.T) (ports.Stores, ports.Transac
 		{"Tasks", taskTests},
 		{"TaskDetails", taskDetailTests},
 		{"TaskFilters", taskFilterTests},
+		{"TaskSorts", taskSortTests},
 		{"Transactor", transactorTests},
 		{"Sessions", sessionTests},
 		{"Idempotency", idempotencyTests},

@@ -63,12 +63,117 @@ var taskFilterTests = []test{
 			{"due_window", ports.TaskFilter{DueAfter: day(1), DueBefore: day(3)}, []domain.TaskID{t3.ID}},
 			{"label_and_assignee", ports.TaskFilter{Label: &backend, Assignee: &u.ID}, []domain.TaskID{t2.ID}},
 			{"unassigned_and_priority", ports.TaskFilter{Unassigned: true, Priority: &urgent}, []domain.TaskID{t3.ID}},
-			{"label_and_priority_with_keyset", ports.TaskFilter{Label: &release, Before: &t4.ID}, []domain.TaskID{t2.ID}},
+			{"label_and_priority_with_keyset", ports.TaskFilter{Label: &release, After: cursorAfter(t4)}, []domain.TaskID{t2.ID}},
 		} {
 			c.filter.Limit = 10
 			page, err := f.s.Tasks.List(f.ctx, o.ID, c.filter)
 			wantNoErr(t, c.name, err)
 			wantEqual(t, c.name+": ids", ids(page.Tasks), c.want)
+		}
+	}},
+}
+
+// cursorAfter is the cursor that follows tk in the default order.
+func cursorAfter(tk *domain.Task) *ports.TaskCursor {
+	c := ports.CursorOf(ports.SortCreatedDesc, tk)
+	return &c
+}
+
+var taskSortTests = []test{
+	{"list_sorts_with_ties_by_id_descending", func(t *testing.T, f *fixture) {
+		o, admin := f.orgWithAdmin()
+		day := func(n int) *time.Time { d := t0.Add(time.Duration(n) * 24 * time.Hour); return &d }
+		t1 := f.storedTask(t, o.ID, admin.ID, nil, domain.PriorityHigh, day(2))
+		t2 := f.storedTask(t, o.ID, admin.ID, nil, domain.PriorityUrgent, nil)
+		t3 := f.storedTask(t, o.ID, admin.ID, nil, domain.PriorityHigh, day(1))
+		t4 := f.storedTask(t, o.ID, admin.ID, nil, domain.PriorityLow, day(2))
+		t5 := f.storedTask(t, o.ID, admin.ID, nil, "", nil)
+		// updated_at: t1 and t3 later than the rest (t3 the latest); t2,
+		// t4, t5 tie at creation.
+		for _, u := range []struct {
+			tk *domain.Task
+			at time.Time
+		}{{t1, t0.Add(time.Hour)}, {t3, t0.Add(2 * time.Hour)}} {
+			_, err := f.s.Tasks.Update(f.ctx, o.ID, u.tk.ID, func(tk *domain.Task) error {
+				return tk.Transition(domain.StatusInProgress, u.at)
+			})
+			wantNoErr(t, "update", err)
+		}
+		other, otherAdmin := f.orgWithAdmin()
+		f.storedTask(t, other.ID, otherAdmin.ID, nil, domain.PriorityUrgent, day(0))
+
+		for sort, want := range map[ports.TaskSort][]domain.TaskID{
+			ports.SortCreatedDesc:  {t5.ID, t4.ID, t3.ID, t2.ID, t1.ID},
+			ports.SortCreated:      {t1.ID, t2.ID, t3.ID, t4.ID, t5.ID},
+			ports.SortUpdatedDesc:  {t3.ID, t1.ID, t5.ID, t4.ID, t2.ID},
+			ports.SortUpdated:      {t5.ID, t4.ID, t2.ID, t1.ID, t3.ID},
+			ports.SortDue:          {t3.ID, t4.ID, t1.ID, t5.ID, t2.ID},
+			ports.SortPriorityDesc: {t2.ID, t3.ID, t1.ID, t5.ID, t4.ID},
+		} {
+			page, err := f.s.Tasks.List(f.ctx, o.ID, ports.TaskFilter{Limit: 10, Sort: sort})
+			wantNoErr(t, string(sort), err)
+			wantEqual(t, string(sort)+": ids", ids(page.Tasks), want)
+			// Offset pages follow the same order.
+			page, err = f.s.Tasks.List(f.ctx, o.ID, ports.TaskFilter{Limit: 2, Offset: 2, Sort: sort})
+			wantNoErr(t, string(sort)+" offset", err)
+			wantEqual(t, string(sort)+": offset ids", ids(page.Tasks), want[2:4])
+		}
+	}},
+	{"paging_by_cursor_through_every_sort_sees_each_task_once_while_tasks_are_created", func(t *testing.T, f *fixture) {
+		o, admin := f.orgWithAdmin()
+		prios := []domain.Priority{domain.PriorityLow, domain.PriorityMedium, domain.PriorityHigh, domain.PriorityUrgent}
+		n := 0
+		add := func() *domain.Task {
+			n++
+			var due *time.Time
+			if n%3 != 0 {
+				d := t0.Add(time.Duration(n%4) * time.Hour) // ties among due dates
+				due = &d
+			}
+			tk := f.storedTask(t, o.ID, admin.ID, nil, prios[n%4], due)
+			if n%2 == 0 {
+				_, err := f.s.Tasks.Update(f.ctx, o.ID, tk.ID, func(tk *domain.Task) error {
+					return tk.Transition(domain.StatusInProgress, t0.Add(time.Duration(n%5)*time.Minute))
+				})
+				wantNoErr(t, "update", err)
+			}
+			return tk
+		}
+		for range 12 {
+			add()
+		}
+		for _, sort := range ports.TaskSorts {
+			all, err := f.s.Tasks.List(f.ctx, o.ID, ports.TaskFilter{Limit: 100, Sort: sort})
+			wantNoErr(t, "all", err)
+			existing := ids(all.Tasks)
+			seen := map[domain.TaskID]int{}
+			var after *ports.TaskCursor
+			for pages := 0; ; pages++ {
+				if pages > 50 {
+					t.Fatalf("%s: the cursor never ends", sort)
+				}
+				page, err := f.s.Tasks.List(f.ctx, o.ID, ports.TaskFilter{Limit: 3, Sort: sort, After: after})
+				wantNoErr(t, string(sort), err)
+				for _, tk := range page.Tasks {
+					seen[tk.ID]++
+				}
+				if !page.HasMore {
+					break
+				}
+				c := ports.CursorOf(sort, &page.Tasks[len(page.Tasks)-1])
+				after = &c
+				add() // created meanwhile: may be seen or not, never twice
+			}
+			for id, k := range seen {
+				if k != 1 {
+					t.Errorf("%s: task %d seen %d times", sort, id, k)
+				}
+			}
+			for _, id := range existing {
+				if seen[id] != 1 {
+					t.Errorf("%s: task %d, there from the start, was skipped", sort, id)
+				}
+			}
 		}
 	}},
 }
