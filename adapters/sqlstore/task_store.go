@@ -400,9 +400,13 @@ func sortOrder(s ports.TaskSort) (listOrder, error) {
 }
 
 // after is the keyset condition for the tasks that follow c in o. Ties on
-// the key continue by id descending. The ascending forms repeat the key
-// as a plain lower bound (col >= ?) so the index range starts at the
-// cursor rather than at the organization's first row.
+// the key continue by id descending. Each form states the key as a plain
+// bound first (col <= ? or col >= ?), which the planner can make an index
+// condition, so the index range starts at the cursor rather than at the
+// organization's first row; the OR that follows only settles ties. The
+// due form's "OR due_at IS NULL" (undated tasks come last) is a filter
+// over the rest of the organization's range instead: deep cursors on due
+// cost more than on the other sorts.
 func (o listOrder) after(c ports.TaskCursor) (string, []any) {
 	switch {
 	case o.col == "id" && o.desc:
@@ -411,7 +415,7 @@ func (o listOrder) after(c ports.TaskCursor) (string, []any) {
 		return "id > ?", []any{c.ID}
 	}
 	if o.sort == ports.SortPriorityDesc {
-		return "(priority < ? OR (priority = ? AND id < ?))", []any{c.Rank, c.Rank, c.ID}
+		return "(priority <= ? AND (priority < ? OR id < ?))", []any{c.Rank, c.Rank, c.ID}
 	}
 	if c.Time == nil {
 		// Only SortDue has tasks without a key; they come last, by id.
@@ -419,7 +423,7 @@ func (o listOrder) after(c ports.TaskCursor) (string, []any) {
 	}
 	at := dbTime(*c.Time)
 	if o.desc {
-		return "(" + o.col + " < ? OR (" + o.col + " = ? AND id < ?))", []any{at, at, c.ID}
+		return "(" + o.col + " <= ? AND (" + o.col + " < ? OR id < ?))", []any{at, at, c.ID}
 	}
 	cond := "(" + o.col + " >= ? AND (" + o.col + " > ? OR id < ?))"
 	if o.sort == ports.SortDue {
