@@ -2,6 +2,7 @@ package application
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -350,14 +351,37 @@ func TestOrgCache_FetchErrorIsReturnedAndNotCached(t *testing.T) {
 }
 
 func TestCursor_RoundTripAndGarbage(t *testing.T) {
-	for _, id := range []domain.TaskID{1, 42, 1 << 62} {
-		got, err := DecodeCursor(EncodeCursor(id))
-		if err != nil || got != id {
-			t.Fatalf("round trip of %d = %d, %v", id, got, err)
+	at := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	for _, tc := range []struct {
+		sort ports.TaskSort
+		c    ports.TaskCursor
+	}{
+		{ports.SortCreatedDesc, ports.TaskCursor{ID: 1}},
+		{ports.SortCreated, ports.TaskCursor{ID: 1 << 62}},
+		{ports.SortUpdated, ports.TaskCursor{Time: &at, ID: 1 << 62}},
+		{ports.SortDue, ports.TaskCursor{Time: &at, ID: 42}},
+		{ports.SortDue, ports.TaskCursor{ID: 42}},
+		{ports.SortPriorityDesc, ports.TaskCursor{Rank: 4, ID: 7}},
+	} {
+		sort, digest, got, err := DecodeCursor(EncodeCursor(tc.sort, "0123456789abcdef", tc.c))
+		if err != nil || sort != tc.sort || digest != "0123456789abcdef" || got.ID != tc.c.ID || got.Rank != tc.c.Rank ||
+			(got.Time == nil) != (tc.c.Time == nil) || got.Time != nil && !got.Time.Equal(*tc.c.Time) {
+			t.Fatalf("round trip of %s %+v = %s %s %+v, %v", tc.sort, tc.c, sort, digest, got, err)
 		}
 	}
-	for _, c := range []string{"", "zzz", "djE6", "djE6MA", "djE6LTE", "djI6NQ", "!!!"} {
-		if _, err := DecodeCursor(c); err == nil {
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for _, c := range []string{"", "zzz", "djE6", "djE6MA", "djE6LTE", "djI6NQ", "!!!", enc("v1:5"),
+		enc("v2:-created|0123456789abcdef|2030-01-02T03:04:05Z|0|5"),  // an id sort with a time
+		enc("v2:updated|0123456789abcdef||0|5"),                       // a time sort without its time
+		enc("v2:-priority|0123456789abcdef||0|5"),                     // priority without its rank
+		enc("v2:-priority|0123456789abcdef||5|5"),                     // no such rank
+		enc("v2:due|0123456789abcdef|2030-01-02T03:04:05Z|0|0"),       // no id
+		enc("v2:title|0123456789abcdef|2030-01-02T03:04:05Z|0|5"),     // no such sort
+		enc("v2:created|0123|2030-01-02T03:04:05Z|0|5"),               // short digest
+		enc("v2:created|0123456789abcdef|yesterday|0|5"),              // no time
+		enc("v2:created|0123456789abcdef|2030-01-02T03:04:05Z|0|5|6"), // one part too many
+	} {
+		if _, _, _, err := DecodeCursor(c); err == nil {
 			t.Errorf("DecodeCursor(%q) accepted garbage", c)
 		}
 	}

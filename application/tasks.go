@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/taskflow/taskflow/domain"
@@ -43,9 +45,21 @@ func NewTasks(tx ports.Transactor, store ports.TaskStore, cache *OrgCache, clock
 type ListQuery struct {
 	Status   *domain.Status
 	Assignee *domain.UserID
-	Limit    int
-	Page     int
-	Cursor   string
+	// AssigneeMe asks for the caller's tasks (assignee_id=me), resolved
+	// in List from the actor; Unassigned for tasks with no assignee.
+	AssigneeMe bool
+	Unassigned bool
+	Priority   *domain.Priority
+	// Label is compared case-insensitively: filter normalises it as
+	// labels are stored.
+	Label     *string
+	DueBefore *time.Time
+	DueAfter  *time.Time
+	// Sort is one of ports.TaskSorts; "" is the default, newest first.
+	Sort   ports.TaskSort
+	Limit  int
+	Page   int
+	Cursor string
 }
 
 // TaskEncoder renders tasks in the form the caller serves them (the HTTP
@@ -72,6 +86,12 @@ type EncodedList struct {
 // List returns a page of the organization's tasks, newest first, encoded
 // by enc, through the organization's cache.
 func (t *Tasks) List(ctx context.Context, actor domain.Actor, q ListQuery, enc TaskEncoder) (*EncodedList, error) {
+	if q.AssigneeMe {
+		// Resolved before the cache key is made: "me" is a different
+		// list for every caller.
+		me := actor.UserID
+		q.Assignee, q.AssigneeMe = &me, false
+	}
 	f, err := q.filter()
 	if err != nil {
 		return nil, err
@@ -88,7 +108,7 @@ func (t *Tasks) List(ctx context.Context, actor domain.Actor, q ListQuery, enc T
 		}
 		next := ""
 		if page.HasMore && len(page.Tasks) > 0 {
-			next = EncodeCursor(page.Tasks[len(page.Tasks)-1].ID)
+			next = EncodeCursor(f.Sort, queryDigest(f), ports.CursorOf(f.Sort, &page.Tasks[len(page.Tasks)-1]))
 		}
 		return pack(pageTag(actor.OrgID, enc.Format(), fkey, next, body)+next, body), nil
 	})
@@ -153,8 +173,44 @@ func unpack(raw []byte) (head string, body []byte, err error) {
 }
 
 func (q ListQuery) filter() (ports.TaskFilter, error) {
-	f := ports.TaskFilter{Status: q.Status, Assignee: q.Assignee, Limit: q.Limit}
+	f := ports.TaskFilter{Status: q.Status, Assignee: q.Assignee, Unassigned: q.Unassigned, Priority: q.Priority,
+		Limit: q.Limit, Sort: q.Sort}
 	var fields []domain.FieldError
+	if f.Sort == "" {
+		f.Sort = ports.SortCreatedDesc
+	}
+	if !slices.Contains(ports.TaskSorts, f.Sort) {
+		fields = append(fields, domain.FieldError{Field: "sort", Message: "must be one of -created, created, -updated, updated, due, -priority"})
+	}
+	if q.Assignee != nil && (q.Unassigned || q.AssigneeMe) || q.Unassigned && q.AssigneeMe {
+		fields = append(fields, domain.FieldError{Field: "assignee_id", Message: "must be one member id, me or none"})
+	}
+	if q.Priority != nil {
+		if _, err := domain.ParsePriority("priority", string(*q.Priority)); err != nil {
+			fields = append(fields, domain.FieldError{Field: "priority", Message: "must be one of LOW, MEDIUM, HIGH, URGENT"})
+		}
+	}
+	if q.Label != nil {
+		l, err := NormalizeLabel(*q.Label)
+		if err != nil {
+			fields = append(fields, domain.FieldError{Field: "label", Message: "must be 1 to 50 characters"})
+		}
+		f.Label = &l
+	}
+	for _, b := range []struct {
+		field string
+		in    *time.Time
+		out   **time.Time
+	}{{"due_before", q.DueBefore, &f.DueBefore}, {"due_after", q.DueAfter, &f.DueAfter}} {
+		if b.in == nil {
+			continue
+		}
+		u := b.in.UTC()
+		if y := u.Year(); y < 1 || y > 9999 {
+			fields = append(fields, domain.FieldError{Field: b.field, Message: "must be between years 0001 and 9999"})
+		}
+		*b.out = &u
+	}
 	if f.Limit == 0 {
 		f.Limit = DefaultLimit
 	}
@@ -171,11 +227,17 @@ func (q ListQuery) filter() (ports.TaskFilter, error) {
 		if q.Page != 0 {
 			fields = append(fields, domain.FieldError{Field: "page", Message: "must not be given together with cursor"})
 		}
-		before, err := DecodeCursor(q.Cursor)
-		if err != nil {
+		sort, digest, after, err := DecodeCursor(q.Cursor)
+		switch {
+		case err != nil:
 			fields = append(fields, domain.FieldError{Field: "cursor", Message: "is not a cursor this service issued"})
+		case sort != f.Sort || digest != queryDigest(f):
+			// A position in one query's order means nothing in another's:
+			// followed, it would skip or repeat tasks.
+			fields = append(fields, domain.FieldError{Field: "cursor",
+				Message: "belongs to another query: send it with the sort and filters it was issued for"})
 		}
-		f.Before = &before
+		f.After = &after
 	} else if q.Page > 1 {
 		f.Offset = (q.Page - 1) * f.Limit
 	}
@@ -201,35 +263,161 @@ func filterKey(f ports.TaskFilter) string {
 	b = appendInt(b, int64(f.Limit))
 	b = append(b, "&o="...)
 	b = appendInt(b, int64(f.Offset))
-	b = append(b, "&b="...)
-	if f.Before != nil {
-		b = appendInt(b, int64(*f.Before))
+	b = append(b, "&so="...)
+	b = append(b, f.Sort...)
+	if c := f.After; c != nil {
+		b = append(b, "&c="...)
+		if c.Time != nil {
+			b = c.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+		}
+		b = append(b, ',')
+		b = appendInt(b, int64(c.Rank))
+		b = append(b, ',')
+		b = appendInt(b, int64(c.ID))
+	}
+	if f.Unassigned {
+		b = append(b, "&u=1"...)
+	}
+	if f.Priority != nil {
+		b = append(b, "&p="...)
+		b = append(b, *f.Priority...)
+	}
+	for _, d := range []struct {
+		name string
+		t    *time.Time
+	}{{"&db=", f.DueBefore}, {"&da=", f.DueAfter}} {
+		if d.t != nil {
+			b = append(b, d.name...)
+			b = d.t.UTC().AppendFormat(b, time.RFC3339Nano)
+		}
+	}
+	if f.Label != nil {
+		// Last and length-prefixed: a label is free text, and must not
+		// be able to spell another filter's key.
+		b = append(b, "&lb="...)
+		b = appendInt(b, int64(len(*f.Label)))
+		b = append(b, ':')
+		b = append(b, *f.Label...)
 	}
 	return string(b)
 }
 
+// NormalizeLabel is a label as tasks store it (trimmed, lower-cased), so
+// that the label filter compares case-insensitively; it is refused as
+// Task.SetLabels refuses it.
+func NormalizeLabel(l string) (string, error) {
+	var t domain.Task
+	if err := t.SetLabels([]string{l}); err != nil {
+		return "", err
+	}
+	return t.Labels[0], nil
+}
+
 func appendInt(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }
 
-// Cursors are opaque to clients: the id of the last task of a page,
-// base64url-encoded with a version prefix so the format can change.
-const cursorPrefix = "v1:"
+// Cursors are opaque to clients: the sort, a digest of the query they
+// belong to, the sort key and id of the last task of a page,
+// base64url-encoded with a version prefix so the format can change (v1
+// cursors held an id alone, for the one order there was).
+const cursorPrefix = "v2:"
 
-// EncodeCursor makes the cursor that continues after task id.
-func EncodeCursor(id domain.TaskID) string {
-	return base64.RawURLEncoding.EncodeToString(strconv.AppendInt([]byte(cursorPrefix), int64(id), 10))
+// queryDigest names the query a cursor belongs to: its sort and every
+// filter, but not its page size or position. 64 bits of SHA-256: it tells
+// queries apart, it guards no secret (the cursor is the caller's own).
+func queryDigest(f ports.TaskFilter) string {
+	f.Limit, f.Offset, f.After = 0, 0, nil
+	sum := sha256.Sum256([]byte(filterKey(f)))
+	return hex.EncodeToString(sum[:8])
+}
+
+// EncodeCursor makes the cursor that continues after c in the query of
+// the given sort and digest.
+func EncodeCursor(sort ports.TaskSort, digest string, c ports.TaskCursor) string {
+	b := append([]byte(cursorPrefix), sort...)
+	b = append(b, '|')
+	b = append(b, digest...)
+	b = append(b, '|')
+	if c.Time != nil {
+		b = c.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	}
+	b = append(b, '|')
+	b = appendInt(b, int64(c.Rank))
+	b = append(b, '|')
+	b = appendInt(b, int64(c.ID))
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// CursorAfterID is the cursor that continues q, in a creation order,
+// after task id: what a client that knows an id can ask for (the
+// benchmark, for pages at a chosen depth).
+func CursorAfterID(q ListQuery, id domain.TaskID) (string, error) {
+	q.Cursor, q.Page = "", 0
+	f, err := q.filter()
+	if err != nil {
+		return "", err
+	}
+	if f.Sort != ports.SortCreatedDesc && f.Sort != ports.SortCreated {
+		return "", fmt.Errorf("cursor after an id: sort %s is not by id", f.Sort)
+	}
+	return EncodeCursor(f.Sort, queryDigest(f), ports.TaskCursor{ID: id}), nil
 }
 
 // DecodeCursor parses a cursor made by EncodeCursor.
-func DecodeCursor(c string) (domain.TaskID, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(raw) <= len(cursorPrefix) || string(raw[:len(cursorPrefix)]) != cursorPrefix {
-		return 0, fmt.Errorf("bad cursor")
+func DecodeCursor(s string) (ports.TaskSort, string, ports.TaskCursor, error) {
+	bad := func() (ports.TaskSort, string, ports.TaskCursor, error) {
+		return "", "", ports.TaskCursor{}, errors.New("bad cursor")
 	}
-	id, err := strconv.ParseInt(string(raw[len(cursorPrefix):]), 10, 64)
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || !strings.HasPrefix(string(raw), cursorPrefix) {
+		return bad()
+	}
+	parts := strings.Split(string(raw[len(cursorPrefix):]), "|")
+	if len(parts) != 5 {
+		return bad()
+	}
+	sort, digest := ports.TaskSort(parts[0]), parts[1]
+	if !slices.Contains(ports.TaskSorts, sort) || len(digest) != 16 {
+		return bad()
+	}
+	var c ports.TaskCursor
+	if parts[2] != "" {
+		at, err := time.Parse(time.RFC3339Nano, parts[2])
+		if err != nil {
+			return bad()
+		}
+		at = at.UTC()
+		c.Time = &at
+	}
+	rank, err := strconv.Atoi(parts[3])
+	if err != nil || rank < 0 || rank > 4 {
+		return bad()
+	}
+	id, err := strconv.ParseInt(parts[4], 10, 64)
 	if err != nil || id < 1 {
-		return 0, fmt.Errorf("bad cursor")
+		return bad()
 	}
-	return domain.TaskID(id), nil
+	c.Rank, c.ID = rank, domain.TaskID(id)
+	// Each sort has its key: the id alone, a time (none only under due),
+	// or a rank.
+	switch sort {
+	case ports.SortCreatedDesc, ports.SortCreated:
+		if c.Time != nil || rank != 0 {
+			return bad()
+		}
+	case ports.SortPriorityDesc:
+		if c.Time != nil || rank == 0 {
+			return bad()
+		}
+	case ports.SortDue:
+		if rank != 0 {
+			return bad()
+		}
+	default:
+		if c.Time == nil || rank != 0 {
+			return bad()
+		}
+	}
+	return sort, digest, c, nil
 }
 
 // EncodedTask is one task, encoded, with its version (for ETag). Body may

@@ -49,6 +49,7 @@ func TestAPI(t *testing.T) {
 		{"task_details", testTaskDetails},
 		{"membership_changes", testMembershipChanges},
 		{"pagination", testPagination},
+		{"list_filters", testListFilters},
 		{"cache_freshness", testCacheFreshness},
 		{"concurrent_transitions", testConcurrentTransitions},
 		{"operations", testOperations},

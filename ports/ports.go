@@ -78,10 +78,68 @@ type InviteStore interface {
 type TaskFilter struct {
 	Status   *domain.Status
 	Assignee *domain.UserID
-	Limit    int
-	Offset   int
-	// Before, when set, is the keyset cursor: only tasks with a smaller id.
-	Before *domain.TaskID
+	// Unassigned selects tasks with no assignee (Assignee is then nil).
+	Unassigned bool
+	Priority   *domain.Priority
+	// Label is normalised as stored (trimmed, lower-cased).
+	Label *string
+	// DueBefore and DueAfter are exclusive bounds on due_at; a task
+	// without a due date matches neither.
+	DueBefore *time.Time
+	DueAfter  *time.Time
+	Limit     int
+	Offset    int
+	// Sort orders the page; "" is SortCreatedDesc. Ties break by id
+	// descending whatever the sort, so the order is total.
+	Sort TaskSort
+	// After, when set, is the keyset cursor: only tasks after this
+	// position in Sort's order.
+	After *TaskCursor
+}
+
+// TaskSort is an order of a task list.
+type TaskSort string
+
+// The orders a task list can be read in.
+const (
+	SortCreatedDesc  TaskSort = "-created"
+	SortCreated      TaskSort = "created"
+	SortUpdatedDesc  TaskSort = "-updated"
+	SortUpdated      TaskSort = "updated"
+	SortDue          TaskSort = "due" // soonest first, tasks without a due date last
+	SortPriorityDesc TaskSort = "-priority"
+)
+
+// TaskSorts lists every TaskSort.
+var TaskSorts = []TaskSort{SortCreatedDesc, SortCreated, SortUpdatedDesc, SortUpdated, SortDue, SortPriorityDesc}
+
+// TaskCursor is a position in a sorted list: the sort key of the last
+// task seen and its id. Time is the key of the updated and due sorts
+// (nil for a task without a due date under SortDue), Rank that of
+// SortPriorityDesc; the created sorts order by id alone, the order in
+// which the database numbered the tasks, so ID is their whole key.
+type TaskCursor struct {
+	Time *time.Time
+	Rank int
+	ID   domain.TaskID
+}
+
+// CursorOf is the position of t under sort.
+func CursorOf(sort TaskSort, t *domain.Task) TaskCursor {
+	c := TaskCursor{ID: t.ID}
+	switch sort {
+	case SortUpdated, SortUpdatedDesc:
+		at := t.UpdatedAt
+		c.Time = &at
+	case SortDue:
+		if t.DueAt != nil {
+			at := *t.DueAt
+			c.Time = &at
+		}
+	case SortPriorityDesc:
+		c.Rank = t.Priority.Rank()
+	}
+	return c
 }
 
 // TaskPage is one page of tasks and whether more follow it.

@@ -95,6 +95,10 @@ func FuzzListQuery(f *testing.F) {
 		"", "limit=10", "limit=0", "limit=101", "limit=-1", "limit=1e3", "page=0", "page=99999999999999999999",
 		"status=DONE", "status=CREATED&status=COMPLETED", "cursor=djE6MTA", "cursor=%00", "cursor=&page=2",
 		"assignee_id=abc", "assignee_id=9223372036854775808", "organization_id=2", "limit=%zz", "a=b&&&=c",
+		"assignee_id=me", "assignee_id=none", "assignee_id=Me", "priority=URGENT", "priority=%00", "label=Release",
+		"label=%20%20", "label=%C3%A9t%C3%A9", "label=%ff%fe", "due_before=2030-01-01T00:00:00Z",
+		"due_after=2030-01-01T00:00:00%2B14:00", "due_before=0000-01-01T00:00:00Z", "due_after=9999-12-31T23:59:59.999999999-23:59",
+		"due_before=2030-02-30T00:00:00Z", "assignee_id=none&priority=LOW&label=x&due_after=2030-01-01T00:00:00Z&cursor=djE6MTA",
 	} {
 		f.Add(seed)
 	}

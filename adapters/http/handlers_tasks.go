@@ -3,6 +3,7 @@ package http
 import (
 	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +26,8 @@ func pathID(c *fiber.Ctx) (int64, error) {
 
 // listQueryParams are the query parameters GET /tasks understands; any
 // other is refused so a typo ("limt") does not silently do nothing.
-var listQueryParams = map[string]bool{"status": true, "assignee_id": true, "limit": true, "page": true, "cursor": true}
+var listQueryParams = map[string]bool{"status": true, "assignee_id": true, "priority": true, "label": true,
+	"due_before": true, "due_after": true, "sort": true, "limit": true, "page": true, "cursor": true}
 
 func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 	var q application.ListQuery
@@ -53,13 +55,52 @@ func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 			}
 			q.Status = &st
 		case "assignee_id":
+			switch val {
+			case "me":
+				q.AssigneeMe = true
+				return
+			case "none":
+				q.Unassigned = true
+				return
+			}
 			n, err := strconv.ParseInt(val, 10, 64)
 			if err != nil || n < 1 {
-				bad("assignee_id", "must be a positive integer")
+				bad("assignee_id", "must be a positive integer, me or none")
 				return
 			}
 			a := domain.UserID(n)
 			q.Assignee = &a
+		case "priority":
+			p, err := domain.ParsePriority("priority", val)
+			if err != nil {
+				bad("priority", "must be one of LOW, MEDIUM, HIGH, URGENT")
+				return
+			}
+			q.Priority = &p
+		case "label":
+			l, err := application.NormalizeLabel(val)
+			if err != nil {
+				bad("label", "must be 1 to 50 characters")
+				return
+			}
+			q.Label = &l
+		case "due_before", "due_after":
+			at, err := time.Parse(time.RFC3339, val)
+			if err != nil || at.UTC().Year() < 1 || at.UTC().Year() > 9999 {
+				bad(key, "must be an RFC 3339 date-time between years 0001 and 9999")
+				return
+			}
+			if key == "due_before" {
+				q.DueBefore = &at
+			} else {
+				q.DueAfter = &at
+			}
+		case "sort":
+			if !slices.Contains(ports.TaskSorts, ports.TaskSort(val)) {
+				bad("sort", "must be one of -created, created, -updated, updated, due, -priority")
+				return
+			}
+			q.Sort = ports.TaskSort(val)
 		case "limit":
 			n, err := strconv.Atoi(val)
 			if err != nil || n < 1 || n > application.MaxLimit {
@@ -143,15 +184,40 @@ func nextLink(q application.ListQuery, cursor string) string {
 	}
 	b := make([]byte, 0, 64+len(cursor))
 	b = append(b, "</tasks?"...)
-	if q.Assignee != nil {
+	switch {
+	case q.Assignee != nil:
 		b = append(b, "assignee_id="...)
 		b = strconv.AppendInt(b, int64(*q.Assignee), 10)
 		b = append(b, '&')
+	case q.AssigneeMe:
+		b = append(b, "assignee_id=me&"...)
+	case q.Unassigned:
+		b = append(b, "assignee_id=none&"...)
 	}
 	b = append(b, "cursor="...)
 	b = append(b, url.QueryEscape(cursor)...)
+	if q.DueAfter != nil {
+		b = append(b, "&due_after="...)
+		b = append(b, url.QueryEscape(q.DueAfter.Format(time.RFC3339Nano))...)
+	}
+	if q.DueBefore != nil {
+		b = append(b, "&due_before="...)
+		b = append(b, url.QueryEscape(q.DueBefore.Format(time.RFC3339Nano))...)
+	}
+	if q.Label != nil {
+		b = append(b, "&label="...)
+		b = append(b, url.QueryEscape(*q.Label)...)
+	}
 	b = append(b, "&limit="...)
 	b = strconv.AppendInt(b, int64(limit), 10)
+	if q.Priority != nil {
+		b = append(b, "&priority="...)
+		b = append(b, *q.Priority...)
+	}
+	if q.Sort != "" {
+		b = append(b, "&sort="...)
+		b = append(b, url.QueryEscape(string(q.Sort))...)
+	}
 	if q.Status != nil {
 		b = append(b, "&status="...)
 		b = append(b, url.QueryEscape(string(*q.Status))...)

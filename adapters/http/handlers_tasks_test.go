@@ -4,9 +4,11 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
 )
 
 // nextLinkByValues is how nextLink was built before it was appended: the
@@ -25,6 +27,27 @@ func nextLinkByValues(q application.ListQuery, cursor string) string {
 	if q.Assignee != nil {
 		v.Set("assignee_id", strconv.FormatInt(int64(*q.Assignee), 10))
 	}
+	if q.AssigneeMe {
+		v.Set("assignee_id", "me")
+	}
+	if q.Unassigned {
+		v.Set("assignee_id", "none")
+	}
+	if q.Sort != "" {
+		v.Set("sort", string(q.Sort))
+	}
+	if q.Priority != nil {
+		v.Set("priority", string(*q.Priority))
+	}
+	if q.Label != nil {
+		v.Set("label", *q.Label)
+	}
+	if q.DueBefore != nil {
+		v.Set("due_before", q.DueBefore.Format(time.RFC3339Nano))
+	}
+	if q.DueAfter != nil {
+		v.Set("due_after", q.DueAfter.Format(time.RFC3339Nano))
+	}
 	return "</tasks?" + v.Encode() + `>; rel="next"`
 }
 
@@ -32,6 +55,10 @@ func TestNextLink_EncodesLikeURLValues(t *testing.T) {
 	status := domain.StatusInProgress
 	odd := domain.Status("A B&C=/?")
 	assignee := domain.UserID(42)
+	urgent := domain.PriorityUrgent
+	label := "a b&c=d/é"
+	due := time.Date(2026, 3, 1, 9, 30, 0, 500, time.UTC)
+	dueZone := time.Date(2026, 2, 1, 9, 30, 0, 0, time.FixedZone("", 2*3600))
 	for _, tc := range []struct {
 		name   string
 		q      application.ListQuery
@@ -42,6 +69,10 @@ func TestNextLink_EncodesLikeURLValues(t *testing.T) {
 		{"every_filter", application.ListQuery{Limit: 100, Status: &status, Assignee: &assignee}, "MTIz"},
 		{"assignee_only", application.ListQuery{Assignee: &assignee}, "eyJpZCI6MX0"},
 		{"characters_to_escape", application.ListQuery{Status: &odd}, "a+b/c=d&e f%"},
+		{"assignee_me", application.ListQuery{AssigneeMe: true}, "MTIz"},
+		{"sort", application.ListQuery{Sort: ports.SortPriorityDesc, Limit: 3}, "MTIz"},
+		{"assignee_none_and_details", application.ListQuery{Unassigned: true, Priority: &urgent, Label: &label,
+			DueBefore: &due, DueAfter: &dueZone}, "MTIz"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got, want := nextLink(tc.q, tc.cursor), nextLinkByValues(tc.q, tc.cursor); got != want {

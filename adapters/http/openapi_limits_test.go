@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,7 +103,19 @@ func TestOpenAPI_SchemaLimitsMatchTheServer(t *testing.T) {
 			[]string{"", "Acme", a("o", 200), a("o", 201), "Ac\x00me"}},
 		{"list_cursor", listParam(t, doc, "cursor"),
 			func(v string) bool { return acceptsQuery(t, "cursor="+v) },
-			[]string{"", application.EncodeCursor(7)}},
+			[]string{"", "djI6Nw"}},
+		{"list_label", listParam(t, doc, "label"),
+			func(v string) bool { return acceptsQuery(t, "label="+url.QueryEscape(v)) },
+			[]string{"", "a", "Release", a("a", 50), a("a", 51), a("é", 50), a("é", 51), "a\x00b"}},
+		{"list_priority", listParam(t, doc, "priority"),
+			func(v string) bool { return acceptsQuery(t, "priority="+url.QueryEscape(v)) },
+			[]string{"", "LOW", "MEDIUM", "HIGH", "URGENT", "urgent", "CRITICAL"}},
+		{"list_sort", listParam(t, doc, "sort"),
+			func(v string) bool { return acceptsQuery(t, "sort="+url.QueryEscape(v)) },
+			[]string{"-created", "created", "-updated", "updated", "due", "-priority", "priority", "-due", "", "title"}},
+		{"list_assignee_words", listParam(t, doc, "assignee_id"),
+			func(v string) bool { return acceptsQuery(t, "assignee_id="+url.QueryEscape(v)) },
+			[]string{"me", "none", "ME", "all", ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, v := range tc.values {

@@ -37,6 +37,8 @@ func Run(t *testing.T, newStores func(t *testing.T) (ports.Stores, ports.Transac
 		{"Invites", inviteTests},
 		{"Tasks", taskTests},
 		{"TaskDetails", taskDetailTests},
+		{"TaskFilters", taskFilterTests},
+		{"TaskSorts", taskSortTests},
 		{"Transactor", transactorTests},
 		{"Sessions", sessionTests},
 		{"Idempotency", idempotencyTests},

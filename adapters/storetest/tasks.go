@@ -86,13 +86,13 @@ var taskTests = []test{
 			{"offset_page", ports.TaskFilter{Limit: 2, Offset: 2}, []domain.TaskID{t3.ID, t2.ID}, true},
 			{"last_offset_page", ports.TaskFilter{Limit: 2, Offset: 4}, []domain.TaskID{t1.ID}, false},
 			{"past_the_end", ports.TaskFilter{Limit: 2, Offset: 9}, []domain.TaskID{}, false},
-			{"keyset_page", ports.TaskFilter{Limit: 2, Before: &t4.ID}, []domain.TaskID{t3.ID, t2.ID}, true},
-			{"last_keyset_page", ports.TaskFilter{Limit: 2, Before: &t2.ID}, []domain.TaskID{t1.ID}, false},
-			{"keyset_past_the_end", ports.TaskFilter{Limit: 2, Before: &t1.ID}, []domain.TaskID{}, false},
+			{"keyset_page", ports.TaskFilter{Limit: 2, After: cursorAfter(t4)}, []domain.TaskID{t3.ID, t2.ID}, true},
+			{"last_keyset_page", ports.TaskFilter{Limit: 2, After: cursorAfter(t2)}, []domain.TaskID{t1.ID}, false},
+			{"keyset_past_the_end", ports.TaskFilter{Limit: 2, After: cursorAfter(t1)}, []domain.TaskID{}, false},
 			{"by_status", ports.TaskFilter{Limit: 10, Status: &inProgress}, []domain.TaskID{t3.ID}, false},
 			{"by_assignee", ports.TaskFilter{Limit: 10, Assignee: &u.ID}, []domain.TaskID{t4.ID, t2.ID}, false},
 			{"by_status_and_assignee", ports.TaskFilter{Limit: 1, Status: &created, Assignee: &u.ID}, []domain.TaskID{t4.ID}, true},
-			{"by_assignee_with_keyset", ports.TaskFilter{Limit: 1, Assignee: &u.ID, Before: &t4.ID}, []domain.TaskID{t2.ID}, false},
+			{"by_assignee_with_keyset", ports.TaskFilter{Limit: 1, Assignee: &u.ID, After: cursorAfter(t4)}, []domain.TaskID{t2.ID}, false},
 		} {
 			page, err := f.s.Tasks.List(f.ctx, o.ID, c.filter)
 			wantNoErr(t, c.name, err)

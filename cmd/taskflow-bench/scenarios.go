@@ -1,17 +1,28 @@
 package main
 
 import (
-	"encoding/base64"
 	"net/http"
 	"strconv"
+
+	"github.com/taskflow/taskflow/application"
+	"github.com/taskflow/taskflow/domain"
 )
 
-// encodeCursor is the service's list cursor for "the tasks after id"
-// (application.EncodeCursor): base64url without padding of "v1:<id>". The
-// benchmark is a client and computes it the way a client could not; the
-// unit test holds it equal to the service's.
-func encodeCursor(id int64) string {
-	return base64.RawURLEncoding.EncodeToString(strconv.AppendInt([]byte("v1:"), id, 10))
+// encodeCursor is the service's list cursor for "the tasks after id" in
+// the default order with the given status filter ("" for none): since a
+// cursor is bound to its query, the benchmark asks the service's own
+// encoder (application.CursorAfterID), as a client could not.
+func encodeCursor(status string, id int64) string {
+	var q application.ListQuery
+	if status != "" {
+		st := domain.Status(status)
+		q.Status = &st
+	}
+	c, err := application.CursorAfterID(q, domain.TaskID(id))
+	if err != nil {
+		panic(err) // the benchmark's own queries are valid
+	}
+	return c
 }
 
 // listKey is one list query: the store's filter, in the service's terms.
@@ -59,7 +70,7 @@ func (k listKey) path() string {
 		p += "&status=" + k.status
 	}
 	if k.before > 0 {
-		p += "&cursor=" + encodeCursor(k.before)
+		p += "&cursor=" + encodeCursor(k.status, k.before)
 	}
 	if k.offset > 0 {
 		p += "&page=" + strconv.Itoa(k.offset/k.limit+1)
@@ -149,7 +160,7 @@ func genCursorAt(base string, ds *dataset, before int64) func(int, uint64) (requ
 	span := uint64(max(before-ds.deep.lo-20, 1))
 	return func(_ int, seq uint64) (request, bool) {
 		id := before - int64(seq%span)
-		return request{method: "GET", url: base + "/tasks?limit=10&cursor=" + encodeCursor(id), token: ds.deep.token, expect: http.StatusOK}, true
+		return request{method: "GET", url: base + "/tasks?limit=10&cursor=" + encodeCursor("", id), token: ds.deep.token, expect: http.StatusOK}, true
 	}
 }
 

@@ -1,0 +1,179 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// storedTask creates a task of org with the given details (nil: left at
+// their defaults).
+func (f *fixture) storedTask(t *testing.T, org domain.OrgID, by domain.UserID, assignee *domain.UserID,
+	p domain.Priority, due *time.Time, labels ...string) *domain.Task {
+	t.Helper()
+	tk := newTask(t, org, by, assignee)
+	if p != "" {
+		wantNoErr(t, "priority", tk.SetPriority(p))
+	}
+	wantNoErr(t, "due", tk.SetDueAt(due))
+	wantNoErr(t, "labels", tk.SetLabels(labels))
+	wantNoErr(t, "create", f.s.Tasks.Create(f.ctx, tk))
+	return tk
+}
+
+var taskFilterTests = []test{
+	{"list_filters_by_unassigned_priority_label_and_due_bounds", func(t *testing.T, f *fixture) {
+		o, admin := f.orgWithAdmin()
+		u := f.user(o.ID, domain.RoleUser)
+		day := func(n int) *time.Time { d := t0.Add(time.Duration(n) * 24 * time.Hour); return &d }
+		// Due dates with microseconds, so that a bound equal to one is
+		// told apart from one a microsecond away.
+		at := day(2).Add(time.Microsecond)
+		t1 := f.storedTask(t, o.ID, admin.ID, nil, domain.PriorityLow, nil, "backend")
+		t2 := f.storedTask(t, o.ID, admin.ID, &u.ID, domain.PriorityUrgent, day(1), "Release", "backend")
+		t3 := f.storedTask(t, o.ID, admin.ID, nil, domain.PriorityUrgent, &at)
+		t4 := f.storedTask(t, o.ID, admin.ID, &u.ID, "", day(3), "release")
+		// Another tenant with the same label, priority and due dates, and
+		// a task assigned to nobody: never listed.
+		other, otherAdmin := f.orgWithAdmin()
+		f.storedTask(t, other.ID, otherAdmin.ID, nil, domain.PriorityUrgent, day(1), "release", "backend")
+
+		urgent, low, medium := domain.PriorityUrgent, domain.PriorityLow, domain.PriorityMedium
+		release, backend, absentLabel := "release", "backend", "nope"
+		before, after := at, at
+		justAfter, justBefore := at.Add(time.Microsecond), at.Add(-time.Microsecond)
+		for _, c := range []struct {
+			name   string
+			filter ports.TaskFilter
+			want   []domain.TaskID
+		}{
+			{"unassigned", ports.TaskFilter{Unassigned: true}, []domain.TaskID{t3.ID, t1.ID}},
+			{"priority_urgent", ports.TaskFilter{Priority: &urgent}, []domain.TaskID{t3.ID, t2.ID}},
+			{"priority_low", ports.TaskFilter{Priority: &low}, []domain.TaskID{t1.ID}},
+			{"priority_medium_is_the_default", ports.TaskFilter{Priority: &medium}, []domain.TaskID{t4.ID}},
+			{"label", ports.TaskFilter{Label: &release}, []domain.TaskID{t4.ID, t2.ID}},
+			{"label_backend", ports.TaskFilter{Label: &backend}, []domain.TaskID{t2.ID, t1.ID}},
+			{"absent_label", ports.TaskFilter{Label: &absentLabel}, []domain.TaskID{}},
+			{"due_before_is_exclusive", ports.TaskFilter{DueBefore: &before}, []domain.TaskID{t2.ID}},
+			{"due_before_just_after", ports.TaskFilter{DueBefore: &justAfter}, []domain.TaskID{t3.ID, t2.ID}},
+			{"due_after_is_exclusive", ports.TaskFilter{DueAfter: &after}, []domain.TaskID{t4.ID}},
+			{"due_after_just_before", ports.TaskFilter{DueAfter: &justBefore}, []domain.TaskID{t4.ID, t3.ID}},
+			{"due_window", ports.TaskFilter{DueAfter: day(1), DueBefore: day(3)}, []domain.TaskID{t3.ID}},
+			{"label_and_assignee", ports.TaskFilter{Label: &backend, Assignee: &u.ID}, []domain.TaskID{t2.ID}},
+			{"unassigned_and_priority", ports.TaskFilter{Unassigned: true, Priority: &urgent}, []domain.TaskID{t3.ID}},
+			{"label_and_priority_with_keyset", ports.TaskFilter{Label: &release, After: cursorAfter(t4)}, []domain.TaskID{t2.ID}},
+		} {
+			c.filter.Limit = 10
+			page, err := f.s.Tasks.List(f.ctx, o.ID, c.filter)
+			wantNoErr(t, c.name, err)
+			wantEqual(t, c.name+": ids", ids(page.Tasks), c.want)
+		}
+	}},
+}
+
+// cursorAfter is the cursor that follows tk in the default order.
+func cursorAfter(tk *domain.Task) *ports.TaskCursor {
+	c := ports.CursorOf(ports.SortCreatedDesc, tk)
+	return &c
+}
+
+var taskSortTests = []test{
+	{"list_sorts_with_ties_by_id_descending", func(t *testing.T, f *fixture) {
+		o, admin := f.orgWithAdmin()
+		day := func(n int) *time.Time { d := t0.Add(time.Duration(n) * 24 * time.Hour); return &d }
+		t1 := f.storedTask(t, o.ID, admin.ID, nil, domain.PriorityHigh, day(2))
+		t2 := f.storedTask(t, o.ID, admin.ID, nil, domain.PriorityUrgent, nil)
+		t3 := f.storedTask(t, o.ID, admin.ID, nil, domain.PriorityHigh, day(1))
+		t4 := f.storedTask(t, o.ID, admin.ID, nil, domain.PriorityLow, day(2))
+		t5 := f.storedTask(t, o.ID, admin.ID, nil, "", nil)
+		// updated_at: t1 and t3 later than the rest (t3 the latest); t2,
+		// t4, t5 tie at creation.
+		for _, u := range []struct {
+			tk *domain.Task
+			at time.Time
+		}{{t1, t0.Add(time.Hour)}, {t3, t0.Add(2 * time.Hour)}} {
+			_, err := f.s.Tasks.Update(f.ctx, o.ID, u.tk.ID, func(tk *domain.Task) error {
+				return tk.Transition(domain.StatusInProgress, u.at)
+			})
+			wantNoErr(t, "update", err)
+		}
+		other, otherAdmin := f.orgWithAdmin()
+		f.storedTask(t, other.ID, otherAdmin.ID, nil, domain.PriorityUrgent, day(0))
+
+		for sort, want := range map[ports.TaskSort][]domain.TaskID{
+			ports.SortCreatedDesc:  {t5.ID, t4.ID, t3.ID, t2.ID, t1.ID},
+			ports.SortCreated:      {t1.ID, t2.ID, t3.ID, t4.ID, t5.ID},
+			ports.SortUpdatedDesc:  {t3.ID, t1.ID, t5.ID, t4.ID, t2.ID},
+			ports.SortUpdated:      {t5.ID, t4.ID, t2.ID, t1.ID, t3.ID},
+			ports.SortDue:          {t3.ID, t4.ID, t1.ID, t5.ID, t2.ID},
+			ports.SortPriorityDesc: {t2.ID, t3.ID, t1.ID, t5.ID, t4.ID},
+		} {
+			page, err := f.s.Tasks.List(f.ctx, o.ID, ports.TaskFilter{Limit: 10, Sort: sort})
+			wantNoErr(t, string(sort), err)
+			wantEqual(t, string(sort)+": ids", ids(page.Tasks), want)
+			// Offset pages follow the same order.
+			page, err = f.s.Tasks.List(f.ctx, o.ID, ports.TaskFilter{Limit: 2, Offset: 2, Sort: sort})
+			wantNoErr(t, string(sort)+" offset", err)
+			wantEqual(t, string(sort)+": offset ids", ids(page.Tasks), want[2:4])
+		}
+	}},
+	{"paging_by_cursor_through_every_sort_sees_each_task_once_while_tasks_are_created", func(t *testing.T, f *fixture) {
+		o, admin := f.orgWithAdmin()
+		prios := []domain.Priority{domain.PriorityLow, domain.PriorityMedium, domain.PriorityHigh, domain.PriorityUrgent}
+		n := 0
+		add := func() *domain.Task {
+			n++
+			var due *time.Time
+			if n%3 != 0 {
+				d := t0.Add(time.Duration(n%4) * time.Hour) // ties among due dates
+				due = &d
+			}
+			tk := f.storedTask(t, o.ID, admin.ID, nil, prios[n%4], due)
+			if n%2 == 0 {
+				_, err := f.s.Tasks.Update(f.ctx, o.ID, tk.ID, func(tk *domain.Task) error {
+					return tk.Transition(domain.StatusInProgress, t0.Add(time.Duration(n%5)*time.Minute))
+				})
+				wantNoErr(t, "update", err)
+			}
+			return tk
+		}
+		for range 12 {
+			add()
+		}
+		for _, sort := range ports.TaskSorts {
+			all, err := f.s.Tasks.List(f.ctx, o.ID, ports.TaskFilter{Limit: 100, Sort: sort})
+			wantNoErr(t, "all", err)
+			existing := ids(all.Tasks)
+			seen := map[domain.TaskID]int{}
+			var after *ports.TaskCursor
+			for pages := 0; ; pages++ {
+				if pages > 50 {
+					t.Fatalf("%s: the cursor never ends", sort)
+				}
+				page, err := f.s.Tasks.List(f.ctx, o.ID, ports.TaskFilter{Limit: 3, Sort: sort, After: after})
+				wantNoErr(t, string(sort), err)
+				for _, tk := range page.Tasks {
+					seen[tk.ID]++
+				}
+				if !page.HasMore {
+					break
+				}
+				c := ports.CursorOf(sort, &page.Tasks[len(page.Tasks)-1])
+				after = &c
+				add() // created meanwhile: may be seen or not, never twice
+			}
+			for id, k := range seen {
+				if k != 1 {
+					t.Errorf("%s: task %d seen %d times", sort, id, k)
+				}
+			}
+			for _, id := range existing {
+				if seen[id] != 1 {
+					t.Errorf("%s: task %d, there from the start, was skipped", sort, id)
+				}
+			}
+		}
+	}},
+}
