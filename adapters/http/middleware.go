@@ -219,8 +219,8 @@ func deadline(d time.Duration) fiber.Handler {
 	}
 }
 
-// authenticate resolves the bearer token to the caller (with the role the
-// store holds now) and marks the answer as not cacheable. From here on the
+// authenticate resolves the bearer token (an access token or an API key)
+// to the caller (with the role the store holds now) and marks the answer as not cacheable. From here on the
 // request reads its organization's cache generation once, for the session
 // check and the handler's lookups together (application.WithCacheSnapshot).
 func authenticate(auth *application.Auth) fiber.Handler {
@@ -238,6 +238,11 @@ func authenticate(auth *application.Auth) fiber.Handler {
 			return err
 		}
 		c.Locals(keyActor, actor)
+		// A read-only key reads, whatever its member's role: refused here,
+		// before any body is read or any use case runs.
+		if actor.ReadOnly && c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+			return domain.ErrAPIKeyReadOnly
+		}
 		return c.Next()
 	}
 }
