@@ -109,6 +109,9 @@ func observe(log *slog.Logger, handle fiber.ErrorHandler) fiber.Handler {
 		}
 		if a, ok := c.Locals(keyActor).(domain.Actor); ok {
 			attrs = append(attrs, slog.Int64("organization_id", int64(a.OrgID)), slog.Int64("user_id", int64(a.UserID)))
+			if a.ViaAPIKey() { // its id, never the secret
+				attrs = append(attrs, slog.Int64("api_key_id", int64(a.APIKeyID)))
+			}
 		}
 		log.LogAttrs(context.Background(), level, "request", attrs...)
 		return nil
