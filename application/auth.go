@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ type Auth struct {
 	tx         ports.Transactor
 	users      ports.UserStore
 	sessions   ports.SessionStore
+	keys       ports.APIKeyStore
 	hasher     ports.PasswordHasher
 	tokens     Tokens
 	clock      ports.Clock
@@ -63,7 +65,7 @@ func NewAuth(tx ports.Transactor, stores ports.Stores, hasher ports.PasswordHash
 	}
 	dummy := sync.OnceValues(func() (string, error) { return hasher.Hash("taskflow-timing-equalizer") })
 	go dummy() //nolint:errcheck // the error is returned to the login that needs the hash
-	return &Auth{tx: tx, users: stores.Users, sessions: stores.Sessions, hasher: hasher, tokens: tokens, clock: clock,
+	return &Auth{tx: tx, users: stores.Users, sessions: stores.Sessions, keys: stores.APIKeys, hasher: hasher, tokens: tokens, clock: clock,
 		codes: codes, cache: cache, refreshTTL: refreshTTL, dummyHash: dummy, log: log}, nil
 }
 
@@ -212,7 +214,12 @@ func (a *Auth) issue(u *domain.User, sid domain.SessionID, refresh string) (*Tok
 // change roles invalidate it after they commit, so "next request" holds
 // with the cache; task writes leave it alone. Only session expiry, 30 days out, may be
 // noticed up to CACHE_TTL late.
+//
+// A token that starts with "tf_" is an API key (authenticateKey).
 func (a *Auth) Authenticate(ctx context.Context, token string) (domain.Actor, error) {
+	if strings.HasPrefix(token, apiKeyPrefix) {
+		return a.authenticateKey(ctx, token)
+	}
 	c, err := a.tokens.Verify(token)
 	if err != nil || c.SessionID < 1 {
 		return domain.Actor{}, domain.ErrUnauthenticated

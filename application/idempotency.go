@@ -47,8 +47,12 @@ func NewIdempotency(keys ports.IdempotencyStore, clock ports.Clock, lease time.D
 
 // Caller names who sends a key: keys are per caller, so that another
 // caller of the same organization never receives an answer (with a
-// secret) meant for this one. An API key will be a caller of its own.
+// secret) meant for this one. An API key is a caller of its own, apart
+// from the member who made it.
 func Caller(actor domain.Actor) string {
+	if actor.ViaAPIKey() {
+		return "apikey:" + strconv.FormatInt(int64(actor.APIKeyID), 10)
+	}
 	return "user:" + strconv.FormatInt(int64(actor.UserID), 10)
 }
 

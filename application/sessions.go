@@ -74,6 +74,9 @@ func (a *Auth) Refresh(ctx context.Context, refresh string) (*Token, error) {
 // Logout ends the caller's session, and the session of refresh if the
 // caller sends one of their own.
 func (a *Auth) Logout(ctx context.Context, actor domain.Actor, refresh string) error {
+	if actor.ViaAPIKey() {
+		return domain.ErrAPIKeyNotAllowed
+	}
 	now := a.clock.Now()
 	if err := a.sessions.Revoke(ctx, actor.OrgID, actor.UserID, actor.SessionID, now); err != nil {
 		return fmt.Errorf("logout: %w", err)
@@ -90,7 +93,13 @@ func (a *Auth) Logout(ctx context.Context, actor domain.Actor, refresh string) e
 // ChangePassword replaces the caller's password after checking the
 // current one, and ends every session of theirs, this one included:
 // whoever else held a token is out.
+//
+// A caller with an API key may not: the key would outlive the sessions
+// the change ends, and stand in for the password it replaces.
 func (a *Auth) ChangePassword(ctx context.Context, actor domain.Actor, current, next string) error {
+	if actor.ViaAPIKey() {
+		return domain.ErrAPIKeyNotAllowed
+	}
 	if err := domain.ValidatePassword("new_password", next); err != nil {
 		return err
 	}

@@ -56,6 +56,7 @@ func TestAPI(t *testing.T) {
 		{"request_id", testRequestID},
 		{"sessions", testSessions},
 		{"idempotency", testIdempotency},
+		{"api_keys", testAPIKeys},
 	}
 	eachConfiguration(t, func(t *testing.T, a *api) {
 		for _, s := range suite {

@@ -17,9 +17,17 @@ type Actor struct {
 	OrgID  OrgID
 	UserID UserID
 	Role   Role
-	// SessionID is the login session the caller's token belongs to.
+	// SessionID is the login session the caller's token belongs to (0
+	// when the caller uses an API key).
 	SessionID SessionID
+	// APIKeyID is the API key the caller authenticated with (0: an access
+	// token). ReadOnly is that key's restriction to reads.
+	APIKeyID APIKeyID
+	ReadOnly bool
 }
+
+// ViaAPIKey reports whether the caller authenticated with an API key.
+func (a Actor) ViaAPIKey() bool { return a.APIKeyID != 0 }
 
 // IsAdmin reports whether the actor may administer its organization.
 func (a Actor) IsAdmin() bool { return a.Role == RoleAdmin }

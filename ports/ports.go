@@ -190,6 +190,33 @@ type SessionStore interface {
 	Principal(ctx context.Context, org domain.OrgID, user domain.UserID, id domain.SessionID, now time.Time) (*domain.User, error)
 }
 
+// APIKeyStore persists API keys, stored by the hash of their secret.
+// Every method but ByHash is scoped by organization.
+type APIKeyStore interface {
+	// Create inserts k and sets its ID. A member not in k.OrgID is
+	// domain.ErrUserNotFound.
+	Create(ctx context.Context, k *domain.APIKey) error
+	// ByHash returns the key whose secret hashes to hash, in whichever
+	// organization it is: the one lookup made before the tenant is known.
+	// An unknown hash is domain.ErrAPIKeyNotFound.
+	ByHash(ctx context.Context, hash string) (*domain.APIKey, error)
+	// Principal returns the member that key id of org belongs to, as
+	// stored now (with the current role); a key that is gone, or expired
+	// at now, is domain.ErrUnauthenticated.
+	Principal(ctx context.Context, org domain.OrgID, id domain.APIKeyID, now time.Time) (*domain.User, error)
+	// List returns org's keys, newest first: one member's (user > 0) or
+	// every member's (user 0).
+	List(ctx context.Context, org domain.OrgID, user domain.UserID) ([]*domain.APIKey, error)
+	// Get returns key id of org; another organization's key is
+	// domain.ErrAPIKeyNotFound.
+	Get(ctx context.Context, org domain.OrgID, id domain.APIKeyID) (*domain.APIKey, error)
+	// Delete removes key id of org; an absent key is domain.ErrAPIKeyNotFound.
+	Delete(ctx context.Context, org domain.OrgID, id domain.APIKeyID) error
+	// Touch sets last_used_at to now unless it was set less than
+	// domain.APIKeyLastUsedEvery before now, and reports whether it wrote.
+	Touch(ctx context.Context, org domain.OrgID, id domain.APIKeyID, now time.Time) (bool, error)
+}
+
 // Stores groups the stores that a transaction spans.
 type Stores struct {
 	Orgs     OrgStore
@@ -197,6 +224,7 @@ type Stores struct {
 	Invites  InviteStore
 	Tasks    TaskStore
 	Sessions SessionStore
+	APIKeys  APIKeyStore
 	// Idempotency is here so that a use case completes a request's key in
 	// the transaction that writes the resource.
 	Idempotency IdempotencyStore

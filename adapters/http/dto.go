@@ -206,3 +206,42 @@ func (taskJSON) Tasks(ts []domain.Task) ([]byte, error) {
 }
 
 func (taskJSON) Task(t *domain.Task) ([]byte, error) { return json.Marshal(toTask(t)) }
+
+type apiKeyCreateRequest struct {
+	Name     string `json:"name"`
+	ReadOnly bool   `json:"read_only"`
+	// ExpiresAt is parsed by the handler, so that a malformed time is a
+	// 422 naming the field.
+	ExpiresAt *string `json:"expires_at"`
+}
+
+// apiKeyResponse is a key as lists show it: never the secret.
+type apiKeyResponse struct {
+	ID         int64      `json:"id"`
+	Name       string     `json:"name"`
+	Prefix     string     `json:"prefix"`
+	ReadOnly   bool       `json:"read_only"`
+	UserID     int64      `json:"user_id"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+// apiKeyCreated is the answer to POST /api-keys, the one place the secret
+// (key) appears.
+type apiKeyCreated struct {
+	ID         int64      `json:"id"`
+	Name       string     `json:"name"`
+	Prefix     string     `json:"prefix"`
+	Key        string     `json:"key"`
+	ReadOnly   bool       `json:"read_only"`
+	UserID     int64      `json:"user_id"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+func toAPIKeyResponse(k *domain.APIKey) apiKeyResponse {
+	return apiKeyResponse{ID: int64(k.ID), Name: k.Name, Prefix: k.Prefix, ReadOnly: k.ReadOnly, UserID: int64(k.UserID),
+		CreatedAt: k.CreatedAt.UTC(), ExpiresAt: utcPtr(k.ExpiresAt), LastUsedAt: utcPtr(k.LastUsedAt)}
+}

@@ -109,6 +109,9 @@ func observe(log *slog.Logger, handle fiber.ErrorHandler) fiber.Handler {
 		}
 		if a, ok := c.Locals(keyActor).(domain.Actor); ok {
 			attrs = append(attrs, slog.Int64("organization_id", int64(a.OrgID)), slog.Int64("user_id", int64(a.UserID)))
+			if a.ViaAPIKey() { // its id, never the secret
+				attrs = append(attrs, slog.Int64("api_key_id", int64(a.APIKeyID)))
+			}
 		}
 		log.LogAttrs(context.Background(), level, "request", attrs...)
 		return nil
@@ -219,8 +222,8 @@ func deadline(d time.Duration) fiber.Handler {
 	}
 }
 
-// authenticate resolves the bearer token to the caller (with the role the
-// store holds now) and marks the answer as not cacheable. From here on the
+// authenticate resolves the bearer token (an access token or an API key)
+// to the caller (with the role the store holds now) and marks the answer as not cacheable. From here on the
 // request reads its organization's cache generation once, for the session
 // check and the handler's lookups together (application.WithCacheSnapshot).
 func authenticate(auth *application.Auth) fiber.Handler {
@@ -238,6 +241,11 @@ func authenticate(auth *application.Auth) fiber.Handler {
 			return err
 		}
 		c.Locals(keyActor, actor)
+		// A read-only key reads, whatever its member's role: refused here,
+		// before any body is read or any use case runs.
+		if actor.ReadOnly && c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+			return domain.ErrAPIKeyReadOnly
+		}
 		return c.Next()
 	}
 }

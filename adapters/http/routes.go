@@ -37,6 +37,10 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/invites", with(auth, adminOnly, s.listInvites)...)
 	app.Delete("/invites/:id", with(auth, adminOnly, s.revokeInvite)...)
 
+	app.Post("/api-keys", with(auth, s.idempotent, s.createAPIKey)...)
+	app.Get("/api-keys", with(auth, s.listAPIKeys)...)
+	app.Delete("/api-keys/:id", with(auth, s.deleteAPIKey)...)
+
 	app.Get("/tasks", with(auth, s.listTasks)...)
 	app.Post("/tasks", with(auth, adminOnly, s.idempotent, s.createTask)...)
 	app.Get("/tasks/:id", with(auth, s.getTask)...)

@@ -249,6 +249,7 @@ func (c conn) stores() ports.Stores {
 		Invites:  &InviteStore{c: c},
 		Tasks:    &TaskStore{c: c},
 		Sessions: &SessionStore{c: c},
+		APIKeys:  &APIKeyStore{c: c},
 
 		Idempotency: &IdempotencyStore{c: c},
 	}

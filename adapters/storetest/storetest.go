@@ -42,6 +42,7 @@ func Run(t *testing.T, newStores func(t *testing.T) (ports.Stores, ports.Transac
 		{"Transactor", transactorTests},
 		{"Sessions", sessionTests},
 		{"Idempotency", idempotencyTests},
+		{"APIKeys", apiKeyTests},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			t.Parallel()

@@ -69,12 +69,15 @@ var contract = []struct {
 	{"POST", "/signup", false, []int{201, 400, 403, 409, 413, 415, 422, 429, 503}},
 	{"POST", "/login", false, []int{200, 400, 401, 413, 415, 422, 429, 503}},
 	{"POST", "/token/refresh", false, []int{200, 400, 401, 413, 415, 422, 429, 503}},
-	{"POST", "/logout", true, []int{204, 400, 401, 413, 415, 422, 429, 503}},
+	{"POST", "/logout", true, []int{204, 400, 401, 403, 413, 415, 422, 429, 503}},
 	{"GET", "/me", true, []int{200, 401, 429, 503}},
 	{"POST", "/me/password", true, []int{204, 400, 401, 403, 413, 415, 422, 429, 503}},
 	{"GET", "/users", true, []int{200, 401, 429, 503}},
 	{"PATCH", "/users/{id}", true, []int{200, 400, 401, 403, 404, 409, 413, 415, 422, 429, 503}},
 	{"DELETE", "/users/{id}", true, []int{204, 401, 403, 404, 409, 422, 429, 503}},
+	{"POST", "/api-keys", true, []int{201, 400, 401, 403, 409, 413, 415, 422, 429, 503}},
+	{"GET", "/api-keys", true, []int{200, 401, 429, 503}},
+	{"DELETE", "/api-keys/{id}", true, []int{204, 401, 403, 404, 422, 429, 503}},
 	{"GET", "/tasks", true, []int{200, 304, 400, 401, 422, 429, 503}},
 	{"POST", "/tasks", true, []int{201, 400, 401, 403, 409, 413, 415, 422, 429, 503}},
 	{"GET", "/tasks/{id}", true, []int{200, 304, 400, 401, 404, 422, 429, 503}},
@@ -178,9 +181,6 @@ func TestOpenAPI_OperationIDsAreUnique(t *testing.T) {
 // the commit that builds it; the test below fails for an entry that is
 // documented (the list is stale) or that API.md no longer names.
 var notYetBuilt = []string{
-	"POST /api-keys",
-	"GET /api-keys",
-	"DELETE /api-keys/{id}",
 	"GET /events",
 	"GET /tasks/{id}/events",
 	"GET /events/stream",
