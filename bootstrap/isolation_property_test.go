@@ -98,21 +98,8 @@ func (m *pMember) String() string {
 // pTask is a task as the API shows it; stale marks an updated_at the model
 // cannot know (a member removal moved it on, in the database's clock).
 type pTask struct {
-	ID             int64      `json:"id"`
-	OrganizationID int64      `json:"organization_id"`
-	Title          string     `json:"title"`
-	Description    string     `json:"description"`
-	Status         string     `json:"status"`
-	AssigneeID     *int64     `json:"assignee_id"`
-	Priority       string     `json:"priority"`
-	DueAt          *time.Time `json:"due_at"`
-	Labels         []string   `json:"labels"`
-	CompletedAt    *time.Time `json:"completed_at"`
-	CreatedBy      int64      `json:"created_by"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	Version        int64      `json:"version"`
-	stale          bool
+	task
+	stale bool
 }
 
 type pUser struct {
@@ -702,7 +689,7 @@ func (r *propRun) opCreate(o *pOrg) {
 	if r.chance(25) {
 		body["status"] = "CREATED"
 	}
-	details := pTask{Priority: "MEDIUM", Labels: []string{}}
+	details := pTask{task: task{Priority: "MEDIUM", Labels: []string{}}}
 	r.details(o, body, &details, false)
 	want, code, why := http.StatusCreated, "", "an ADMIN creates a task"
 	var assignee *int64
@@ -728,9 +715,9 @@ func (r *propRun) opCreate(o *pOrg) {
 	if got.ID < 1 || r.taskOwner[got.ID] != nil {
 		r.failf("%s\nthe new task's id %d is not new", rep, got.ID)
 	}
-	tk := &pTask{ID: got.ID, OrganizationID: o.id, Title: title, Description: desc, Status: "CREATED",
+	tk := &pTask{task: task{ID: got.ID, OrganizationID: o.id, Title: title, Description: desc, Status: "CREATED",
 		AssigneeID: assignee, Priority: details.Priority, DueAt: details.DueAt, Labels: details.Labels,
-		CreatedBy: m.id, CreatedAt: got.CreatedAt, UpdatedAt: got.CreatedAt, Version: 1}
+		CreatedBy: m.id, CreatedAt: got.CreatedAt, UpdatedAt: got.CreatedAt, Version: 1}}
 	r.sameTask(rep, got, tk)
 	if loc := rep.header.Get("Location"); !strings.HasSuffix(loc, taskPath(got.ID)) {
 		r.failf("%s\nLocation %q, want one ending in %s", rep, loc, taskPath(got.ID))
