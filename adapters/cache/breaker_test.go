@@ -17,12 +17,7 @@ import (
 // once until the probe finds Redis answering, and then the epoch has moved.
 func TestRedis_Breaker_FrozenRedisCostsOneTimeout(t *testing.T) {
 	t.Parallel()
-	srv := faulttest.StartRedis(t)
-	client, err := NewRedisClient(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
+	srv, client := faultRedis(t)
 	breaker := testBreaker()
 	r := NewRedis(client, "taskflow-test", time.Minute, breaker)
 	probe := NewProbe(breaker, r.Ping, r.MoveEpoch)
@@ -109,12 +104,7 @@ func TestRedis_Breaker_FrozenRedisCostsOneTimeout(t *testing.T) {
 // after one probe step.
 func TestRedis_Breaker_KilledRedisIsSkippedUntilItIsBack(t *testing.T) {
 	t.Parallel()
-	srv := faulttest.StartRedis(t)
-	client, err := NewRedisClient(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
+	srv, client := faultRedis(t)
 	breaker := testBreaker()
 	r := NewRedis(client, "taskflow-test", time.Minute, breaker)
 	probe := NewProbe(breaker, r.Ping, r.MoveEpoch)
