@@ -23,10 +23,17 @@ test:
 test-faults:
 	go test -count=1 -run '^(TestFaults_|TestStartup_)' ./cmd/taskflow
 
-## lint: formatting, vet, and the compose file when docker-compose is installed
+## lint: formatting, vet, golangci-lint (pinned, fetched through the module
+## proxy by go run; .golangci.yml holds the layer rules) and the compose
+## file when docker-compose is installed
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT ?= go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+ACTIONLINT ?= go run github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
 	go vet ./...
+	$(GOLANGCI_LINT) run ./...
+	$(ACTIONLINT) .github/workflows/ci.yml
 	@if command -v docker-compose >/dev/null; then docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml ok"; fi
 
 build:

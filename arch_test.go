@@ -1,5 +1,8 @@
 // Package taskflow_test holds repository-wide checks: the import direction
 // of the hexagonal layout (adapters -> application -> ports -> domain).
+// golangci-lint's depguard (.golangci.yml, make lint) checks each file's
+// direct imports; these tests check what it cannot: every package's whole
+// dependency closure, so a path through a helper package is caught too.
 package taskflow_test
 
 import (

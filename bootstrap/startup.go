@@ -126,7 +126,7 @@ func startError(err error) error {
 	if errors.As(err, &se) {
 		return se
 	}
-	if root := dig.RootCause(err); root != nil && root != err {
+	if root := dig.RootCause(err); root != nil && !errors.Is(root, err) {
 		return fmt.Errorf("start: %w", root)
 	}
 	return fmt.Errorf("start: %w", err)

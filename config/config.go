@@ -627,7 +627,7 @@ func (c *Config) Redacted() map[string]any {
 	secret := "[redacted]"
 	switch {
 	case c.SecretKeyGenerated:
-		secret = "[generated at start-up]"
+		secret = "[generated at start-up]" //nolint:gosec // G101: a label shown instead of the secret
 	case c.SecretKey == "":
 		secret = "[not set]"
 	}

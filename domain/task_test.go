@@ -46,7 +46,11 @@ func TestTask_Transition(t *testing.T) {
 				if task.Status != from {
 					t.Fatalf("status changed to %s on a refused transition", task.Status)
 				}
-				if want, got := "cannot move a task from "+string(from)+" to "+string(to), err.(*domain.Error).Message; got != want {
+				var de *domain.Error
+				if !errors.As(err, &de) {
+					t.Fatalf("Transition err = %T, want *domain.Error", err)
+				}
+				if want, got := "cannot move a task from "+string(from)+" to "+string(to), de.Message; got != want {
 					t.Fatalf("message = %q, want %q", got, want)
 				}
 			})
@@ -180,8 +184,8 @@ func TestTask_SetPriority(t *testing.T) {
 		})
 	}
 	t.Run("urgent_ranks_highest", func(t *testing.T) {
-		if !(domain.PriorityUrgent.Rank() > domain.PriorityHigh.Rank() && domain.PriorityHigh.Rank() > domain.PriorityMedium.Rank() &&
-			domain.PriorityMedium.Rank() > domain.PriorityLow.Rank() && domain.PriorityLow.Rank() > 0) {
+		low, medium, high, urgent := domain.PriorityLow.Rank(), domain.PriorityMedium.Rank(), domain.PriorityHigh.Rank(), domain.PriorityUrgent.Rank()
+		if urgent <= high || high <= medium || medium <= low || low <= 0 {
 			t.Fatal("ranks are not LOW < MEDIUM < HIGH < URGENT")
 		}
 	})

@@ -138,6 +138,8 @@ func CursorOf(sort TaskSort, t *domain.Task) TaskCursor {
 		}
 	case SortPriorityDesc:
 		c.Rank = t.Priority.Rank()
+	case SortCreated, SortCreatedDesc:
+		// The id alone is the key.
 	}
 	return c
 }

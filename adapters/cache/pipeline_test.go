@@ -25,8 +25,8 @@ type gatedPipeline struct {
 func newGatedPipeline(client redis.UniversalClient, maxFlights int) *gatedPipeline {
 	g := &gatedPipeline{release: make(chan struct{})}
 	g.autoPipeline = newAutoPipeline(client, maxFlights)
-	send := g.autoPipeline.exec
-	g.autoPipeline.exec = func(ctx context.Context, queue func(redis.Pipeliner)) error {
+	send := g.exec
+	g.exec = func(ctx context.Context, queue func(redis.Pipeliner)) error {
 		<-g.release
 		n := 0
 		err := send(ctx, func(p redis.Pipeliner) {
@@ -50,13 +50,13 @@ func (g *gatedPipeline) sent() []int {
 func (g *gatedPipeline) queued() int {
 	g.autoPipeline.mu.Lock()
 	defer g.autoPipeline.mu.Unlock()
-	return len(g.autoPipeline.queue)
+	return len(g.queue)
 }
 
 func (g *gatedPipeline) inFlight() int {
 	g.autoPipeline.mu.Lock()
 	defer g.autoPipeline.mu.Unlock()
-	return g.autoPipeline.flights
+	return g.flights
 }
 
 // waitFor polls until cond holds, or fails t once within has passed.

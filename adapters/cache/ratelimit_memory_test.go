@@ -81,7 +81,7 @@ func TestMemoryLimiter_Allow(t *testing.T) {
 		ctx := t.Context()
 		flood := func(n int) {
 			for i := range n {
-				l.Allow(ctx, "login:ip:10.1."+strconv.Itoa(i), limit, time.Minute)
+				_, _ = l.Allow(ctx, "login:ip:10.1."+strconv.Itoa(i), limit, time.Minute)
 			}
 		}
 		flood(10 * maxKeys)
@@ -106,10 +106,10 @@ func TestMemoryLimiter_Allow(t *testing.T) {
 		l, _ := newClockedLimiter(3)
 		ctx := t.Context()
 		for _, k := range []string{"a", "b", "c"} {
-			l.Allow(ctx, k, 1, time.Minute)
+			_, _ = l.Allow(ctx, k, 1, time.Minute)
 		}
-		l.Allow(ctx, "a", 1, time.Minute) // refused, and a is used again
-		l.Allow(ctx, "d", 1, time.Minute) // evicts b, the oldest
+		_, _ = l.Allow(ctx, "a", 1, time.Minute) // refused, and a is used again
+		_, _ = l.Allow(ctx, "d", 1, time.Minute) // evicts b, the oldest
 		if d, _ := l.Allow(ctx, "a", 1, time.Minute); d.Allowed {
 			t.Fatal("a recently used key was evicted")
 		}
@@ -124,11 +124,11 @@ func TestMemoryLimiter_Allow(t *testing.T) {
 		ctx := t.Context()
 		const stale = 100
 		for i := range stale {
-			l.Allow(ctx, strconv.Itoa(i), 1, time.Second)
+			_, _ = l.Allow(ctx, strconv.Itoa(i), 1, time.Second)
 		}
 		clock.advance(time.Second)
 		for range stale / trimPerAllow {
-			l.Allow(ctx, "live", 1<<20, time.Hour)
+			_, _ = l.Allow(ctx, "live", 1<<20, time.Hour)
 		}
 		if n := l.tracked(); n != 1 {
 			t.Fatalf("tracking %d keys once their windows ended, want 1", n)
@@ -139,7 +139,7 @@ func TestMemoryLimiter_Allow(t *testing.T) {
 		t.Parallel()
 		l, clock := newClockedLimiter(0)
 		ctx := t.Context()
-		l.Allow(ctx, "k", 1, time.Second)
+		_, _ = l.Allow(ctx, "k", 1, time.Second)
 		clock.advance(time.Second)
 		d, _ := l.Allow(ctx, "k", 1, time.Second)
 		if !d.Allowed || d.Remaining != 0 || d.Reset != time.Second {
@@ -154,7 +154,7 @@ func TestMemoryLimiter_Allow(t *testing.T) {
 		// Fiber hands out strings over buffers it reuses.
 		buf := []byte("login:ip:10.0.0.1")
 		key := unsafe.String(&buf[0], len(buf))
-		l.Allow(ctx, key, 1, time.Minute)
+		_, _ = l.Allow(ctx, key, 1, time.Minute)
 		copy(buf, "login:ip:10.0.0.2")
 		if d, _ := l.Allow(ctx, "login:ip:10.0.0.1", 1, time.Minute); d.Allowed {
 			t.Fatal("the stored key changed with the caller's buffer")

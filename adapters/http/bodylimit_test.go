@@ -34,7 +34,9 @@ func listen(t testing.TB, limit int) string {
 	go func() { done <- app.Listener(ln) }()
 	t.Cleanup(func() {
 		_ = app.ShutdownWithTimeout(5 * time.Second)
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("listener: %v", err)
+		}
 	})
 	return ln.Addr().String()
 }
@@ -75,11 +77,11 @@ func sendWhole(addr, method, path string, header map[string]string, body []byte,
 		for rest := body; len(rest) > 0; {
 			n := min(len(rest), 32<<10)
 			fmt.Fprintf(w, "%x\r\n", n)
-			w.Write(rest[:n])
-			w.WriteString("\r\n")
+			_, _ = w.Write(rest[:n]) // a failed write shows in Flush below
+			_, _ = w.WriteString("\r\n")
 			rest = rest[n:]
 		}
-		w.WriteString("0\r\n\r\n")
+		_, _ = w.WriteString("0\r\n\r\n")
 	} else if _, err := w.Write(body); err != nil {
 		return rawAnswer{}, fmt.Errorf("write body: %w", err)
 	}
@@ -179,10 +181,14 @@ func TestBodyLimit_ACompressedBodyIs415(t *testing.T) {
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	// 64 MiB of spaces inflate from a few kilobytes.
-	zw.Write([]byte(`{"name":`))
-	zw.Write(bytes.Repeat([]byte(" "), 64<<20))
-	zw.Write([]byte(`"x"}`))
-	zw.Close()
+	for _, part := range [][]byte{[]byte(`{"name":`), bytes.Repeat([]byte(" "), 64<<20), []byte(`"x"}`)} {
+		if _, err := zw.Write(part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	a, err := sendWhole(addr, "POST", "/organizations", map[string]string{"Content-Encoding": "gzip"}, gz.Bytes(), false)
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +226,7 @@ func TestBodyLimit_AnUnreadBodyIsNeverTakenForTheNextRequest(t *testing.T) {
 				if err != nil {
 					break
 				}
-				io.Copy(io.Discard, resp.Body)
+				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				statuses = append(statuses, resp.StatusCode)
 			}

@@ -95,8 +95,9 @@ func jsonType(t reflect.Type) string {
 		return "array"
 	case reflect.Struct, reflect.Map:
 		return "object"
+	default:
+		return t.String()
 	}
-	return t.String()
 }
 
 // opt is a JSON field that may be absent, null or a value, so that a

@@ -22,7 +22,7 @@ type APIKeyStore struct {
 }
 
 // apiKeysUserFKey is the api_keys table's one foreign key.
-const apiKeysUserFKey = "api_keys_user_fkey"
+const apiKeysUserFKey = "api_keys_user_fkey" //nolint:gosec // G101: a constraint name, not a credential
 
 const apiKeyColumns = `organization_id, id, user_id, name, prefix, key_hash, read_only, created_at, expires_at, last_used_at`
 

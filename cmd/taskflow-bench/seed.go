@@ -121,15 +121,17 @@ func seed(ctx context.Context, base string, db *sql.DB, size seedSize, runID str
 	if err != nil {
 		return nil, fmt.Errorf("task ranges: %w", err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var o, lo, hi int64
 		if err := rows.Scan(&o, &lo, &hi); err != nil {
-			rows.Close()
 			return nil, err
 		}
 		ranges[o] = [2]int64{lo, hi}
 	}
-	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("task ranges: %w", err)
+	}
 	for i := range ds.read {
 		r := ranges[ds.read[i].id]
 		ds.read[i].lo, ds.read[i].hi = r[0], r[1]

@@ -166,7 +166,7 @@ func startService(ctx context.Context, sc serviceConfig, name string) (*service,
 	for {
 		select {
 		case <-s.exited:
-			return nil, fmt.Errorf("the server exited during start-up (%v); its log:\n%s", s.waitErr, tail(logPath, 30))
+			return nil, fmt.Errorf("the server exited during start-up (%w); its log:\n%s", s.waitErr, tail(logPath, 30))
 		case <-ctx.Done():
 			s.stop()
 			return nil, ctx.Err()
@@ -194,7 +194,7 @@ func (s *service) pid() int { return s.cmd.Process.Pid }
 func (s *service) alive() error {
 	select {
 	case <-s.exited:
-		return fmt.Errorf("the server exited (%v); its log:\n%s", s.waitErr, tail(s.logPath, 30))
+		return fmt.Errorf("the server exited (%w); its log:\n%s", s.waitErr, tail(s.logPath, 30))
 	default:
 		return nil
 	}

@@ -125,22 +125,6 @@ func redisLists(t *testing.T, r *redisReplica, token string, id int64) bool {
 	return false
 }
 
-// redisCreateTask creates a task through r and returns its id.
-func redisCreateTask(t *testing.T, r *redisReplica, token, title string) int64 {
-	t.Helper()
-	st, raw, err := redisDo("POST", r.base+"/tasks", token, map[string]any{"title": title})
-	if err != nil || st != 201 {
-		t.Fatalf("POST /tasks on %s: %d %v %s", r.name, st, err, raw)
-	}
-	var task struct {
-		ID int64 `json:"id"`
-	}
-	if err := json.Unmarshal(raw, &task); err != nil || task.ID == 0 {
-		t.Fatalf("POST /tasks on %s: %v in %s", r.name, err, raw)
-	}
-	return task.ID
-}
-
 // redisWaitFor polls cond every 10 ms for up to limit and returns how long
 // it took to hold, failing the test if it never did.
 func redisWaitFor(t *testing.T, what string, since time.Time, limit time.Duration, cond func() bool) time.Duration {
