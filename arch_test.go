@@ -51,7 +51,8 @@ func isStd(path string) bool { return !strings.Contains(strings.SplitN(path, "/"
 // (Deps), so an indirect path through a helper package is caught too.
 func TestArchitecture_ImportsPointInward(t *testing.T) {
 	frameworks := []string{"github.com/gofiber/", "github.com/jmoiron/sqlx", "github.com/lib/pq", "github.com/redis/go-redis",
-		"github.com/spf13/viper", "go.uber.org/fx", "modernc.org/", "github.com/golang-jwt/", "golang.org/x/crypto"}
+		"github.com/spf13/viper", "go.uber.org/fx", "modernc.org/", "github.com/golang-jwt/", "golang.org/x/crypto",
+		"github.com/prometheus/", "github.com/valyala/fasthttp"}
 	checked := 0
 	for _, p := range listPackages(t) {
 		r := rel(p.ImportPath)

@@ -4,6 +4,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/taskflow/taskflow/adapters/auth"
+	"github.com/taskflow/taskflow/adapters/metrics"
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/config"
 	"github.com/taskflow/taskflow/ports"
@@ -15,7 +16,11 @@ var AuthModule = fx.Module("auth",
 	fx.Provide(
 		fx.Annotate(func() auth.SystemClock { return auth.SystemClock{} }, fx.As(new(ports.Clock))),
 		fx.Annotate(func() auth.RandomCodes { return auth.RandomCodes{} }, fx.As(new(ports.CodeGenerator))),
-		fx.Annotate(func(cfg *config.Config) *auth.Bcrypt { return auth.NewBcrypt(cfg.BcryptCost) }, fx.As(new(ports.PasswordHasher))),
+		fx.Annotate(func(cfg *config.Config, m *metrics.Metrics) *auth.Bcrypt {
+			b := auth.NewBcrypt(cfg.BcryptCost)
+			m.WatchBcrypt(b.Queued, b.Waited)
+			return b
+		}, fx.As(new(ports.PasswordHasher))),
 		// Tokens name the installation they were issued by (aud), so that
 		// installations sharing a SECRET_KEY do not accept each other's.
 		fx.Annotate(func(cfg *config.Config, clock ports.Clock, install InstallationID) *auth.JWT {

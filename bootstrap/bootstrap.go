@@ -38,12 +38,15 @@ func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
 		// before the hooks run; fx's own limit must not cut that short.
 		fx.StartTimeout(cfg.StartupTimeout + 2*time.Minute),
 		fx.StopTimeout(cfg.ShutdownTimeout + 5*time.Second),
+		MetricsModule,
 		StoreModule,
 		CacheModule,
 		AuthModule,
 		ApplicationModule,
 		HTTPModule,
-		fx.Invoke(func(*Server) {}),
+		// The admin listener starts first and stops last: metrics and
+		// profiles are there for the whole of a drain.
+		fx.Invoke(func(*AdminServer, *Server) {}),
 	}
 	return fx.New(append(opts, extra...)...)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/taskflow/taskflow/adapters/cache"
 	httpadapter "github.com/taskflow/taskflow/adapters/http"
+	"github.com/taskflow/taskflow/adapters/metrics"
 	"github.com/taskflow/taskflow/config"
 	"github.com/taskflow/taskflow/ports"
 )
@@ -31,7 +32,7 @@ type cacheOut struct {
 	Check   httpadapter.Check `group:"checks"`
 }
 
-func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install InstallationID) (cacheOut, error) {
+func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install InstallationID, m *metrics.Metrics) (cacheOut, error) {
 	switch cfg.CacheBackend {
 	case "redis":
 		// go-redis logs its own connection errors to stderr; route them into
@@ -106,14 +107,14 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 			},
 		})
 		return cacheOut{
-			Cache:   list,
+			Cache:   m.CountCache(list, "redis"),
 			Limiter: limiter,
 			Check:   httpadapter.Check{Name: "redis", Ping: redisPinger{client}},
 		}, nil
 	default:
 		log.Info("list cache: memory", "ttl", cfg.CacheTTL.String())
 		return cacheOut{
-			Cache:   cache.NewMemory(cfg.CacheTTL),
+			Cache:   m.CountCache(cache.NewMemory(cfg.CacheTTL), "memory"),
 			Limiter: cache.NewMemoryLimiter(),
 			Check:   httpadapter.Check{Name: "cache", Ping: alwaysUp{}},
 		}, nil

@@ -100,11 +100,14 @@ type api struct {
 }
 
 // startServer starts a full application for cfg, stops it when the test
-// ends, and loads its OpenAPI document.
-func startServer(t *testing.T, cfg *config.Config) *api {
+// ends, and loads its OpenAPI document. extra reach into the graph (an
+// fx.Populate of the admin server, say). The admin listener is off unless
+// cfg sets ADMIN_ADDR (testConfig does not): test servers never compete
+// for a fixed port.
+func startServer(t *testing.T, cfg *config.Config, extra ...fx.Option) *api {
 	t.Helper()
 	var srv *bootstrap.Server
-	app := bootstrap.New(cfg, "e2e-test", fx.Populate(&srv))
+	app := bootstrap.New(cfg, "e2e-test", append([]fx.Option{fx.Populate(&srv)}, extra...)...)
 	if err := app.Err(); err != nil {
 		t.Fatalf("build app: %v", err)
 	}

@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/fx"
+
+	"github.com/taskflow/taskflow/bootstrap"
 )
 
 // TestAPI runs the whole contract (API.md) against a real server, once per
@@ -1695,7 +1698,9 @@ func TestAPI_Redis_Unreachable_ServesFromDatabase(t *testing.T) {
 	cfg := testConfig(t, "memory", newDatabase(t))
 	cfg.CacheBackend = "redis"
 	cfg.RedisURL = fmt.Sprintf("redis://127.0.0.1:%d/0", deadPort(t))
-	a := startServer(t, cfg)
+	cfg.AdminAddr = "127.0.0.1:0"
+	var admin *bootstrap.AdminServer
+	a := startServer(t, cfg, fx.Populate(&admin))
 
 	tn := a.newTenant(t)
 	tok := tn.Admin.Token
@@ -1716,6 +1721,17 @@ func TestAPI_Redis_Unreachable_ServesFromDatabase(t *testing.T) {
 	}
 	if p.Checks != nil && (p.Checks["redis"] == "ok" || p.Checks["database"] != "ok") {
 		t.Errorf("/ready checks %v: want redis failing and the database ok", p.Checks)
+	}
+	// The breaker opened at start-up: every lookup was skipped, none
+	// reached Redis.
+	ms := scrape(t, "http://"+admin.Addr()+"/metrics")
+	atLeast(t, ms, "taskflow_cache_requests_total", map[string]string{"backend": "redis", "result": "skipped"}, 3)
+	for _, result := range []string{"hit", "miss", "error"} {
+		for _, got := range find(ms, "taskflow_cache_requests_total", map[string]string{"backend": "redis", "result": result}) {
+			if got.value != 0 {
+				t.Errorf("cache %s counted %v times while the breaker is open", result, got.value)
+			}
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/fx"
 
 	httpadapter "github.com/taskflow/taskflow/adapters/http"
+	"github.com/taskflow/taskflow/adapters/metrics"
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/config"
 	"github.com/taskflow/taskflow/ports"
@@ -52,13 +53,14 @@ type serverIn struct {
 	Idem    *application.Idempotency
 	Checks  []httpadapter.Check `group:"checks"`
 	Limiter ports.RateLimiter
+	Metrics *metrics.Metrics
 }
 
 func newServer(lc fx.Lifecycle, in serverIn) *Server {
 	h := httpadapter.NewServer(in.Auth, in.Orgs, in.Tasks, in.Idem, in.Checks, in.Limiter, in.Log, httpadapter.Options{
 		BodyLimit: in.Cfg.BodyLimit, RequestTimeout: in.Cfg.RequestTimeout, Version: in.Info.Version,
-		CORSOrigins: in.Cfg.CORSOrigins,
-		Limits:      httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},
+		CORSOrigins: in.Cfg.CORSOrigins, Metrics: in.Metrics,
+		Limits: httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},
 	})
 	s := &Server{app: h.App(), h: h}
 	lc.Append(fx.Hook{

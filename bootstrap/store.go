@@ -13,6 +13,7 @@ import (
 	"go.uber.org/fx"
 
 	httpadapter "github.com/taskflow/taskflow/adapters/http"
+	"github.com/taskflow/taskflow/adapters/metrics"
 	"github.com/taskflow/taskflow/adapters/postgres"
 	"github.com/taskflow/taskflow/adapters/sqlite"
 	"github.com/taskflow/taskflow/adapters/sqlstore"
@@ -39,7 +40,7 @@ type storeOut struct {
 	Check   httpadapter.Check `group:"checks"`
 }
 
-func newStore(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger) (storeOut, error) {
+func newStore(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (storeOut, error) {
 	// Opening waits up to STARTUP_TIMEOUT on its own; the minute is for
 	// what follows, once the database answers.
 	db, err := openDatabase(context.Background(), cfg, log)
@@ -67,6 +68,7 @@ func newStore(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger) (storeOut, 
 		return storeOut{}, errors.Join(err, db.close())
 	}
 	lc.Append(fx.Hook{OnStop: func(context.Context) error { return db.close() }})
+	m.WatchDB(db.PoolStats)
 	return storeOut{
 		Stores:  db.Stores(),
 		Tx:      db,

@@ -42,6 +42,9 @@ const MinSecretKeyBytes = 32
 type Config struct {
 	Env      string // APP_ENV: development, production or test
 	HTTPAddr string // HTTP_ADDR
+	// AdminAddr is ADMIN_ADDR: the listener for /metrics and /debug/pprof/,
+	// never the public one; empty turns it off.
+	AdminAddr string
 	// DatabaseURL is DATABASE_URL: empty for the embedded SQLite store in
 	// DataDir, sqlite:PATH for a SQLite file of one's choice, or a
 	// postgres:// or postgresql:// URL. Store tells which.
@@ -93,6 +96,7 @@ type Config struct {
 var defaults = map[string]string{
 	"APP_ENV":                    EnvDevelopment,
 	"HTTP_ADDR":                  ":8000",
+	"ADMIN_ADDR":                 "127.0.0.1:9090",
 	"DATABASE_URL":               "",
 	"MIGRATION_DATABASE_URL":     "",
 	"DATA_DIR":                   "./data",
@@ -138,7 +142,8 @@ func (e *ValidationError) Error() string {
 // environment variable; .yaml, .yml, .json or .toml; naming a file that
 // does not exist is an error); a .env file in the working directory, if
 // there is one; the environment. An environment variable set to the empty
-// string counts as unset. Unknown keys in the config file are errors (a
+// string counts as unset, except ADMIN_ADDR, which empty turns off (as it
+// does in a file). Unknown keys in the config file are errors (a
 // typo must not silently fall back to a default); unknown keys in .env
 // are ignored, since that file is often shared with docker compose.
 func Load(configFile string) (*Config, error) {
@@ -179,6 +184,10 @@ func Load(configFile string) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	v.AutomaticEnv()
+	// Set but empty: no admin listener (viper would take it for unset).
+	if val, ok := os.LookupEnv("ADMIN_ADDR"); ok && strings.TrimSpace(val) == "" {
+		v.Set("admin_addr", "")
+	}
 
 	p := &parser{get: func(key string) string { return strings.TrimSpace(v.GetString(strings.ToLower(key))) }}
 	p.problems = problems
@@ -203,6 +212,7 @@ func (p *parser) parse() *Config {
 	c := &Config{
 		Env:             p.oneOf("APP_ENV", EnvDevelopment, EnvProduction, EnvTest),
 		HTTPAddr:        p.addr("HTTP_ADDR"),
+		AdminAddr:       p.adminAddr("ADMIN_ADDR", "HTTP_ADDR"),
 		DatabaseURL:     p.databaseURL("DATABASE_URL", "DATA_DIR"),
 		DataDir:         p.get("DATA_DIR"),
 		CacheBackend:    p.oneOf("CACHE_BACKEND", "memory", "redis"),
@@ -340,6 +350,25 @@ func (p *parser) addr(key string) string {
 	}
 	p.problem("%s must be host:port or :port, such as %q or %q, got %q", key, ":8000", "127.0.0.1:8000", raw)
 	return ""
+}
+
+// adminAddr is addr, or empty (no admin listener). It may not be the
+// public listener's address: metrics and profiles are for operators.
+func (p *parser) adminAddr(key, publicKey string) string {
+	raw := p.get(key)
+	if raw == "" {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(raw)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		p.problem("%s must be host:port or :port, such as %q, or empty to turn the admin listener off, got %q", key, "127.0.0.1:9090", raw)
+		return ""
+	}
+	if port != "0" && raw == p.get(publicKey) {
+		p.problem("%s must differ from %s (%q): metrics and profiles are never served on the public listener", key, publicKey, raw)
+		return ""
+	}
+	return raw
 }
 
 const exampleDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
@@ -634,6 +663,7 @@ func (c *Config) Redacted() map[string]any {
 	return map[string]any{
 		"APP_ENV":                    c.Env,
 		"HTTP_ADDR":                  c.HTTPAddr,
+		"ADMIN_ADDR":                 c.AdminAddr,
 		"DATABASE_URL":               RedactURL(c.DatabaseURL),
 		"MIGRATION_DATABASE_URL":     RedactURL(c.MigrationDatabaseURL),
 		"DATA_DIR":                   c.DataDir,

@@ -80,7 +80,7 @@ func TestLoad_defaults(t *testing.T) {
 	}
 	c.SecretKey, c.SecretKeyGenerated = "", false
 	want := config.Config{
-		Env: "development", HTTPAddr: ":8000", DatabaseURL: testDB, DataDir: "./data",
+		Env: "development", HTTPAddr: ":8000", AdminAddr: "127.0.0.1:9090", DatabaseURL: testDB, DataDir: "./data",
 		CacheBackend: "memory", RedisURL: "redis://localhost:6379/0", CacheTTL: 60 * time.Second,
 		JWTTTL: 30 * time.Minute, BcryptCost: 12, LogLevel: "info", LogFormat: "json",
 		BodyLimit: 1 << 20, RequestTimeout: 10 * time.Second, ShutdownTimeout: 15 * time.Second,
@@ -194,7 +194,7 @@ func TestLoad_production_on_sqlite_still_needs_a_strong_key(t *testing.T) {
 func TestLoad_environment_overrides_defaults(t *testing.T) {
 	isolate(t)
 	env := map[string]string{
-		"APP_ENV": "production", "HTTP_ADDR": "127.0.0.1:9000", "DATABASE_URL": "postgresql://u:pw@db:5432/tf", "DATA_DIR": "/srv/tf",
+		"APP_ENV": "production", "HTTP_ADDR": "127.0.0.1:9000", "ADMIN_ADDR": "0.0.0.0:9091", "DATABASE_URL": "postgresql://u:pw@db:5432/tf", "DATA_DIR": "/srv/tf",
 		"SECRET_KEY": strongKey, "CACHE_BACKEND": "redis", "REDIS_URL": "redis://cache:6379/1",
 		"CACHE_TTL": "2m", "JWT_TTL": "1h", "BCRYPT_COST": "10", "LOG_LEVEL": "debug", "LOG_FORMAT": "text",
 		"BODY_LIMIT": "2048", "REQUEST_TIMEOUT": "3s", "SHUTDOWN_TIMEOUT": "1m", "INVITE_TTL": "24h",
@@ -205,7 +205,7 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 	}
 	got := *mustLoad(t, "")
 	want := config.Config{
-		Env: "production", HTTPAddr: "127.0.0.1:9000", DatabaseURL: "postgresql://u:pw@db:5432/tf", DataDir: "/srv/tf",
+		Env: "production", HTTPAddr: "127.0.0.1:9000", AdminAddr: "0.0.0.0:9091", DatabaseURL: "postgresql://u:pw@db:5432/tf", DataDir: "/srv/tf",
 		SecretKey: strongKey, CacheBackend: "redis", RedisURL: "redis://cache:6379/1", CacheTTL: 2 * time.Minute,
 		JWTTTL: time.Hour, BcryptCost: 10, LogLevel: "debug", LogFormat: "text", BodyLimit: 2048,
 		RequestTimeout: 3 * time.Second, ShutdownTimeout: time.Minute, InviteTTL: 24 * time.Hour,
@@ -355,6 +355,9 @@ func TestLoad_invalid_value(t *testing.T) {
 		{"APP_ENV", "prod", `APP_ENV must be one of "development", "production", "test", got "prod"`},
 		{"HTTP_ADDR", "8000", `HTTP_ADDR must be host:port or :port, such as ":8000" or "127.0.0.1:8000", got "8000"`},
 		{"HTTP_ADDR", ":http-alt", `HTTP_ADDR must be host:port or :port`},
+		{"ADMIN_ADDR", "9090", `ADMIN_ADDR must be host:port or :port, such as "127.0.0.1:9090", or empty to turn the admin listener off, got "9090"`},
+		{"ADMIN_ADDR", "localhost:99999", `ADMIN_ADDR must be host:port or :port`},
+		{"ADMIN_ADDR", ":8000", `ADMIN_ADDR must differ from HTTP_ADDR (":8000"): metrics and profiles are never served on the public listener`},
 		{"DATABASE_URL", "mysql://root:hunter2@db/tf", `or a URL starting with postgres:// or postgresql://, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable; got scheme "mysql"`},
 		{"SECRET_KEY", "too-short", `SECRET_KEY must be at least 32 bytes, got 9`},
 		{"CACHE_BACKEND", "mem", `CACHE_BACKEND must be "memory" or "redis", got "mem"`},
@@ -607,4 +610,29 @@ func TestLoad_startup_timeout_zero_means_one_attempt(t *testing.T) {
 	if c := mustLoad(t, ""); c.StartupTimeout != 0 {
 		t.Fatalf("StartupTimeout = %s, want 0", c.StartupTimeout)
 	}
+}
+
+func TestLoad_empty_admin_addr_turns_the_admin_listener_off(t *testing.T) {
+	t.Run("environment", func(t *testing.T) {
+		isolate(t)
+		t.Setenv("DATABASE_URL", testDB)
+		t.Setenv("ADMIN_ADDR", "")
+		if c := mustLoad(t, ""); c.AdminAddr != "" {
+			t.Fatalf("AdminAddr = %q, want empty (off)", c.AdminAddr)
+		}
+	})
+	t.Run("config_file", func(t *testing.T) {
+		isolate(t)
+		c := mustLoad(t, write(t, "c.yaml", "database_url: "+testDB+"\nadmin_addr: \"\"\n"))
+		if c.AdminAddr != "" {
+			t.Fatalf("AdminAddr = %q, want empty (off)", c.AdminAddr)
+		}
+	})
+	t.Run("unset_keeps_the_default", func(t *testing.T) {
+		isolate(t)
+		t.Setenv("DATABASE_URL", testDB)
+		if c := mustLoad(t, ""); c.AdminAddr != "127.0.0.1:9090" {
+			t.Fatalf("AdminAddr = %q, want the default 127.0.0.1:9090", c.AdminAddr)
+		}
+	})
 }

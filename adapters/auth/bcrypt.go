@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -24,6 +26,10 @@ var _ ports.PasswordHasher = (*Bcrypt)(nil)
 type Bcrypt struct {
 	cost  int
 	slots chan struct{}
+	// queued counts the hashes waiting for a slot; waited sums their
+	// waits, in nanoseconds (Queued, Waited: for metrics).
+	queued atomic.Int64
+	waited atomic.Int64
 	// inSlot, when set (tests), runs at the start of each hash holding a
 	// slot, and what it returns at the end.
 	inSlot func() func()
@@ -37,15 +43,31 @@ func NewBcrypt(cost int) *Bcrypt {
 	return &Bcrypt{cost: cost, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 }
 
-// run holds one slot for the duration of fn.
+// run holds one slot for the duration of fn. Only a hash that finds no
+// free slot reads the clock.
 func (b *Bcrypt) run(fn func() error) error {
-	b.slots <- struct{}{}
+	select {
+	case b.slots <- struct{}{}:
+	default:
+		b.queued.Add(1)
+		start := time.Now()
+		b.slots <- struct{}{}
+		b.waited.Add(int64(time.Since(start)))
+		b.queued.Add(-1)
+	}
 	defer func() { <-b.slots }()
 	if b.inSlot != nil {
 		defer b.inSlot()()
 	}
 	return fn()
 }
+
+// Queued returns the number of hashes and comparisons waiting for a slot.
+func (b *Bcrypt) Queued() int { return int(b.queued.Load()) }
+
+// Waited returns the total time hashes and comparisons have waited for a
+// slot.
+func (b *Bcrypt) Waited() time.Duration { return time.Duration(b.waited.Load()) }
 
 // Hash refuses passwords over 72 bytes: bcrypt would ignore the rest, so
 // two passwords sharing their first 72 bytes would be the same password.

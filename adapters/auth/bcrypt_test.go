@@ -129,6 +129,43 @@ func TestBcrypt_BoundsConcurrentHashes(t *testing.T) {
 	}
 }
 
+// TestBcrypt_QueuedCountsTheWaiters: with every slot held, further hashes
+// are counted as queued until a slot frees, and their wait is summed.
+func TestBcrypt_QueuedCountsTheWaiters(t *testing.T) {
+	b := auth.NewBcrypt(bcrypt.MinCost)
+	slots := runtime.GOMAXPROCS(0)
+	holding := make(chan struct{}, slots+3)
+	release := make(chan struct{})
+	auth.SetBcryptHook(b, func() func() {
+		holding <- struct{}{}
+		<-release
+		return func() {}
+	})
+	var wg sync.WaitGroup
+	for range slots + 3 {
+		wg.Go(func() { _, _ = b.Hash("secure123") })
+	}
+	for range slots {
+		<-holding
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Queued() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Queued() = %d with every slot held and %d more callers, want 3", b.Queued(), 3)
+		}
+		runtime.Gosched()
+	}
+	time.Sleep(time.Millisecond) // a wait of at least this
+	close(release)
+	wg.Wait()
+	if q := b.Queued(); q != 0 {
+		t.Fatalf("Queued() = %d after every hash ended, want 0", q)
+	}
+	if w := b.Waited(); w < 3*time.Millisecond {
+		t.Fatalf("Waited() = %v, want at least 3 waits of 1ms", w)
+	}
+}
+
 func TestBcrypt_NeedsRehashWhenTheCostDiffers(t *testing.T) {
 	t.Parallel()
 	at := func(cost int) string {

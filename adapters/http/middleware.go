@@ -26,6 +26,7 @@ const (
 	keyActor
 	keyRate
 	keyIdempotency
+	keyNoRoute
 )
 
 // requestIDs makes ids that are unique per process run and cheap: a random
@@ -84,16 +85,30 @@ var fallbackIDs = newRequestIDs()
 // observe is the outermost middleware: it gives the request its id, runs
 // the chain, answers any error through the error handler (so the status is
 // final when logged) and writes one access-log line.
-func observe(log *slog.Logger, handle fiber.ErrorHandler) fiber.Handler {
+//
+// With metrics, it counts the request in flight and records its duration
+// under its route template (see routeLabels); labels is read when the
+// request ends, so it may be filled after this is made, before serving.
+func observe(log *slog.Logger, handle fiber.ErrorHandler, metrics Metrics, labels *routeLabels) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
+		entry := c.Route()
+		if metrics != nil {
+			metrics.RequestStarted()
+		}
 		requestID(c)
 		if err := c.Next(); err != nil {
 			if herr := handle(c, err); herr != nil {
+				if metrics != nil {
+					metrics.RequestFinished(methodLabel(c), labels.label(c, entry), fiber.StatusInternalServerError, time.Since(start))
+				}
 				return herr
 			}
 		}
 		status := c.Response().StatusCode()
+		if metrics != nil {
+			metrics.RequestFinished(methodLabel(c), labels.label(c, entry), status, time.Since(start))
+		}
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError

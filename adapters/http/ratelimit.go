@@ -41,9 +41,10 @@ const emailFailureFactor = 10
 // fail when Redis does (bootstrap puts a per-replica fallback in front of
 // it); an error from it is a bug, and the request is refused with 503.
 type limiter struct {
-	rl     ports.RateLimiter
-	limits RateLimits
-	log    *slog.Logger
+	rl      ports.RateLimiter
+	limits  RateLimits
+	log     *slog.Logger
+	metrics Metrics // nil: not counted
 }
 
 // errRateLimited carries the decision so the error handler can tell the
@@ -72,7 +73,7 @@ func (l *limiter) check(c *fiber.Ctx, scope, key string, limit int) error {
 	}
 	l.describe(c, d)
 	if !d.Allowed {
-		return &errRateLimited{d: d, scope: scope}
+		return l.refuse(d, scope)
 	}
 	return nil
 }
@@ -89,9 +90,23 @@ func (l *limiter) checkUncounted(c *fiber.Ctx, scope, key string, limit int) err
 	}
 	if !d.Allowed {
 		l.describe(c, d)
-		return &errRateLimited{d: d, scope: scope}
+		return l.refuse(d, scope)
 	}
 	return nil
+}
+
+// refuse is the refusal of a request by the limit named scope, counted.
+func (l *limiter) refuse(d ports.RateDecision, scope string) error {
+	if l.metrics != nil {
+		l.metrics.RateLimited(limitLabel(scope))
+	}
+	return &errRateLimited{d: d, scope: scope}
+}
+
+// limitLabel is scope as a metric label: "login per IP" is login_per_ip.
+// The scopes are the fixed strings of this file, so the labels are few.
+func limitLabel(scope string) string {
+	return strings.ReplaceAll(strings.ToLower(scope), " ", "_")
 }
 
 // count counts an outcome for key after the fact. The answer is already

@@ -26,6 +26,9 @@ type Options struct {
 	// CORSOrigins may call the API from a browser; none by default.
 	CORSOrigins []string
 	Limits      RateLimits
+	// Metrics receives request durations and rate-limit refusals; nil
+	// measures nothing.
+	Metrics Metrics
 }
 
 // Server holds the use cases the handlers call.
@@ -51,7 +54,7 @@ type Server struct {
 func NewServer(auth *application.Auth, orgs *application.Organizations, tasks *application.Tasks,
 	idem *application.Idempotency, checks []Check, rl ports.RateLimiter, log *slog.Logger, opts Options) *Server {
 	return &Server{auth: auth, orgs: orgs, tasks: tasks, idem: idem, checks: checks, log: log, opts: opts,
-		limit: &limiter{rl: rl, limits: opts.Limits, log: log}}
+		limit: &limiter{rl: rl, limits: opts.Limits, log: log, metrics: opts.Metrics}}
 }
 
 // App builds the Fiber application: error handling, limits, middleware
@@ -82,9 +85,11 @@ func (s *Server) App() *fiber.App {
 	app.Use(s.closeWhileDraining)
 	// limitBody comes before anything that may answer without reading
 	// the body (a CORS preflight): it reads every streamed body to its end.
-	app.Use(observe(s.log, handle), securityHeaders, limitBody(s.opts.BodyLimit), corsFor(s.opts.CORSOrigins),
+	labels := routeLabels{}
+	app.Use(observe(s.log, handle, s.opts.Metrics, &labels), securityHeaders, limitBody(s.opts.BodyLimit), corsFor(s.opts.CORSOrigins),
 		recoverPanics(s.log), deadline(s.opts.RequestTimeout))
 	s.routes(app)
+	labels = newRouteLabels(app)
 	return app
 }
 
@@ -96,6 +101,7 @@ func (s *Server) App() *fiber.App {
 // an OPTIONS that corsFor did not take as a preflight, a 204 with it
 // (RFC 9110 9.3.7); a path served with no method is a 404.
 func (s *Server) noRoute(c *fiber.Ctx) error {
+	c.Locals(keyNoRoute, true) // its route is "unmatched" in the metrics
 	err := c.Next()
 	var fe *fiber.Error
 	if !errors.As(err, &fe) {

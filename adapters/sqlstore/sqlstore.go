@@ -148,6 +148,15 @@ func (db *DB) InTx(ctx context.Context, fn func(ports.Stores) error) error {
 	}))
 }
 
+// PoolStats returns the statistics of each pool: one where reads and
+// writes share a pool (Postgres), two otherwise (SQLite: readers, writer).
+func (db *DB) PoolStats() []sql.DBStats {
+	if db.read == db.write {
+		return []sql.DBStats{db.read.Stats()}
+	}
+	return []sql.DBStats{db.read.Stats(), db.write.Stats()}
+}
+
 // Ping checks that the database answers, on the read pool: a readiness
 // probe must not queue behind a long write transaction for SQLite's one
 // write connection.

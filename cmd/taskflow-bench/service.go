@@ -132,6 +132,9 @@ func startService(ctx context.Context, sc serviceConfig, name string) (*service,
 		"REDIS_URL="+sc.redisURL,
 		"SECRET_KEY="+sc.secretKey,
 		"BCRYPT_COST="+fmt.Sprint(sc.bcryptCost),
+		// No admin listener: its default port would be one for every
+		// service started at once (-service-env can set one).
+		"ADMIN_ADDR=",
 	)
 	env = append(env, benchEnv...)
 	if sc.pprofAddr != "" {

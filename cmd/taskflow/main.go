@@ -42,6 +42,8 @@ file in the working directory, the environment. The main ones:
   DATABASE_URL   unset: the embedded SQLite store, DATA_DIR/taskflow.db (./data);
                  or sqlite:path/to/file.db, or postgres://user@host:5432/db
   HTTP_ADDR      listen address (default :8000)
+  ADMIN_ADDR     /metrics and /debug/pprof/ listener (default 127.0.0.1:9090;
+                 empty: off); never the public HTTP_ADDR
   SECRET_KEY     JWT signing key, at least 32 bytes (required when APP_ENV=production)
   CACHE_BACKEND  memory (default) or redis, with REDIS_URL
   STARTUP_TIMEOUT  how long start-up waits for the database and Redis (60s)

@@ -209,7 +209,8 @@ func TestBinary_EmbeddedDefaultSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t)
 	base := "http://127.0.0.1:" + port
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=127.0.0.1:" + port, "BCRYPT_COST=10"}
+	// ADMIN_ADDR empty: the default port is shared by every test binary.
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=127.0.0.1:" + port, "BCRYPT_COST=10", "ADMIN_ADDR="}
 	run := func(which string) *process {
 		t.Helper()
 		began := time.Now()
@@ -257,22 +258,31 @@ func TestBinary_EmbeddedDefaultSurvivesRestart(t *testing.T) {
 	}
 }
 
+// baseEnv is the environment of a test's binary. ADMIN_ADDR is empty (no
+// admin listener) unless the test sets a free port: the default,
+// 127.0.0.1:9090, is one port for every instance running at once.
 func baseEnv(extra ...string) []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "BCRYPT_COST=10", "LOG_FORMAT=json"}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "BCRYPT_COST=10", "LOG_FORMAT=json", "ADMIN_ADDR="}
 	return append(env, extra...)
 }
 
 // TestBinary_ServesTheWalkThroughAndDrainsOnSIGTERM starts the real binary,
-// walks the README example, then checks that SIGTERM during a request lets
-// that request finish and the process exit cleanly.
+// walks the README example, scrapes its metrics on the admin listener,
+// then checks that SIGTERM during a request lets that request finish and
+// the process exit cleanly.
 func TestBinary_ServesTheWalkThroughAndDrainsOnSIGTERM(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	bin := binary(t)
-	port := freePort(t)
+	port, adminPort := freePort(t), freePort(t)
 	base := "http://127.0.0.1:" + port
-	p := start(t, bin, baseEnv("DATABASE_URL="+dbURL, "HTTP_ADDR=127.0.0.1:"+port, "SHUTDOWN_TIMEOUT=10s"))
+	p := start(t, bin, baseEnv("DATABASE_URL="+dbURL, "HTTP_ADDR=127.0.0.1:"+port, "SHUTDOWN_TIMEOUT=10s",
+		"ADMIN_ADDR=127.0.0.1:"+adminPort))
 	waitHealthy(t, p, base)
-	walkThrough(t, base)
+	task := walkThrough(t, base)
+	checkWalkThroughMetrics(t, base, "http://127.0.0.1:"+adminPort, fmt.Sprint(task["id"]))
+	if st, _ := call(t, "GET", base+"/metrics", "", nil); st != http.StatusNotFound {
+		t.Errorf("the public listener answers /metrics with %d, want 404", st)
+	}
 	// The local superuser is not bound by row-level security: the service
 	// runs, and says loudly that the second wall is down.
 	if !strings.Contains(p.out.String(), `"level":"ERROR","msg":"row-level security is NOT in force`) {
@@ -450,7 +460,8 @@ func TestCompose_AppEnvironmentStartsTheBinary(t *testing.T) {
 			DependsOn map[string]struct {
 				Condition string `yaml:"condition"`
 			} `yaml:"depends_on"`
-			Restart string `yaml:"restart"`
+			Restart string   `yaml:"restart"`
+			Ports   []string `yaml:"ports"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
@@ -479,13 +490,28 @@ func TestCompose_AppEnvironmentStartsTheBinary(t *testing.T) {
 	if app.Restart != "unless-stopped" {
 		t.Errorf("app restart policy %q, want unless-stopped", app.Restart)
 	}
+	// The admin port (metrics, pprof) is published on the host's loopback
+	// only.
+	_, adminPort, _ := net.SplitHostPort(app.Environment["ADMIN_ADDR"])
+	published := false
+	for _, p := range app.Ports {
+		if strings.HasSuffix(p, ":"+adminPort) {
+			published = true
+			if !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("the admin port is published as %q, want on 127.0.0.1 only", p)
+			}
+		}
+	}
+	if adminPort == "" || !published {
+		t.Errorf("app ADMIN_ADDR %q, ports %q: want the admin port set and published on 127.0.0.1", app.Environment["ADMIN_ADDR"], app.Ports)
+	}
 	checkComposeRoles(t, compose.Services["postgres"].Environment, compose.Services["postgres"].Volumes, app.Environment)
 	bin := binary(t)
 	for _, backend := range []string{"memory", "redis"} {
 		t.Run(backend, func(t *testing.T) {
 			appURL, ownerURL := pgtest.NewAppDatabase(t)
 			requireRedis(t)
-			port := freePort(t)
+			port, adminPort := freePort(t), freePort(t)
 			env := baseEnv()
 			for k, v := range app.Environment {
 				v = substitute(v, map[string]string{"CACHE_BACKEND": backend})
@@ -498,6 +524,8 @@ func TestCompose_AppEnvironmentStartsTheBinary(t *testing.T) {
 					v = strings.Replace(v, "redis:6379", "127.0.0.1:6379", 1)
 				case "HTTP_ADDR":
 					v = "127.0.0.1:" + port // the container's :8000, on a free port here
+				case "ADMIN_ADDR":
+					v = "127.0.0.1:" + adminPort // the container's :9090 likewise
 				}
 				env = append(env, k+"="+v)
 			}
@@ -512,7 +540,8 @@ func TestCompose_AppEnvironmentStartsTheBinary(t *testing.T) {
 			if backend == "redis" && checks["redis"] != "ok" {
 				t.Fatalf("the redis backend was not selected: %v", ready)
 			}
-			walkThrough(t, base)
+			task := walkThrough(t, base)
+			checkWalkThroughMetrics(t, base, "http://127.0.0.1:"+adminPort, fmt.Sprint(task["id"]))
 			if !strings.Contains(p.out.String(), `"msg":"list cache: `+backend+`"`) {
 				t.Fatalf("log does not show the %s cache:\n%s", backend, p.out.String())
 			}
@@ -623,4 +652,54 @@ func requireRedis(t *testing.T) {
 		t.Fatalf("Redis at 127.0.0.1:6379 does not answer: %v", err)
 	}
 	t.Skip("Redis at 127.0.0.1:6379 does not answer")
+}
+
+// checkWalkThroughMetrics asks base for the walk-through's task without a
+// token (401), scrapes admin's /metrics and checks that each family of the
+// contract is there, and that the task is counted under the route
+// template, never its id.
+func checkWalkThroughMetrics(t *testing.T, base, admin, taskID string) {
+	t.Helper()
+	if st, _ := call(t, "GET", base+"/tasks/"+taskID, "", nil); st != http.StatusUnauthorized {
+		t.Fatalf("GET /tasks/%s without a token = %d, want 401", taskID, st)
+	}
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape the admin listener: %v", err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	body := string(raw)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/metrics = %d", admin, resp.StatusCode)
+	}
+	for _, want := range []string{
+		`http_server_request_duration_seconds_count{method="POST",route="/tasks",status_code="201"}`,
+		`http_server_request_duration_seconds_count{method="GET",route="/tasks/{id}",status_code="401"}`,
+		`http_server_active_requests `,
+		`taskflow_cache_requests_total{backend=`,
+		`taskflow_db_connections{state="open"}`,
+		`taskflow_db_connections{state="in_use"}`,
+		`taskflow_db_connections{state="idle"}`,
+		`taskflow_db_wait_duration_seconds_total `,
+		`taskflow_db_wait_count_total `,
+		`taskflow_bcrypt_queue_length `,
+		`go_goroutines `,
+		`process_resident_memory_bytes `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	if regexp.MustCompile(`route="[^"]*/` + regexp.QuoteMeta(taskID) + `\b`).MatchString(body) {
+		t.Errorf("/metrics has a route label with the task id %s", taskID)
+	}
+	resp, err = http.Get(admin + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s/debug/pprof/ = %d", admin, resp.StatusCode)
+	}
 }
