@@ -362,6 +362,19 @@ func CursorAfterID(q ListQuery, id domain.TaskID) (string, error) {
 	return EncodeCursor(f.Sort, queryDigest(f), ports.TaskCursor{ID: id}), nil
 }
 
+// CursorAfter is the cursor that continues q, in q's sort, after a task
+// whose sort key and id are c (ports.CursorOf): what a client that knows
+// where a page should start can ask for (the benchmark, for pages at a
+// chosen depth of sort=due).
+func CursorAfter(q ListQuery, c ports.TaskCursor) (string, error) {
+	q.Cursor, q.Page = "", 0
+	f, err := q.filter()
+	if err != nil {
+		return "", err
+	}
+	return EncodeCursor(f.Sort, queryDigest(f), c), nil
+}
+
 // DecodeCursor parses a cursor made by EncodeCursor.
 func DecodeCursor(s string) (ports.TaskSort, string, ports.TaskCursor, error) {
 	bad := func() (ports.TaskSort, string, ports.TaskCursor, error) {

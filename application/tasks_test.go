@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/ports"
@@ -195,4 +196,31 @@ func TestTasks_Update_AssigneesWorkTheirTasks(t *testing.T) {
 			t.Errorf("an admin on another organization's task: %v, want %v", err, domain.ErrTaskNotFound)
 		}
 	})
+}
+
+// TestCursorAfter: a cursor made for a query and a position continues
+// that query at that position, and is refused with another sort.
+func TestCursorAfter(t *testing.T) {
+	t.Parallel()
+	due := time.Date(2030, 1, 2, 3, 4, 5, 6000, time.UTC)
+	for _, c := range []ports.TaskCursor{{Time: &due, ID: 42}, {ID: 42}} {
+		q := ListQuery{Sort: ports.SortDue, Limit: 10}
+		cur, err := CursorAfter(q, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Cursor = cur
+		f, err := q.filter()
+		if err != nil {
+			t.Fatalf("cursor %+v: %v", c, err)
+		}
+		if f.After == nil || f.After.ID != c.ID || (c.Time == nil) != (f.After.Time == nil) ||
+			c.Time != nil && !f.After.Time.Equal(*c.Time) {
+			t.Errorf("cursor %+v read back as %+v", c, f.After)
+		}
+		q.Sort = ports.SortCreatedDesc
+		if _, err := q.filter(); err == nil {
+			t.Errorf("cursor %+v of sort=due accepted by another sort", c)
+		}
+	}
 }

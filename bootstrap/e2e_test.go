@@ -112,9 +112,12 @@ func testWalkThrough(t *testing.T, a *api) {
 		t.Errorf("login answer has Cache-Control %q, want no-store (it carries a token)", r.header.Get("Cache-Control"))
 	}
 
-	// The docs page's Authorize button: the OAuth2 password form.
+	// The docs page's Authorize button: the OAuth2 password form, as
+	// Swagger UI 5.35.0 sends it, with the client credentials the page
+	// hides (empty) in a Basic header.
 	r = a.expect(t, http.StatusOK, "", "POST", "/login", "",
-		form(url.Values{"username": {email}, "password": {password}, "grant_type": {"password"}}.Encode()))
+		form(url.Values{"username": {email}, "password": {password}, "grant_type": {"password"}}.Encode()),
+		"Authorization", "Basic Og==")
 	var formTok struct {
 		AccessToken string `json:"access_token"`
 	}

@@ -296,24 +296,29 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 			AND l.label = ? AND l.task_id = tasks.id)`)
 		args = append(args, *f.Label)
 	}
-	// A NULL due_at compares to nothing: tasks without a due date match
-	// neither bound.
+	// Tasks without a due date match neither bound. The bounds are put on
+	// the due sort's key (dueKey, 'infinity' when there is no date), which
+	// says the same of every row, so that under sort=due they are the ends
+	// of the index range rather than filters over the organization.
 	if f.DueBefore != nil {
-		where, args = append(where, "due_at < ?"), append(args, dbTime(*f.DueBefore))
+		where, args = append(where, dueKey+" < ?"), append(args, dbTime(*f.DueBefore))
 	}
 	if f.DueAfter != nil {
-		where, args = append(where, "due_at > ?"), append(args, dbTime(*f.DueAfter))
+		where, args = append(where, dueKey+" > ? AND "+dueKey+" < 'infinity'"), append(args, dbTime(*f.DueAfter))
 	}
 	order, err := sortOrder(f.Sort)
 	if err != nil {
 		return ports.TaskPage{}, err
 	}
+	by := order.by
 	if f.After != nil {
-		cond, cargs := order.after(*f.After)
+		var cond string
+		var cargs []any
+		cond, cargs, by = order.after(*f.After)
 		where, args = append(where, cond), append(args, cargs...)
 	}
 	query := `SELECT ` + s.c.taskSelect() + ` FROM tasks WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY ` + order.by + ` LIMIT ? OFFSET ?`
+		` ORDER BY ` + by + ` LIMIT ? OFFSET ?`
 	args = append(args, f.Limit+1, f.Offset)
 
 	rows := make([]taskRow, 0, f.Limit+1)
@@ -350,10 +355,22 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 	return page, nil
 }
 
+// dueKey is the key of the due sort: the due date, or 'infinity' for a
+// task without one, which sorts after every date on both databases (a
+// timestamptz infinity on Postgres; on SQLite, text after every stored
+// time, '0001-...' to '9999-...'). One key, rather than due_at NULLS
+// LAST, makes a cursor anywhere in the list, in the undated tail too, one
+// bound on one index: tasks_org_due_key_idx (migrations 00014 on
+// Postgres, 00013 on SQLite) is on this very expression. It is a CASE
+// rather than a COALESCE, which Postgres under row-level security would
+// not use as an index condition (the migration says why).
+const dueKey = "CASE WHEN due_at IS NULL THEN 'infinity' ELSE due_at END"
+
 // listOrder is how one ports.TaskSort reads: its ORDER BY, always ending
-// in id DESC so the order is total, and its key column. Each is served by
-// an index led by organization_id (migrations 00011 on Postgres, 00010 on
-// SQLite), so a page never sorts.
+// in id DESC so the order is total, and its key column (or expression).
+// Each is served by an index led by organization_id (migrations 00011
+// and 00014 on Postgres, 00010 and 00013 on SQLite), so a page never
+// sorts.
 type listOrder struct {
 	sort ports.TaskSort
 	col  string
@@ -376,7 +393,7 @@ func sortOrder(s ports.TaskSort) (listOrder, error) {
 	case ports.SortUpdated:
 		o.col = "updated_at"
 	case ports.SortDue:
-		o.col = "due_at"
+		o.col = dueKey
 	case ports.SortPriorityDesc:
 		o.col, o.desc = "priority", true
 	default:
@@ -390,9 +407,6 @@ func sortOrder(s ports.TaskSort) (listOrder, error) {
 		}
 	case o.desc:
 		o.by = o.col + " DESC, id DESC"
-	case s == ports.SortDue:
-		// Both databases sort NULL first in ascending order unless told.
-		o.by = "due_at ASC NULLS LAST, id DESC"
 	default:
 		o.by = o.col + " ASC, id DESC"
 	}
@@ -403,33 +417,32 @@ func sortOrder(s ports.TaskSort) (listOrder, error) {
 // the key continue by id descending. Each form states the key as a plain
 // bound first (col <= ? or col >= ?), which the planner can make an index
 // condition, so the index range starts at the cursor rather than at the
-// organization's first row; the OR that follows only settles ties. The
-// due form's "OR due_at IS NULL" (undated tasks come last) is a filter
-// over the rest of the organization's range instead: deep cursors on due
-// cost more than on the other sorts.
-func (o listOrder) after(c ports.TaskCursor) (string, []any) {
+// organization's first row; the OR that follows only settles ties. A due
+// cursor in the undated tail is an equality on the key and a bound on id:
+// both bound the range. The ORDER BY after the cursor is the order's own
+// but in that tail, where the key is one value and the order is id DESC
+// alone: so SQLite reads the range in index order, where with the key in
+// the ORDER BY it sorted every row of the rest of the tail (Postgres
+// plans both alike).
+func (o listOrder) after(c ports.TaskCursor) (cond string, args []any, orderBy string) {
 	switch {
 	case o.col == "id" && o.desc:
-		return "id < ?", []any{c.ID}
+		return "id < ?", []any{c.ID}, o.by
 	case o.col == "id":
-		return "id > ?", []any{c.ID}
+		return "id > ?", []any{c.ID}, o.by
 	}
 	if o.sort == ports.SortPriorityDesc {
-		return "(priority <= ? AND (priority < ? OR id < ?))", []any{c.Rank, c.Rank, c.ID}
+		return "(priority <= ? AND (priority < ? OR id < ?))", []any{c.Rank, c.Rank, c.ID}, o.by
 	}
 	if c.Time == nil {
-		// Only SortDue has tasks without a key; they come last, by id.
-		return "(due_at IS NULL AND id < ?)", []any{c.ID}
+		// Only SortDue has tasks without a date; they come last, by id.
+		return "(" + dueKey + " = 'infinity' AND id < ?)", []any{c.ID}, "id DESC"
 	}
 	at := dbTime(*c.Time)
 	if o.desc {
-		return "(" + o.col + " <= ? AND (" + o.col + " < ? OR id < ?))", []any{at, at, c.ID}
+		return "(" + o.col + " <= ? AND (" + o.col + " < ? OR id < ?))", []any{at, at, c.ID}, o.by
 	}
-	cond := "(" + o.col + " >= ? AND (" + o.col + " > ? OR id < ?))"
-	if o.sort == ports.SortDue {
-		cond = "(" + cond + " OR due_at IS NULL)"
-	}
-	return cond, []any{at, at, c.ID}
+	return "(" + o.col + " >= ? AND (" + o.col + " > ? OR id < ?))", []any{at, at, c.ID}, o.by
 }
 
 // Update loads the task with a row lock, lets fn change it and writes it
@@ -536,15 +549,18 @@ func (s *TaskStore) Delete(ctx context.Context, org domain.OrgID, id domain.Task
 	return domain.ErrTaskNotFound
 }
 
-// ListOrder is the ORDER BY of sort and, for a cursor at c, its keyset
-// condition with the condition's arguments, as List writes them (with ?
-// placeholders): what an EXPLAIN test puts to the database to prove each
-// sort is served by an index.
-func ListOrder(sort ports.TaskSort, c ports.TaskCursor) (orderBy, after string, args []any, err error) {
+// ListOrder is the ORDER BY of sort and, after a cursor c (nil for the
+// first page), its keyset condition with the condition's arguments, as
+// List writes them (with ? placeholders): what an EXPLAIN test puts to
+// the database to prove each sort is served by an index.
+func ListOrder(sort ports.TaskSort, c *ports.TaskCursor) (orderBy, after string, args []any, err error) {
 	o, err := sortOrder(sort)
 	if err != nil {
 		return "", "", nil, err
 	}
-	after, args = o.after(c)
-	return o.by, after, args, nil
+	if c == nil {
+		return o.by, "", nil, nil
+	}
+	after, args, orderBy = o.after(*c)
+	return orderBy, after, args, nil
 }

@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"cmp"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -117,6 +120,64 @@ var taskSortTests = []test{
 			page, err = f.s.Tasks.List(f.ctx, o.ID, ports.TaskFilter{Limit: 2, Offset: 2, Sort: sort})
 			wantNoErr(t, string(sort)+" offset", err)
 			wantEqual(t, string(sort)+": offset ids", ids(page.Tasks), want[2:4])
+		}
+	}},
+	{"due_paging_crosses_from_the_dated_tasks_to_the_undated_tail_each_task_once_in_order", func(t *testing.T, f *fixture) {
+		o, admin := f.orgWithAdmin()
+		at := func(d time.Time) *time.Time { return &d }
+		// Ties on one date, the first and last representable years (the
+		// last must still come before the undated tail), undated tasks
+		// created between dated ones, and a task whose date is removed.
+		dues := []*time.Time{
+			nil, at(t0.Add(time.Hour)), at(t0), nil, at(t0),
+			at(time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)), nil, at(t0),
+			at(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)), nil, at(t0.Add(time.Hour)), nil,
+		}
+		tasks := make([]domain.Task, 0, len(dues)+1)
+		for _, d := range dues {
+			tasks = append(tasks, *f.storedTask(t, o.ID, admin.ID, nil, "", d))
+		}
+		undated, err := f.s.Tasks.Update(f.ctx, o.ID, tasks[2].ID, func(tk *domain.Task) error { return tk.SetDueAt(nil) })
+		wantNoErr(t, "clear due", err)
+		tasks[2] = *undated
+		// Another tenant's tasks on both sides of the boundary are never seen.
+		other, otherAdmin := f.orgWithAdmin()
+		f.storedTask(t, other.ID, otherAdmin.ID, nil, "", at(t0))
+		f.storedTask(t, other.ID, otherAdmin.ID, nil, "", nil)
+
+		// The order by its definition: soonest first, undated last, ties
+		// by id descending.
+		slices.SortFunc(tasks, func(a, b domain.Task) int {
+			switch {
+			case a.DueAt == nil && b.DueAt != nil:
+				return 1
+			case a.DueAt != nil && b.DueAt == nil:
+				return -1
+			case a.DueAt != nil && !a.DueAt.Equal(*b.DueAt):
+				return a.DueAt.Compare(*b.DueAt)
+			}
+			return cmp.Compare(b.ID, a.ID)
+		})
+		want := ids(tasks)
+		// Every page size puts the boundary somewhere else: inside a page,
+		// on a page's last task, on the next page's first.
+		for limit := 1; limit <= len(want)+1; limit++ {
+			var got []domain.TaskID
+			var after *ports.TaskCursor
+			for pages := 0; ; pages++ {
+				if pages > len(want)+1 {
+					t.Fatalf("limit %d: the cursor never ends", limit)
+				}
+				page, err := f.s.Tasks.List(f.ctx, o.ID, ports.TaskFilter{Limit: limit, Sort: ports.SortDue, After: after})
+				wantNoErr(t, "list", err)
+				got = append(got, ids(page.Tasks)...)
+				if !page.HasMore {
+					break
+				}
+				c := ports.CursorOf(ports.SortDue, &page.Tasks[len(page.Tasks)-1])
+				after = &c
+			}
+			wantEqual(t, fmt.Sprintf("limit %d: ids", limit), got, want)
 		}
 	}},
 	{"paging_by_cursor_through_every_sort_sees_each_task_once_while_tasks_are_created", func(t *testing.T, f *fixture) {

@@ -44,7 +44,7 @@ const (
 	scGetTask      = "get_task"
 	scCreateTask   = "create_task"
 	scTransition   = "transition"
-	scDepth        = "depth" // offset_depth, cursor_depth and their page-1 reference
+	scDepth        = "depth" // offset_depth, cursor_depth, the due_ ones and their page-1 references
 	scLogin        = "login"
 	scLoginFlood   = "login_flood"
 	scMixed        = "mixed"
@@ -395,7 +395,16 @@ func (b *bench) runScenarios(ctx context.Context) error {
 			if _, err := b.measure(ctx, "offset_depth", "", o.conc, o.duration, fixed(genOffsetDepth(base, ds))); err != nil {
 				return err
 			}
-			_, err := b.measure(ctx, "cursor_depth", "", o.conc, o.duration, fixed(genCursorAt(base, ds, ds.depthBefore)))
+			if _, err := b.measure(ctx, "cursor_depth", "", o.conc, o.duration, fixed(genCursorAt(base, ds, ds.depthBefore))); err != nil {
+				return err
+			}
+			if _, err := b.measure(ctx, "due_top", "", o.conc, o.duration, fixed(genDueTop(base, ds))); err != nil {
+				return err
+			}
+			if _, err := b.measure(ctx, "due_cursor_depth", "", o.conc, o.duration, fixed(genDueCursor(base, ds, ds.dueAtDepth))); err != nil {
+				return err
+			}
+			_, err := b.measure(ctx, "due_cursor_tail", "", o.conc, o.duration, fixed(genDueCursor(base, ds, ds.dueTail)))
 			return err
 		}},
 		{scLogin, func() error {

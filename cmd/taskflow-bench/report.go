@@ -91,10 +91,13 @@ func fmtDur(d time.Duration) string {
 
 // machine is the final, machine-readable block's content.
 type machine struct {
-	ratios     []namedValue // in the order; only scenarios that ran
-	cursorP50  float64      // NaN when the depth scenarios did not run
-	rssMB      float64      // NaN when the mixed scenario did not run
-	floodP99Ms float64      // NaN when the flood did not run
+	ratios    []namedValue // in the order; only scenarios that ran
+	cursorP50 float64      // NaN when the depth scenarios did not run
+	// dueCursorP50 and dueTailP50 are the same for sort=due, at depth in
+	// its dated part and in its undated tail.
+	dueCursorP50, dueTailP50 float64
+	rssMB                    float64 // NaN when the mixed scenario did not run
+	floodP99Ms               float64 // NaN when the flood did not run
 }
 
 type namedValue struct {
@@ -107,7 +110,7 @@ var ratioScenarios = []string{scCachedList, scUncachedList, scGetTask, scCreateT
 // summarize takes, for each ratio, the worst backend: every goal must
 // hold on each backend the service offers.
 func summarize(rows []*row) machine {
-	m := machine{cursorP50: math.NaN(), rssMB: math.NaN(), floodP99Ms: math.NaN()}
+	m := machine{cursorP50: math.NaN(), dueCursorP50: math.NaN(), dueTailP50: math.NaN(), rssMB: math.NaN(), floodP99Ms: math.NaN()}
 	find := func(name string) []*row {
 		var out []*row
 		for _, r := range rows {
@@ -128,10 +131,16 @@ func summarize(rows []*row) machine {
 			m.ratios = append(m.ratios, namedValue{name, v})
 		}
 	}
-	top, cur := find("list_top_uncached"), find("cursor_depth")
-	if len(top) > 0 && len(cur) > 0 && top[0].res.hist.quantile(0.5) > 0 {
-		m.cursorP50 = float64(cur[0].res.hist.quantile(0.5)) / float64(top[0].res.hist.quantile(0.5))
+	p50Ratio := func(deep, top string) float64 {
+		d, t := find(deep), find(top)
+		if len(d) == 0 || len(t) == 0 || t[0].res.hist.quantile(0.5) <= 0 {
+			return math.NaN()
+		}
+		return float64(d[0].res.hist.quantile(0.5)) / float64(t[0].res.hist.quantile(0.5))
 	}
+	m.cursorP50 = p50Ratio("cursor_depth", "list_top_uncached")
+	m.dueCursorP50 = p50Ratio("due_cursor_depth", "due_top")
+	m.dueTailP50 = p50Ratio("due_cursor_tail", "due_top")
 	for _, r := range find(scMixed) {
 		if math.IsNaN(m.rssMB) || r.res.usage.rssPeakMB > m.rssMB {
 			m.rssMB = r.res.usage.rssPeakMB
@@ -202,6 +211,8 @@ func report(w io.Writer, b *bench) {
 		goal("ratio "+nv.name, nv.value, nv.value >= targets[nv.name], fmt.Sprintf(">= %.2f", targets[nv.name]))
 	}
 	goal("cursor p50 at depth / page 1", m.cursorP50, m.cursorP50 <= 1.5, "<= 1.5")
+	goal("due cursor p50 at depth / page 1", m.dueCursorP50, m.dueCursorP50 <= 1.5, "<= 1.5")
+	goal("due cursor p50 in tail / page 1", m.dueTailP50, m.dueTailP50 <= 1.5, "<= 1.5")
 	goal("server RSS in mixed (MB)", m.rssMB, m.rssMB <= 100, "<= 100")
 	goal("cached list p99 in login flood (ms)", m.floodP99Ms, m.floodP99Ms < 50, "< 50")
 	var errs uint64
@@ -234,6 +245,10 @@ func report(w io.Writer, b *bench) {
 	p("  - list_top_uncached is page 1 of the deep organization through the uncached path (each request a different cursor")
 	p("    near the top, so a different cache key); offset_depth asks page=%d.. (limit 10) and cursor_depth a cursor at", o.size.depth/10+1)
 	p("    depth %d; CURSOR_DEPTH_P50 = p50(cursor_depth) / p50(list_top_uncached).", o.size.depth)
+	p("  - due_top, due_cursor_depth and due_cursor_tail are the same for sort=due (seven in ten seeded tasks have a due")
+	p("    date, many sharing one): page 1 (a cursor before the first date), a cursor at depth %d (in the dated part) and", o.size.depth)
+	p("    one halfway into the tasks without a due date, which come last; DUE_CURSOR_DEPTH_P50 = p50(due_cursor_depth) /")
+	p("    p50(due_top), DUE_CURSOR_TAIL_P50 = p50(due_cursor_tail) / p50(due_top).")
 	for _, n := range b.notes {
 		p("  - %s", n)
 	}
@@ -267,6 +282,12 @@ func report(w io.Writer, b *bench) {
 	}
 	if !math.IsNaN(m.cursorP50) {
 		p("CURSOR_DEPTH_P50 %.3f", m.cursorP50)
+	}
+	if !math.IsNaN(m.dueCursorP50) {
+		p("DUE_CURSOR_DEPTH_P50 %.3f", m.dueCursorP50)
+	}
+	if !math.IsNaN(m.dueTailP50) {
+		p("DUE_CURSOR_TAIL_P50 %.3f", m.dueTailP50)
 	}
 	if !math.IsNaN(m.rssMB) {
 		p("RSS_MB %.1f", m.rssMB)

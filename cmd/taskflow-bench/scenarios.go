@@ -3,9 +3,11 @@ package main
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
 )
 
 // encodeCursor is the service's list cursor for "the tasks after id" in
@@ -162,6 +164,39 @@ func genCursorAt(base string, ds *dataset, before int64) func(int, uint64) (requ
 		id := before - int64(seq%span)
 		return request{method: "GET", url: base + "/tasks?limit=10&cursor=" + encodeCursor("", id), token: ds.deep.token, expect: http.StatusOK}, true
 	}
+}
+
+// genDueCursor asks sort=due pages of the deep organization after a
+// cursor at r, each request a different cursor (so a different cache
+// key) that starts the page at the same place. In the dated part the
+// cursor's due date moves on by a microsecond per request: no seeded task
+// is due between two whole hours, so every one of them starts the page
+// just after r's due date. In the undated tail, where the key is the same
+// for all, the id moves down by one per request, as genCursorAt's do.
+func genDueCursor(base string, ds *dataset, r dueRow) func(int, uint64) (request, bool) {
+	span := uint64(max(r.id-ds.deep.lo-20, 1))
+	return func(_ int, seq uint64) (request, bool) {
+		c := ports.TaskCursor{ID: domain.TaskID(r.id)}
+		if r.due != nil {
+			at := r.due.Add(time.Duration(seq%3_000_000_000) * time.Microsecond)
+			c.Time = &at
+		} else {
+			c.ID -= domain.TaskID(seq % span)
+		}
+		cur, err := application.CursorAfter(application.ListQuery{Sort: ports.SortDue}, c)
+		if err != nil {
+			panic(err) // the benchmark's own queries are valid
+		}
+		return request{method: "GET", url: base + "/tasks?limit=10&sort=due&cursor=" + cur, token: ds.deep.token, expect: http.StatusOK}, true
+	}
+}
+
+// genDueTop asks page 1 of sort=due, the reference of the due_cursor
+// scenarios: a cursor before the first task (due one microsecond after
+// the year 1, before any seeded date), moving as genDueCursor's do.
+func genDueTop(base string, ds *dataset) func(int, uint64) (request, bool) {
+	first := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	return genDueCursor(base, ds, dueRow{due: &first, id: ds.topBefore})
 }
 
 func genLogin(base string, ds *dataset) func(int, uint64) (request, bool) {

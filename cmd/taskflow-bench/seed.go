@@ -39,6 +39,17 @@ type dataset struct {
 	depth       int
 	depthBefore int64
 	topBefore   int64 // cursor id of the deep org's first page (max id + 1)
+	// dueAtDepth is the task at offset depth of the deep organization in
+	// sort=due order (in its dated part), dueTail one halfway into its
+	// tasks without a due date: where the due_cursor scenarios start.
+	dueAtDepth, dueTail dueRow
+	dated               int // the deep organization's tasks with a due date
+}
+
+// dueRow is a task's place in sort=due: its due date (nil: none) and id.
+type dueRow struct {
+	due *time.Time
+	id  int64
 }
 
 type seedSize struct {
@@ -148,19 +159,61 @@ func seed(ctx context.Context, base string, db *sql.DB, size seedSize, runID str
 		return nil, fmt.Errorf("id at depth %d: %w", size.depth, err)
 	}
 	ds.depthBefore = atDepth + 1
+	if err := ds.findDueRows(ctx, db); err != nil {
+		return nil, err
+	}
 	logf("seed: %d x %d tasks + %d in the deep organization by SQL, vacuum analyze, in %.1fs",
 		size.orgs, size.tasksPerOrg, size.deepTasks, time.Since(t1).Seconds())
 	return ds, nil
 }
 
+// findDueRows finds the deep organization's tasks where the due_cursor
+// scenarios start, in the service's sort=due order (due date, none last,
+// then id descending): once, through the index that serves that order.
+func (ds *dataset) findDueRows(ctx context.Context, db *sql.DB) error {
+	const order = `ORDER BY CASE WHEN due_at IS NULL THEN 'infinity' ELSE due_at END, id DESC`
+	at := func(offset int) (dueRow, error) {
+		var r dueRow
+		var due sql.NullTime
+		err := db.QueryRowContext(ctx, `SELECT due_at, id FROM tasks WHERE organization_id = $1 `+order+` OFFSET $2 LIMIT 1`,
+			ds.deep.id, offset).Scan(&due, &r.id)
+		if due.Valid {
+			r.due = &due.Time
+		}
+		return r, err
+	}
+	if err := db.QueryRowContext(ctx, `SELECT count(due_at) FROM tasks WHERE organization_id = $1`, ds.deep.id).Scan(&ds.dated); err != nil {
+		return fmt.Errorf("dated tasks: %w", err)
+	}
+	var err error
+	if ds.dueAtDepth, err = at(ds.depth); err != nil {
+		return fmt.Errorf("sort=due row at depth %d: %w", ds.depth, err)
+	}
+	if ds.dueAtDepth.due == nil {
+		return fmt.Errorf("sort=due row at depth %d has no due date: only %d of the tasks have one", ds.depth, ds.dated)
+	}
+	if ds.dueTail, err = at(ds.dated + (ds.deep.n()-ds.dated)/2); err != nil {
+		return fmt.Errorf("sort=due row in the undated tail: %w", err)
+	}
+	return nil
+}
+
+// n is how many tasks were seeded in o.
+func (o org) n() int { return int(o.hi - o.lo + 1) }
+
 // insertTasks gives each organization n tasks, created by its ADMIN, with
 // the three statuses in turn. Rows are inserted organization by
-// organization, so each one's ids are contiguous.
+// organization, so each one's ids are contiguous. Seven in ten have a due
+// date, spread over the year from 90 days ago at the day (17:00 UTC), one
+// in four at an hour of its own: many tasks share a due date, as in a real
+// list, and due order is not id order. The other three have none.
 func insertTasks(ctx context.Context, db *sql.DB, orgIDs, admins []int64, n int) error {
 	_, err := db.ExecContext(ctx, `
-		INSERT INTO tasks (organization_id, title, description, status, completed_at, created_by, created_at, updated_at)
+		INSERT INTO tasks (organization_id, title, description, status, due_at, completed_at, created_by, created_at, updated_at)
 		SELECT o.org, 'bench task ' || g, 'seeded by taskflow-bench',
 		       (ARRAY['CREATED', 'IN_PROGRESS', 'COMPLETED'])[1 + g % 3],
+		       CASE WHEN g % 10 < 7 THEN date_trunc('day', now()) + ((g::bigint * 7919) % 365 - 90) * interval '1 day'
+		            + CASE WHEN g % 4 = 0 THEN ((g::bigint * 31) % 24) * interval '1 hour' ELSE interval '17 hours' END END,
 		       CASE WHEN g % 3 = 2 THEN now() END, o.admin, now(), now()
 		FROM unnest($1::bigint[], $2::bigint[]) AS o(org, admin)
 		CROSS JOIN generate_series(1, $3::int) AS g

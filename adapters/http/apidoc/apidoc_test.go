@@ -314,3 +314,91 @@ func TestOpenAPI_DescribesTaskFlowAsItIs(t *testing.T) {
 		}
 	}
 }
+
+// TestAssets_AuthorizeDialogAsksOnlyForWhatLoginReads: the docs page's
+// Authorize dialog offers the bearer token and the OAuth2 password flow
+// against POST /login, without scope checkboxes (the flow's scopes are
+// empty, and Swagger UI draws them only when there are some) and without
+// the client fields Swagger UI always draws for that flow (index.css
+// hides their rows). The bundle is checked for what both rely on, so an
+// upgrade that changes it fails here rather than on the page.
+func TestAssets_AuthorizeDialogAsksOnlyForWhatLoginReads(t *testing.T) {
+	t.Parallel()
+	doc := loadDoc(t)
+	schemes := doc.Components.SecuritySchemes
+	if b := schemes["bearerAuth"]; b == nil || b.Value.Type != "http" || b.Value.Scheme != "bearer" {
+		t.Errorf("bearerAuth is not an http bearer scheme: %+v", b)
+	}
+	o := schemes["oauth2Password"]
+	if o == nil || o.Value.Type != "oauth2" || o.Value.Flows == nil {
+		t.Fatalf("oauth2Password is not an OAuth2 scheme: %+v", o)
+	}
+	flows := o.Value.Flows
+	if flows.Implicit != nil || flows.AuthorizationCode != nil || flows.ClientCredentials != nil {
+		t.Error("oauth2Password offers a flow other than password")
+	}
+	if p := flows.Password; p == nil || p.TokenURL != "/login" || len(p.Scopes) != 0 {
+		t.Errorf("oauth2Password's password flow: %+v, want tokenUrl /login and no scopes", p)
+	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.Security == nil {
+				continue
+			}
+			for _, req := range *op.Security {
+				if scopes, ok := req["oauth2Password"]; ok && len(scopes) != 0 {
+					t.Errorf("%s %s asks oauth2Password for scopes %v", method, path, scopes)
+				}
+			}
+		}
+	}
+
+	assets := apidoc.Assets()
+	read := func(name string) string {
+		b, err := fs.ReadFile(assets, name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return string(b)
+	}
+	bundle, css, index := read("swagger-ui-bundle.js"), read("index.css"), read("index.html")
+	for what, re := range map[string]string{
+		// The flow is named "password", the client inputs' ids and their
+		// labels' for= are client_id_<flow> and client_secret_<flow>, the
+		// location select is password_type, and a Row is a div.wrapper.
+		"the password flow's name":        `="password",`,
+		"client_id_<flow> labels":         `htmlFor:` + "`client_id_\\$\\{",
+		"client_secret_<flow> labels":     `htmlFor:` + "`client_secret_\\$\\{",
+		"the password_type label":         `htmlFor:"password_type"`,
+		"rows as div.wrapper":             `class Row extends \S+\{render\(\)\{return \S+\.createElement\("div",\S+\{className:xclass\(this\.props\.className,"wrapper"\)`,
+		"the dialog's auth-container":     `\{className:"auth-container"\}`,
+		"scopes drawn only if some":       `&&\w+\.size\?\S+\.createElement\("div",\{className:"scopes"\}`,
+		"swagger-ui-dist 5.35.0 (README)": `"5\.35\.0"`,
+	} {
+		if !regexp.MustCompile(re).MatchString(bundle) {
+			t.Errorf("swagger-ui-bundle.js no longer has %s (%s): check index.css and the scopes of openapi.json", what, re)
+		}
+	}
+	rule := regexp.MustCompile(`(?s)([^{}]*)\{([^}]*)\}`)
+	hidden := map[string]bool{}
+	css = regexp.MustCompile(`(?s)/\*.*?\*/`).ReplaceAllString(css, "")
+	for _, m := range rule.FindAllStringSubmatch(css, -1) {
+		if !strings.Contains(strings.ReplaceAll(m[2], " ", ""), "display:none") {
+			continue
+		}
+		for sel := range strings.SplitSeq(m[1], ",") {
+			sel = strings.TrimSpace(sel)
+			if strings.HasPrefix(sel, ".auth-container .wrapper:has(> label[for=") {
+				hidden[sel] = true
+			}
+		}
+	}
+	for _, id := range []string{"client_id_password", "client_secret_password", "password_type"} {
+		if !hidden[`.auth-container .wrapper:has(> label[for="`+id+`"])`] {
+			t.Errorf("index.css does not hide the Authorize dialog's row of %s", id)
+		}
+	}
+	if i, j := strings.Index(index, "/docs/swagger-ui.css"), strings.Index(index, "/docs/index.css"); i < 0 || j < i {
+		t.Error("index.html does not load index.css after swagger-ui.css")
+	}
+}
