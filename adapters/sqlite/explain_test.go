@@ -50,21 +50,18 @@ func TestListSorts_AreServedByAnIndex(t *testing.T) {
 			qargs = append(qargs, args...)
 		}
 		query += " ORDER BY " + orderBy + " LIMIT 11"
-		rows, err := p.read.QueryxContext(t.Context(), "EXPLAIN QUERY PLAN "+query, qargs...)
-		if err != nil {
+		var steps []struct {
+			ID     int    `db:"id"`
+			Parent int    `db:"parent"`
+			Unused int    `db:"notused"`
+			Detail string `db:"detail"`
+		}
+		if err := p.read.SelectContext(t.Context(), &steps, "EXPLAIN QUERY PLAN "+query, qargs...); err != nil {
 			t.Fatalf("EXPLAIN QUERY PLAN %s: %v", query, err)
 		}
 		var lines []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, detail)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
+		for _, s := range steps {
+			lines = append(lines, s.Detail)
 		}
 		plan := strings.Join(lines, "\n")
 		name := string(tc.sort)
