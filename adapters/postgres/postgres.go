@@ -79,6 +79,22 @@ func (Dialect) RowLock(strength string) string { return "FOR " + strength }
 // JSONArrayAgg is json_agg as text; it is NULL over no rows.
 func (Dialect) JSONArrayAgg(expr string) string { return "json_agg(" + expr + ")::text" }
 
+// TextSearch matches the search tsvector (migrations/postgres/
+// 00013_task_search.sql), which its GIN index serves, with a tsquery
+// written as a literal of quoted lexemes joined by &: a literal, not
+// to_tsquery, so that no text search configuration or locale touches the
+// words.
+func (Dialect) TextSearch(words []string) (string, string) {
+	var b strings.Builder
+	for i, w := range words {
+		if i > 0 {
+			b.WriteString(" & ")
+		}
+		b.WriteString("'" + strings.ReplaceAll(w, "'", "''") + "'")
+	}
+	return "search @@ ?::tsquery", b.String()
+}
+
 // Now is the transaction's start time, so that every row one transaction
 // touches shows the same moment.
 func (Dialect) Now() string { return "now()" }

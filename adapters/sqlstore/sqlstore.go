@@ -68,6 +68,13 @@ type Dialect interface {
 	// (sub)query's rows as the text of a JSON array of strings: "[]" or
 	// NULL over no rows, in no particular order.
 	JSONArrayAgg(expr string) string
+	// TextSearch is a condition on tasks, with one ? placeholder, and its
+	// argument: the tasks whose search_words column (a
+	// domain.SearchDocument) holds every one of words, whole words
+	// matched exactly. words are domain.ParseSearch's (non-empty, made of
+	// letters, digits and marks only), so no character of them is
+	// syntax; each is quoted all the same.
+	TextSearch(words []string) (cond string, arg string)
 	// Violation classifies err: class ViolationUnique or
 	// ViolationForeignKey, or "" for any other error; and the violated
 	// constraint's name, as migrations/postgres names it, or "" when the

@@ -201,10 +201,11 @@ func (s *TaskStore) Create(ctx context.Context, t *domain.Task) error {
 	err := s.c.scoped(ctx, t.OrgID, a, func(q sqlx.ExtContext) error {
 		err := s.c.get(ctx, q, &t.ID,
 			`INSERT INTO tasks (organization_id, title, description, status, assignee_id, priority, due_at,
-			                    completed_at, created_by, created_at, updated_at, version)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			                    completed_at, created_by, created_at, updated_at, version, search_words)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			t.OrgID, t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), t.Priority.Rank(), nullTime(t.DueAt),
-			nullTime(t.CompletedAt), t.CreatedBy, t.CreatedAt, t.UpdatedAt, t.Version)
+			nullTime(t.CompletedAt), t.CreatedBy, t.CreatedAt, t.UpdatedAt, t.Version,
+			domain.SearchDocument(t.Title, t.Description))
 		if err == nil {
 			return s.c.insertLabels(ctx, q, t.OrgID, t.ID, t.Labels)
 		}
@@ -303,6 +304,10 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 	}
 	if f.DueAfter != nil {
 		where, args = append(where, "due_at > ?"), append(args, dbTime(*f.DueAfter))
+	}
+	if len(f.Search) > 0 {
+		cond, arg := s.c.db.d.TextSearch(f.Search)
+		where, args = append(where, cond), append(args, arg)
 	}
 	order, err := sortOrder(f.Sort)
 	if err != nil {
@@ -464,11 +469,11 @@ func (s *TaskStore) Update(ctx context.Context, org domain.OrgID, id domain.Task
 		err = r.scanColumns(q.QueryRowxContext(ctx, s.c.db.rebind(
 			`UPDATE tasks
 			 SET title = ?, description = ?, status = ?, assignee_id = ?, priority = ?, due_at = ?,
-			     completed_at = ?, updated_at = ?, version = version + 1
+			     completed_at = ?, updated_at = ?, version = version + 1, search_words = ?
 			 WHERE organization_id = ? AND id = ?
 			 RETURNING `+taskColumns),
 			t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), t.Priority.Rank(), nullTime(t.DueAt),
-			nullTime(t.CompletedAt), dbTime(t.UpdatedAt), org, id))
+			nullTime(t.CompletedAt), dbTime(t.UpdatedAt), domain.SearchDocument(t.Title, t.Description), org, id))
 		switch {
 		// Only the assignee's key can break: the organization is not written.
 		case s.c.violates(err, ViolationForeignKey, tasksAssigneeFKey, true):
