@@ -117,7 +117,7 @@ func (Dialect) JSONArrayAgg(expr string) string { return "json_group_array(" + e
 // (migrations/sqlite/00012_task_search.sql), each a quoted string, which
 // FTS5 ANDs; the tasks are then read by id, within the organization the
 // caller's other conditions name.
-func (Dialect) TextSearch(words []string) (string, string) {
+func (Dialect) TextSearch(words []string) (string, []any) {
 	var b strings.Builder
 	for i, w := range words {
 		if i > 0 {
@@ -125,7 +125,7 @@ func (Dialect) TextSearch(words []string) (string, string) {
 		}
 		b.WriteString(`"` + strings.ReplaceAll(w, `"`, `""`) + `"`)
 	}
-	return "id IN (SELECT rowid FROM task_search WHERE task_search MATCH ?)", b.String()
+	return "id IN (SELECT rowid FROM task_search WHERE task_search MATCH ?)", []any{b.String()}
 }
 
 // Now is the current time in the stored form (to the millisecond, which

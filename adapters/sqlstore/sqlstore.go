@@ -68,13 +68,14 @@ type Dialect interface {
 	// (sub)query's rows as the text of a JSON array of strings: "[]" or
 	// NULL over no rows, in no particular order.
 	JSONArrayAgg(expr string) string
-	// TextSearch is a condition on tasks, with one ? placeholder, and its
-	// argument: the tasks whose search_words column (a
+	// TextSearch is a condition on tasks, with ? placeholders, and its
+	// arguments: the tasks whose search_words column (a
 	// domain.SearchDocument) holds every one of words, whole words
-	// matched exactly. words are domain.ParseSearch's (non-empty, made of
-	// letters, digits and marks only), so no character of them is
-	// syntax; each is quoted all the same.
-	TextSearch(words []string) (cond string, arg string)
+	// matched exactly, through the database's index of them. words are
+	// domain.ParseSearch's (non-empty, made of letters, digits and marks
+	// only), so no character of them is syntax; they are passed as
+	// arguments or quoted all the same.
+	TextSearch(words []string) (cond string, args []any)
 	// Violation classifies err: class ViolationUnique or
 	// ViolationForeignKey, or "" for any other error; and the violated
 	// constraint's name, as migrations/postgres names it, or "" when the

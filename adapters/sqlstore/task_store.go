@@ -306,8 +306,8 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 		where, args = append(where, "due_at > ?"), append(args, dbTime(*f.DueAfter))
 	}
 	if len(f.Search) > 0 {
-		cond, arg := s.c.db.d.TextSearch(f.Search)
-		where, args = append(where, cond), append(args, arg)
+		cond, sargs := s.c.db.d.TextSearch(f.Search)
+		where, args = append(where, cond), append(args, sargs...)
 	}
 	order, err := sortOrder(f.Sort)
 	if err != nil {
