@@ -110,7 +110,7 @@ func seed(ctx context.Context, base string, db *sql.DB, size seedSize, runID str
 	}
 	// Vacuum sets hint bits and the visibility map now, so the first
 	// scenario does not pay for it; analyze gives the planner real counts.
-	if _, err := db.ExecContext(ctx, `VACUUM (ANALYZE) tasks`); err != nil {
+	if _, err := db.ExecContext(ctx, `VACUUM (ANALYZE) tasks, task_words`); err != nil {
 		return nil, fmt.Errorf("vacuum analyze: %w", err)
 	}
 	if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
@@ -151,18 +151,35 @@ func seed(ctx context.Context, base string, db *sql.DB, size seedSize, runID str
 	return ds, nil
 }
 
+// searchVerbs and searchAreas make the seeded descriptions, "Fix the
+// billing flow": task g gets verb (g/10)%8 and area g%10, so each pair of
+// one verb and one area is held by one task in 80, evenly spread over
+// the ids, and searchQuery (two words) matches 1.25% of an organization.
+var (
+	searchVerbs = []string{"Fix", "Review", "Update", "Refactor", "Test", "Deploy", "Design", "Document"}
+	searchAreas = []string{"backend", "frontend", "billing", "search", "mobile", "infra", "docs", "security", "reports", "onboarding"}
+)
+
+// searchQuery is the search scenario's q: one verb and one area.
+const searchQuery = "billing fix"
+
 // insertTasks gives each organization n tasks, created by its ADMIN, with
 // the three statuses in turn. Rows are inserted organization by
-// organization, so each one's ids are contiguous.
+// organization, so each one's ids are contiguous. search_words is what
+// the service writes for the title and description
+// (domain.SearchDocument); the database indexes it by its triggers.
 func insertTasks(ctx context.Context, db *sql.DB, orgIDs, admins []int64, n int) error {
 	_, err := db.ExecContext(ctx, `
-		INSERT INTO tasks (organization_id, title, description, status, completed_at, created_by, created_at, updated_at)
-		SELECT o.org, 'bench task ' || g, 'seeded by taskflow-bench',
+		INSERT INTO tasks (organization_id, title, description, status, completed_at, created_by, created_at, updated_at,
+		                   search_words)
+		SELECT o.org, 'bench task ' || g, d.verb || ' the ' || d.area || ' flow',
 		       (ARRAY['CREATED', 'IN_PROGRESS', 'COMPLETED'])[1 + g % 3],
-		       CASE WHEN g % 3 = 2 THEN now() END, o.admin, now(), now()
+		       CASE WHEN g % 3 = 2 THEN now() END, o.admin, now(), now(),
+		       'bench task ' || g || ' ' || lower(d.verb) || ' the ' || d.area || ' flow'
 		FROM unnest($1::bigint[], $2::bigint[]) AS o(org, admin)
 		CROSS JOIN generate_series(1, $3::int) AS g
-		ORDER BY o.org, g`, pq.Array(orgIDs), pq.Array(admins), n)
+		CROSS JOIN LATERAL (SELECT ($4::text[])[1 + (g / 10) % 8] AS verb, ($5::text[])[1 + g % 10] AS area) AS d
+		ORDER BY o.org, g`, pq.Array(orgIDs), pq.Array(admins), n, pq.Array(searchVerbs), pq.Array(searchAreas))
 	if err != nil {
 		return fmt.Errorf("insert %d tasks into %d organizations: %w", n, len(orgIDs), err)
 	}
