@@ -82,14 +82,21 @@ func (Dialect) JSONArrayAgg(expr string) string { return "json_agg(" + expr + ")
 // TextSearch asks, for each word, for an entry of task_words
 // (migrations/postgres/00013_task_search.sql, which says why not a GIN
 // index): an index probe led by the task's organization, the word and
-// the task, or a range of the organization's entries for the word.
-func (Dialect) TextSearch(words []string) (string, []any) {
+// the task, or a range of the organization's entries for the word,
+// starting at the cursor's id when there is one (the planner does not
+// carry tasks.id < ? over to the joined task_id by itself).
+func (Dialect) TextSearch(words []string, idOp string, id int64) (string, []any) {
 	conds := make([]string, len(words))
-	args := make([]any, len(words))
+	args := make([]any, 0, 2*len(words))
 	for i, w := range words {
 		conds[i] = `EXISTS (SELECT 1 FROM task_words w WHERE w.organization_id = tasks.organization_id
-			AND w.word = ? AND w.task_id = tasks.id)`
-		args[i] = w
+			AND w.word = ? AND w.task_id = tasks.id`
+		args = append(args, w)
+		if idOp != "" {
+			conds[i] += ` AND w.task_id ` + idOp + ` ?`
+			args = append(args, id)
+		}
+		conds[i] += `)`
 	}
 	return strings.Join(conds, " AND "), args
 }

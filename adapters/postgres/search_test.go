@@ -68,21 +68,30 @@ func TestListSearch_IsServedByTheWordIndex(t *testing.T) {
 	if _, err := owner.ExecContext(t.Context(), `VACUUM ANALYZE tasks, task_words`); err != nil {
 		t.Fatal(err)
 	}
-	plan := func(sort ports.TaskSort, q string) string {
+	// plan is the list's plan; with after > 0, after a cursor at that id
+	// (the creation sorts only), its keyset condition and the search
+	// index's bound as List writes them.
+	plan := func(sort ports.TaskSort, q string, after int64) string {
 		words, err := domain.ParseSearch("q", q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cond, args := postgres.Dialect{}.TextSearch(words)
-		orderBy, _, _, err := sqlstore.ListOrder(sort, ports.TaskCursor{ID: 1})
+		idOp := ""
+		orderBy, keyset, kargs, err := sqlstore.ListOrder(sort, ports.TaskCursor{ID: domain.TaskID(after)})
 		if err != nil {
 			t.Fatal(err)
 		}
+		where, wargs := "", []any{orgs[0]}
+		if after > 0 {
+			idOp = map[ports.TaskSort]string{ports.SortCreatedDesc: "<", ports.SortCreated: ">"}[sort]
+			where, wargs = " AND "+keyset, append(wargs, kargs...)
+		}
+		cond, args := postgres.Dialect{}.TextSearch(words, idOp, after)
 		var lines []string
 		ownerTx(t, app, orgs[0], func(tx *sqlx.Tx) {
-			query := sqlx.Rebind(sqlx.DOLLAR, "EXPLAIN SELECT id FROM tasks WHERE organization_id = ? AND "+cond+
+			query := sqlx.Rebind(sqlx.DOLLAR, "EXPLAIN SELECT id FROM tasks WHERE organization_id = ?"+where+" AND "+cond+
 				" ORDER BY "+orderBy+" LIMIT 11")
-			if err := tx.SelectContext(t.Context(), &lines, query, append([]any{orgs[0]}, args...)...); err != nil {
+			if err := tx.SelectContext(t.Context(), &lines, query, append(wargs, args...)...); err != nil {
 				t.Fatalf("%s: %v", query, err)
 			}
 		})
@@ -90,12 +99,30 @@ func TestListSearch_IsServedByTheWordIndex(t *testing.T) {
 	}
 	for _, sort := range ports.TaskSorts {
 		for _, q := range []string{"rare", "rare common", "Rare W0", "common", "common task"} {
-			p := plan(sort, q)
+			p := plan(sort, q, 0)
 			if !strings.Contains(p, "task_words_pkey") || strings.Contains(p, "Seq Scan") {
 				t.Errorf("sort=%s q=%s: want task_words_pkey read and no sequential scan; plan:\n%s", sort, q, p)
 			}
 			if testing.Verbose() {
 				t.Logf("sort=%s q=%s:\n%s", sort, q, p)
+			}
+		}
+	}
+	// After a cursor in id order, each word's entries are read from the
+	// cursor on: the bound is part of task_words' index condition, not a
+	// filter over the entries before it.
+	for _, sort := range []ports.TaskSort{ports.SortCreatedDesc, ports.SortCreated} {
+		for _, q := range []string{"common task", "common w7"} {
+			p := plan(sort, q, 2500)
+			bounded := false
+			for line := range strings.Lines(p) {
+				if strings.Contains(line, "Index Cond:") && strings.Contains(line, "word =") &&
+					(strings.Contains(line, "(task_id < ") || strings.Contains(line, "(task_id > ")) {
+					bounded = true
+				}
+			}
+			if !bounded {
+				t.Errorf("sort=%s q=%s after a cursor: task_words' index condition does not bound task_id; plan:\n%s", sort, q, p)
 			}
 		}
 	}

@@ -305,13 +305,14 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 	if f.DueAfter != nil {
 		where, args = append(where, "due_at > ?"), append(args, dbTime(*f.DueAfter))
 	}
-	if len(f.Search) > 0 {
-		cond, sargs := s.c.db.d.TextSearch(f.Search)
-		where, args = append(where, cond), append(args, sargs...)
-	}
 	order, err := sortOrder(f.Sort)
 	if err != nil {
 		return ports.TaskPage{}, err
+	}
+	if len(f.Search) > 0 {
+		idOp, id := order.searchBound(f.After)
+		cond, sargs := s.c.db.d.TextSearch(f.Search, idOp, id)
+		where, args = append(where, cond), append(args, sargs...)
 	}
 	if f.After != nil {
 		cond, cargs := order.after(*f.After)
@@ -435,6 +436,19 @@ func (o listOrder) after(c ports.TaskCursor) (string, []any) {
 		cond = "(" + cond + " OR due_at IS NULL)"
 	}
 	return cond, []any{at, at, c.ID}
+}
+
+// searchBound is the bound on task ids that the cursor c sets in o, for
+// the search index to start from: under the creation sorts (id order)
+// the cursor is an id bound; under the others, none.
+func (o listOrder) searchBound(c *ports.TaskCursor) (string, int64) {
+	if c == nil || o.col != "id" {
+		return "", 0
+	}
+	if o.desc {
+		return "<", int64(c.ID)
+	}
+	return ">", int64(c.ID)
 }
 
 // Update loads the task with a row lock, lets fn change it and writes it

@@ -117,6 +117,28 @@ var taskSearchTests = []test{
 			flt.After = &c
 		}
 		wantEqual(t, "-priority by cursor", got, want)
+
+		// Every sort, two at a time by cursor, sees the matching tasks
+		// once each, in the order of one full page (the creation sorts
+		// bound the search index by the cursor's id).
+		for _, sort := range ports.TaskSorts {
+			page, err := f.s.Tasks.List(f.ctx, o.ID, ports.TaskFilter{Limit: 100, Search: words, Sort: sort})
+			wantNoErr(t, "full page", err)
+			var walked []domain.TaskID
+			flt := ports.TaskFilter{Limit: 2, Search: words, Sort: sort}
+			for range 10 {
+				p, err := f.s.Tasks.List(f.ctx, o.ID, flt)
+				wantNoErr(t, "page", err)
+				walked = append(walked, ids(p.Tasks)...)
+				if !p.HasMore {
+					break
+				}
+				c := ports.CursorOf(sort, &p.Tasks[len(p.Tasks)-1])
+				flt.After = &c
+			}
+			wantEqual(t, string(sort)+" by cursor", walked, ids(page.Tasks))
+			wantEqual(t, string(sort)+" count", len(walked), len(matching))
+		}
 	}},
 	{"search_index_follows_updates_and_deletes", func(t *testing.T, f *fixture) {
 		o, admin := f.orgWithAdmin()

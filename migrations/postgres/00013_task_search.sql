@@ -42,33 +42,54 @@ CREATE POLICY tenant_isolation ON task_words
 
 -- Kept in step with search_words by triggers, as SQLite's index is, in
 -- the writing transaction and with the writer's rights (so the policy
--- above checks every row written). A delete of a task takes its words
--- with it by the foreign key.
+-- above checks every row written). Statement-level, over the transition
+-- tables: a bulk insert (a seed, a restore) indexes its rows in one
+-- statement rather than one per row. An update re-indexes only the rows
+-- whose words changed; a delete of a task takes its words with it by the
+-- foreign key. A word twice in one task (the SQL backfill below does not
+-- remove repeats) is skipped by ON CONFLICT, without sorting the
+-- statement's words for a DISTINCT.
 -- +goose StatementBegin
-CREATE FUNCTION taskflow_task_words_sync() RETURNS trigger
+CREATE FUNCTION taskflow_task_words_insert() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        IF NEW.search_words IS NOT DISTINCT FROM OLD.search_words THEN
-            RETURN NULL;
-        END IF;
-        DELETE FROM public.task_words WHERE organization_id = OLD.organization_id AND task_id = OLD.id;
-    END IF;
     INSERT INTO public.task_words (organization_id, word, task_id)
-        SELECT DISTINCT NEW.organization_id, w, NEW.id
-        FROM unnest(string_to_array(NEW.search_words, ' ')) AS w
+        SELECT n.organization_id, w, n.id
+        FROM new_rows n, unnest(string_to_array(n.search_words, ' ')) AS w
         WHERE w <> ''
         ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
 $$;
 -- +goose StatementEnd
+-- +goose StatementBegin
+CREATE FUNCTION taskflow_task_words_update() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM public.task_words t
+        USING old_rows o JOIN new_rows n ON n.organization_id = o.organization_id AND n.id = o.id
+        WHERE n.search_words IS DISTINCT FROM o.search_words
+          AND t.organization_id = o.organization_id AND t.task_id = o.id;
+    INSERT INTO public.task_words (organization_id, word, task_id)
+        SELECT n.organization_id, w, n.id
+        FROM old_rows o JOIN new_rows n ON n.organization_id = o.organization_id AND n.id = o.id,
+             unnest(string_to_array(n.search_words, ' ')) AS w
+        WHERE n.search_words IS DISTINCT FROM o.search_words AND w <> ''
+        ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
 CREATE TRIGGER tasks_words_insert AFTER INSERT ON tasks
-    FOR EACH ROW EXECUTE FUNCTION taskflow_task_words_sync();
-CREATE TRIGGER tasks_words_update AFTER UPDATE OF search_words ON tasks
-    FOR EACH ROW EXECUTE FUNCTION taskflow_task_words_sync();
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION taskflow_task_words_insert();
+CREATE TRIGGER tasks_words_update AFTER UPDATE ON tasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION taskflow_task_words_update();
 
 -- Tasks written before this migration get an approximation in SQL: the
 -- same as the service for ASCII text; for other scripts it depends on
@@ -88,6 +109,7 @@ ALTER TABLE tasks FORCE ROW LEVEL SECURITY;
 -- +goose Down
 DROP TRIGGER tasks_words_update ON tasks;
 DROP TRIGGER tasks_words_insert ON tasks;
-DROP FUNCTION taskflow_task_words_sync();
+DROP FUNCTION taskflow_task_words_update();
+DROP FUNCTION taskflow_task_words_insert();
 DROP TABLE task_words;
 ALTER TABLE tasks DROP COLUMN search_words;
