@@ -46,7 +46,8 @@ migrate-status:
 ## fuzz: run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m)
 FUZZTIME ?= 30s
 FUZZ_TARGETS = adapters/http:FuzzDecodeJSON adapters/http:FuzzListQuery adapters/http:FuzzIfNoneMatch adapters/auth:FuzzJWT_Verify \
-	application:FuzzDecodeCursor application:FuzzListQuery_filter
+	application:FuzzDecodeCursor application:FuzzListQuery_filter application:FuzzListQuery_search \
+	adapters/sqlite:FuzzTextSearch
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$name in ./$$pkg for $(FUZZTIME)"; \

@@ -26,6 +26,7 @@ func TestFilterKey_EveryFieldIsPartOfTheKey(t *testing.T) {
 		"Label":      func(f *ports.TaskFilter) { f.Label = &label },
 		"DueBefore":  func(f *ports.TaskFilter) { f.DueBefore = &at },
 		"DueAfter":   func(f *ports.TaskFilter) { f.DueAfter = &at },
+		"Search":     func(f *ports.TaskFilter) { f.Search = []string{"release", "notes"} },
 		"Limit":      func(f *ports.TaskFilter) { f.Limit = 20 },
 		"Offset":     func(f *ports.TaskFilter) { f.Offset = 20 },
 		"Sort":       func(f *ports.TaskFilter) { f.Sort = ports.SortDue },
@@ -57,5 +58,14 @@ func TestFilterKey_EveryFieldIsPartOfTheKey(t *testing.T) {
 	withBoth.Label, withBoth.Priority = &x, &prio
 	if filterKey(withLabel) == filterKey(withBoth) {
 		t.Errorf("label %q and label x with priority HIGH share the key %q", forged, filterKey(withLabel))
+	}
+
+	// Nor can a label spell a search, or one search another.
+	forged = "x&q=1:y"
+	withLabel, withBoth = base, base
+	withLabel.Label = &forged
+	withBoth.Label, withBoth.Search = &x, []string{"y"}
+	if filterKey(withLabel) == filterKey(withBoth) {
+		t.Errorf("label %q and label x with q=y share the key %q", forged, filterKey(withLabel))
 	}
 }

@@ -1,8 +1,13 @@
 package application
 
 import (
+	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/ports"
@@ -67,6 +72,47 @@ func FuzzListQuery_filter(f *testing.F) {
 		}
 		if flt.Limit < 1 || flt.Limit > MaxLimit || flt.Offset < 0 {
 			t.Fatalf("filter(%+v) = %+v", q, flt)
+		}
+	})
+}
+
+// FuzzListQuery_search: any q either validates or is a 422 naming q,
+// never a panic; a valid one becomes 1 to 16 distinct, sorted words of
+// letters, digits and marks (so nothing in them is query syntax for
+// either store), each at most MaxSearchWordLen characters; and a cursor
+// issued for it is refused with another set of words.
+func FuzzListQuery_search(f *testing.F) {
+	for _, seed := range []string{"release", "Release notes", "", " ", "!!!", "a\x00b", "\xff", `"a" OR b*`,
+		"'a' & !b | c:*", "NEAR(a b)", "été ΣΟΦΟΣ हिन्दी 東京", "a-b_c.d@e", "a b c d e f g h i j k l m n o p q"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		flt, err := ListQuery{Q: &q}.filter()
+		if err != nil {
+			var de *domain.Error
+			if !errors.As(err, &de) || de.Kind != domain.KindInvalid || len(de.Fields) == 0 || de.Fields[0].Field != "q" {
+				t.Fatalf("q=%q: error %v is not a validation error naming q", q, err)
+			}
+			return
+		}
+		if len(flt.Search) < 1 || len(flt.Search) > domain.MaxSearchWords || !slices.IsSorted(flt.Search) ||
+			len(slices.Compact(slices.Clone(flt.Search))) != len(flt.Search) {
+			t.Fatalf("q=%q: words %q", q, flt.Search)
+		}
+		for _, w := range flt.Search {
+			if w == "" || utf8.RuneCountInString(w) > domain.MaxSearchWordLen || strings.ContainsFunc(w, func(r rune) bool {
+				return !unicode.IsLetter(r) && !unicode.IsNumber(r) && !unicode.IsMark(r)
+			}) {
+				t.Fatalf("q=%q: word %q", q, w)
+			}
+		}
+		c := EncodeCursor(flt.Sort, queryDigest(flt), ports.TaskCursor{ID: 3})
+		if _, err := (ListQuery{Q: &q, Cursor: c}).filter(); err != nil {
+			t.Fatalf("q=%q: its own cursor refused: %v", q, err)
+		}
+		other := q + " zz9"
+		if _, err := (ListQuery{Q: &other, Cursor: c}).filter(); err == nil && !slices.Contains(flt.Search, "zz9") {
+			t.Fatalf("q=%q: its cursor accepted with q=%q", q, other)
 		}
 	})
 }

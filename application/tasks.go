@@ -55,6 +55,9 @@ type ListQuery struct {
 	Label     *string
 	DueBefore *time.Time
 	DueAfter  *time.Time
+	// Q is the full-text search, as the client sent it; filter parses it
+	// (domain.ParseSearch).
+	Q *string
 	// Sort is one of ports.TaskSorts; "" is the default, newest first.
 	Sort   ports.TaskSort
 	Limit  int
@@ -197,6 +200,18 @@ func (q ListQuery) filter() (ports.TaskFilter, error) {
 		}
 		f.Label = &l
 	}
+	if q.Q != nil {
+		words, err := domain.ParseSearch("q", *q.Q)
+		if err != nil {
+			var de *domain.Error
+			if errors.As(err, &de) {
+				fields = append(fields, de.Fields...)
+			} else {
+				return f, err
+			}
+		}
+		f.Search = words
+	}
 	for _, b := range []struct {
 		field string
 		in    *time.Time
@@ -292,12 +307,20 @@ func filterKey(f ports.TaskFilter) string {
 		}
 	}
 	if f.Label != nil {
-		// Last and length-prefixed: a label is free text, and must not
-		// be able to spell another filter's key.
+		// Length-prefixed: a label is free text, and must not be able
+		// to spell another filter's key.
 		b = append(b, "&lb="...)
 		b = appendInt(b, int64(len(*f.Label)))
 		b = append(b, ':')
 		b = append(b, *f.Label...)
+	}
+	if len(f.Search) > 0 {
+		// Length-prefixed as the label is: free text.
+		q := strings.Join(f.Search, " ")
+		b = append(b, "&q="...)
+		b = appendInt(b, int64(len(q)))
+		b = append(b, ':')
+		b = append(b, q...)
 	}
 	return string(b)
 }

@@ -53,6 +53,7 @@ func TestAPI(t *testing.T) {
 		{"membership_changes", testMembershipChanges},
 		{"pagination", testPagination},
 		{"list_filters", testListFilters},
+		{"list_search", testListSearch},
 		{"cache_freshness", testCacheFreshness},
 		{"concurrent_transitions", testConcurrentTransitions},
 		{"operations", testOperations},

@@ -87,8 +87,12 @@ type TaskFilter struct {
 	// without a due date matches neither.
 	DueBefore *time.Time
 	DueAfter  *time.Time
-	Limit     int
-	Offset    int
+	// Search, when not empty, selects the tasks whose title or
+	// description holds every one of these words (domain.ParseSearch's:
+	// case-folded, whole words, sorted).
+	Search []string
+	Limit  int
+	Offset int
 	// Sort orders the page; "" is SortCreatedDesc. Ties break by id
 	// descending whatever the sort, so the order is total.
 	Sort TaskSort

@@ -99,6 +99,9 @@ func FuzzListQuery(f *testing.F) {
 		"label=%20%20", "label=%C3%A9t%C3%A9", "label=%ff%fe", "due_before=2030-01-01T00:00:00Z",
 		"due_after=2030-01-01T00:00:00%2B14:00", "due_before=0000-01-01T00:00:00Z", "due_after=9999-12-31T23:59:59.999999999-23:59",
 		"due_before=2030-02-30T00:00:00Z", "assignee_id=none&priority=LOW&label=x&due_after=2030-01-01T00:00:00Z&cursor=djE6MTA",
+		"q=release", "q=release+notes", "q=", "q=%20", "q=%21%21", "q=a%00b", "q=%ff%fe", "q=%22a%22+OR+b*",
+		"q=%27a%27+%26+%21b+%7C+c%3A*", "q=%C3%A9t%C3%A9", "q=a+b+c+d+e+f+g+h+i+j+k+l+m+n+o+p+q", "q=a&q=b",
+		"q=x&sort=-priority&label=y&cursor=djE6MTA",
 	} {
 		f.Add(seed)
 	}

@@ -27,7 +27,7 @@ func pathID(c *fiber.Ctx) (int64, error) {
 // listQueryParams are the query parameters GET /tasks understands; any
 // other is refused so a typo ("limt") does not silently do nothing.
 var listQueryParams = map[string]bool{"status": true, "assignee_id": true, "priority": true, "label": true,
-	"due_before": true, "due_after": true, "sort": true, "limit": true, "page": true, "cursor": true}
+	"due_before": true, "due_after": true, "q": true, "sort": true, "limit": true, "page": true, "cursor": true}
 
 func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 	var q application.ListQuery
@@ -95,6 +95,17 @@ func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 			} else {
 				q.DueAfter = &at
 			}
+		case "q":
+			// Checked whole by the use case (domain.ParseSearch); kept as
+			// sent, so the next page's link repeats it.
+			if _, err := domain.ParseSearch("q", val); err != nil {
+				var de *domain.Error
+				if errors.As(err, &de) {
+					fields = append(fields, de.Fields...)
+				}
+				return
+			}
+			q.Q = &val
 		case "sort":
 			if !slices.Contains(ports.TaskSorts, ports.TaskSort(val)) {
 				bad("sort", "must be one of -created, created, -updated, updated, due, -priority")
@@ -213,6 +224,10 @@ func nextLink(q application.ListQuery, cursor string) string {
 	if q.Priority != nil {
 		b = append(b, "&priority="...)
 		b = append(b, *q.Priority...)
+	}
+	if q.Q != nil {
+		b = append(b, "&q="...)
+		b = append(b, url.QueryEscape(*q.Q)...)
 	}
 	if q.Sort != "" {
 		b = append(b, "&sort="...)

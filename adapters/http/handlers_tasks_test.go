@@ -48,6 +48,9 @@ func nextLinkByValues(q application.ListQuery, cursor string) string {
 	if q.DueAfter != nil {
 		v.Set("due_after", q.DueAfter.Format(time.RFC3339Nano))
 	}
+	if q.Q != nil {
+		v.Set("q", *q.Q)
+	}
 	return "</tasks?" + v.Encode() + `>; rel="next"`
 }
 
@@ -59,6 +62,7 @@ func TestNextLink_EncodesLikeURLValues(t *testing.T) {
 	label := "a b&c=d/é"
 	due := time.Date(2026, 3, 1, 9, 30, 0, 500, time.UTC)
 	dueZone := time.Date(2026, 2, 1, 9, 30, 0, 0, time.FixedZone("", 2*3600))
+	search := "Été & release+notes/ \"v2\""
 	for _, tc := range []struct {
 		name   string
 		q      application.ListQuery
@@ -73,6 +77,7 @@ func TestNextLink_EncodesLikeURLValues(t *testing.T) {
 		{"sort", application.ListQuery{Sort: ports.SortPriorityDesc, Limit: 3}, "MTIz"},
 		{"assignee_none_and_details", application.ListQuery{Unassigned: true, Priority: &urgent, Label: &label,
 			DueBefore: &due, DueAfter: &dueZone}, "MTIz"},
+		{"search", application.ListQuery{Q: &search, Sort: ports.SortDue, Label: &label}, "MTIz"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got, want := nextLink(tc.q, tc.cursor), nextLinkByValues(tc.q, tc.cursor); got != want {

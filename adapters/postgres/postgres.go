@@ -79,6 +79,28 @@ func (Dialect) RowLock(strength string) string { return "FOR " + strength }
 // JSONArrayAgg is json_agg as text; it is NULL over no rows.
 func (Dialect) JSONArrayAgg(expr string) string { return "json_agg(" + expr + ")::text" }
 
+// TextSearch asks, for each word, for an entry of task_words
+// (migrations/postgres/00013_task_search.sql, which says why not a GIN
+// index): an index probe led by the task's organization, the word and
+// the task, or a range of the organization's entries for the word,
+// starting at the cursor's id when there is one (the planner does not
+// carry tasks.id < ? over to the joined task_id by itself).
+func (Dialect) TextSearch(words []string, idOp string, id int64) (string, []any) {
+	conds := make([]string, len(words))
+	args := make([]any, 0, 2*len(words))
+	for i, w := range words {
+		conds[i] = `EXISTS (SELECT 1 FROM task_words w WHERE w.organization_id = tasks.organization_id
+			AND w.word = ? AND w.task_id = tasks.id`
+		args = append(args, w)
+		if idOp != "" {
+			conds[i] += ` AND w.task_id ` + idOp + ` ?`
+			args = append(args, id)
+		}
+		conds[i] += `)`
+	}
+	return strings.Join(conds, " AND "), args
+}
+
 // Now is the transaction's start time, so that every row one transaction
 // touches shows the same moment.
 func (Dialect) Now() string { return "now()" }

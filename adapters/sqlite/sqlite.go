@@ -113,6 +113,26 @@ func (Dialect) RowLock(string) string { return "" }
 // JSONArrayAgg is json_group_array; it is "[]" over no rows.
 func (Dialect) JSONArrayAgg(expr string) string { return "json_group_array(" + expr + ")" }
 
+// TextSearch looks the words up in the task_search FTS5 index
+// (migrations/sqlite/00012_task_search.sql), each a quoted string, which
+// FTS5 ANDs, from the cursor's id on when there is one; the tasks are
+// then read by id, within the organization the caller's other
+// conditions name.
+func (Dialect) TextSearch(words []string, idOp string, id int64) (string, []any) {
+	var b strings.Builder
+	for i, w := range words {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(`"` + strings.ReplaceAll(w, `"`, `""`) + `"`)
+	}
+	if idOp != "" {
+		return "id IN (SELECT rowid FROM task_search WHERE task_search MATCH ? AND rowid " + idOp + " ?)",
+			[]any{b.String(), id}
+	}
+	return "id IN (SELECT rowid FROM task_search WHERE task_search MATCH ?)", []any{b.String()}
+}
+
 // Now is the current time in the stored form (to the millisecond, which
 // is all SQLite's clock gives).
 func (Dialect) Now() string { return "strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')" }

@@ -68,6 +68,17 @@ type Dialect interface {
 	// (sub)query's rows as the text of a JSON array of strings: "[]" or
 	// NULL over no rows, in no particular order.
 	JSONArrayAgg(expr string) string
+	// TextSearch is a condition on tasks, with ? placeholders, and its
+	// arguments: the tasks whose search_words column (a
+	// domain.SearchDocument) holds every one of words, whole words
+	// matched exactly, through the database's index of them. words are
+	// domain.ParseSearch's (non-empty, made of letters, digits and marks
+	// only), so no character of them is syntax; they are passed as
+	// arguments or quoted all the same. idOp ("<" or ">", or "" for
+	// none) and id bound the task ids as the list's keyset cursor already
+	// does, so that the index is read from the cursor on, not from the
+	// first entry of each word.
+	TextSearch(words []string, idOp string, id int64) (cond string, args []any)
 	// Violation classifies err: class ViolationUnique or
 	// ViolationForeignKey, or "" for any other error; and the violated
 	// constraint's name, as migrations/postgres names it, or "" when the

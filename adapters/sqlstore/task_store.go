@@ -201,10 +201,11 @@ func (s *TaskStore) Create(ctx context.Context, t *domain.Task) error {
 	err := s.c.scoped(ctx, t.OrgID, a, func(q sqlx.ExtContext) error {
 		err := s.c.get(ctx, q, &t.ID,
 			`INSERT INTO tasks (organization_id, title, description, status, assignee_id, priority, due_at,
-			                    completed_at, created_by, created_at, updated_at, version)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			                    completed_at, created_by, created_at, updated_at, version, search_words)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			t.OrgID, t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), t.Priority.Rank(), nullTime(t.DueAt),
-			nullTime(t.CompletedAt), t.CreatedBy, t.CreatedAt, t.UpdatedAt, t.Version)
+			nullTime(t.CompletedAt), t.CreatedBy, t.CreatedAt, t.UpdatedAt, t.Version,
+			domain.SearchDocument(t.Title, t.Description))
 		if err == nil {
 			return s.c.insertLabels(ctx, q, t.OrgID, t.ID, t.Labels)
 		}
@@ -311,6 +312,11 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 		return ports.TaskPage{}, err
 	}
 	by := order.by
+	if len(f.Search) > 0 {
+		idOp, id := order.searchBound(f.After)
+		cond, sargs := s.c.db.d.TextSearch(f.Search, idOp, id)
+		where, args = append(where, cond), append(args, sargs...)
+	}
 	if f.After != nil {
 		var cond string
 		var cargs []any
@@ -445,6 +451,19 @@ func (o listOrder) after(c ports.TaskCursor) (cond string, args []any, orderBy s
 	return "(" + o.col + " >= ? AND (" + o.col + " > ? OR id < ?))", []any{at, at, c.ID}, o.by
 }
 
+// searchBound is the bound on task ids that the cursor c sets in o, for
+// the search index to start from: under the creation sorts (id order)
+// the cursor is an id bound; under the others, none.
+func (o listOrder) searchBound(c *ports.TaskCursor) (string, int64) {
+	if c == nil || o.col != "id" {
+		return "", 0
+	}
+	if o.desc {
+		return "<", int64(c.ID)
+	}
+	return ">", int64(c.ID)
+}
+
 // Update loads the task with a row lock, lets fn change it and writes it
 // back with its version moved on, in one transaction (the caller's, inside
 // InTx). The lock makes racing writers take turns, and each sees the
@@ -477,11 +496,11 @@ func (s *TaskStore) Update(ctx context.Context, org domain.OrgID, id domain.Task
 		err = r.scanColumns(q.QueryRowxContext(ctx, s.c.db.rebind(
 			`UPDATE tasks
 			 SET title = ?, description = ?, status = ?, assignee_id = ?, priority = ?, due_at = ?,
-			     completed_at = ?, updated_at = ?, version = version + 1
+			     completed_at = ?, updated_at = ?, version = version + 1, search_words = ?
 			 WHERE organization_id = ? AND id = ?
 			 RETURNING `+taskColumns),
 			t.Title, t.Description, t.Status, nullUserID(t.AssigneeID), t.Priority.Rank(), nullTime(t.DueAt),
-			nullTime(t.CompletedAt), dbTime(t.UpdatedAt), org, id))
+			nullTime(t.CompletedAt), dbTime(t.UpdatedAt), domain.SearchDocument(t.Title, t.Description), org, id))
 		switch {
 		// Only the assignee's key can break: the organization is not written.
 		case s.c.violates(err, ViolationForeignKey, tasksAssigneeFKey, true):

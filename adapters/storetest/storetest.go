@@ -39,6 +39,7 @@ func Run(t *testing.T, newStores func(t *testing.T) (ports.Stores, ports.Transac
 		{"TaskDetails", taskDetailTests},
 		{"TaskFilters", taskFilterTests},
 		{"TaskSorts", taskSortTests},
+		{"TaskSearch", taskSearchTests},
 		{"Transactor", transactorTests},
 		{"Sessions", sessionTests},
 		{"Idempotency", idempotencyTests},

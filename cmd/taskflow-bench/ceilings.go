@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/taskflow/taskflow/adapters/postgres"
+	"github.com/taskflow/taskflow/domain"
 )
 
 // Ceilings: what the machine can do for a scenario without TaskFlow's own
@@ -124,7 +125,8 @@ func dbInsertOp(db *sql.DB, o org) op {
 		var id int64
 		return false, scoped(ctx, db, o.id, false, func(tx *sql.Tx) error {
 			return tx.QueryRowContext(ctx, sqlInsertTask,
-				o.id, "bench task", "", "CREATED", sql.NullInt64{}, 2, sql.NullTime{}, sql.NullTime{}, o.adminID, now, now, 1).Scan(&id)
+				o.id, "bench task", "", "CREATED", sql.NullInt64{}, 2, sql.NullTime{}, sql.NullTime{}, o.adminID, now, now, 1,
+				domain.SearchDocument("bench task", "")).Scan(&id)
 		})
 	}
 }
@@ -161,7 +163,8 @@ func dbTransitionOp(db *sql.DB, o org, pool *idPool) op {
 			}
 			now := time.Now().UTC().Truncate(time.Microsecond)
 			if err := scanTaskColumns(tx.QueryRowContext(ctx, sqlUpdateTask,
-				r.title, r.description, "IN_PROGRESS", r.assignee, r.priority, r.dueAt, r.completedAt, now, o.id, id), &r); err != nil {
+				r.title, r.description, "IN_PROGRESS", r.assignee, r.priority, r.dueAt, r.completedAt, now,
+				domain.SearchDocument(r.title, r.description), o.id, id), &r); err != nil {
 				return fmt.Errorf("update: %w", err)
 			}
 			return nil

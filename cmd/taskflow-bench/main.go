@@ -7,7 +7,7 @@
 // bytes (HTTP), the scenario's SQL in a tight loop through the same driver
 // and pool size (database), and raw bcrypt verifications (login). It
 // prints a table, then machine-readable lines (RATIO, CURSOR_DEPTH_P50,
-// RSS_MB) last.
+// RSS_MB, SEARCH_P50_MS and PAGE1_P50_MS) last.
 //
 //	go run ./cmd/taskflow-bench [-quick] [-duration 10s] [-concurrency 32] [-scenarios a,b]
 //
@@ -44,13 +44,14 @@ const (
 	scGetTask      = "get_task"
 	scCreateTask   = "create_task"
 	scTransition   = "transition"
-	scDepth        = "depth" // offset_depth, cursor_depth, the due_ ones and their page-1 references
+	scDepth        = "depth"  // offset_depth, cursor_depth, the due_ ones and their page-1 references
+	scSearch       = "search" // a two-word q on the deep organization, next to its page 1
 	scLogin        = "login"
 	scLoginFlood   = "login_flood"
 	scMixed        = "mixed"
 )
 
-var allScenarios = []string{scCachedList, scUncachedList, scGetTask, scCreateTask, scTransition, scDepth, scLogin, scLoginFlood, scMixed}
+var allScenarios = []string{scCachedList, scUncachedList, scGetTask, scCreateTask, scTransition, scDepth, scSearch, scLogin, scLoginFlood, scMixed}
 
 // cacheScenarios also run on the redis backend: the cache is on their path.
 var cacheScenarios = map[string]bool{scCachedList: true, scUncachedList: true, scCreateTask: true, scTransition: true, scMixed: true}
@@ -405,6 +406,16 @@ func (b *bench) runScenarios(ctx context.Context) error {
 				return err
 			}
 			_, err := b.measure(ctx, "due_cursor_tail", "", o.conc, o.duration, fixed(genDueCursor(base, ds, ds.dueTail)))
+			return err
+		}},
+		{scSearch, func() error {
+			// Page 1 is the reference: measured here unless depth did.
+			if !o.scenarios[scDepth] {
+				if _, err := b.measure(ctx, "list_top_uncached", "", o.conc, o.duration, fixed(genCursorAt(base, ds, ds.topBefore))); err != nil {
+					return err
+				}
+			}
+			_, err := b.measure(ctx, "search_q", "", o.conc, o.duration, fixed(genSearch(base, ds)))
 			return err
 		}},
 		{scLogin, func() error {

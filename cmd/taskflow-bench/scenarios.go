@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -197,6 +198,24 @@ func genDueCursor(base string, ds *dataset, r dueRow) func(int, uint64) (request
 func genDueTop(base string, ds *dataset) func(int, uint64) (request, bool) {
 	first := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 	return genDueCursor(base, ds, dueRow{due: &first, id: ds.topBefore})
+}
+
+// genSearch is the search scenario: q=searchQuery (two words, 1.25% of
+// the deep organization's tasks) through the uncached path, as
+// list_top_uncached reads its unfiltered pages: each request a cursor
+// (bound to the q) at another id, so another cache key; a keyset page
+// costs the same at any id.
+func genSearch(base string, ds *dataset) func(int, uint64) (request, bool) {
+	q := searchQuery
+	span := uint64(max(ds.topBefore-ds.deep.lo-20, 1))
+	return func(_ int, seq uint64) (request, bool) {
+		c, err := application.CursorAfterID(application.ListQuery{Q: &q}, domain.TaskID(ds.topBefore-int64(seq%span)))
+		if err != nil {
+			panic(err) // the benchmark's own query is valid
+		}
+		return request{method: "GET", url: base + "/tasks?limit=10&q=" + url.QueryEscape(q) + "&cursor=" + c,
+			token: ds.deep.token, expect: http.StatusOK}, true
+	}
 }
 
 func genLogin(base string, ds *dataset) func(int, uint64) (request, bool) {

@@ -47,19 +47,20 @@ var sqlLockTask = pg(`SELECT ` + sqlTaskSelect + ` FROM tasks WHERE organization
 
 // sqlUpdateTask is the write of TaskStore.Update (a status change leaves
 // the labels alone, so it writes none). Args: title, description, status,
-// assignee_id, priority, due_at, completed_at, updated_at, org, id.
+// assignee_id, priority, due_at, completed_at, updated_at, search_words,
+// org, id.
 var sqlUpdateTask = pg(`UPDATE tasks
 			 SET title = ?, description = ?, status = ?, assignee_id = ?, priority = ?, due_at = ?,
-			     completed_at = ?, updated_at = ?, version = version + 1
+			     completed_at = ?, updated_at = ?, version = version + 1, search_words = ?
 			 WHERE organization_id = ? AND id = ?
 			 RETURNING ` + sqlTaskColumns)
 
 // sqlInsertTask is TaskStore.Create of a task without labels. Args: org,
 // title, description, status, assignee_id, priority, due_at,
-// completed_at, created_by, created_at, updated_at, version.
+// completed_at, created_by, created_at, updated_at, version, search_words.
 var sqlInsertTask = pg(`INSERT INTO tasks (organization_id, title, description, status, assignee_id, priority, due_at,
-			                    completed_at, created_by, created_at, updated_at, version)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+			                    completed_at, created_by, created_at, updated_at, version, search_words)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 
 // listSQL builds TaskStore.List's statement and arguments. status "" and
 // before 0 mean "no such filter" (the bench never filters by assignee).
