@@ -252,6 +252,7 @@ func (c conn) stores() ports.Stores {
 		APIKeys:  &APIKeyStore{c: c},
 
 		Idempotency: &IdempotencyStore{c: c},
+		Events:      &EventStore{c: c},
 	}
 }
 

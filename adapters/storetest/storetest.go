@@ -43,6 +43,7 @@ func Run(t *testing.T, newStores func(t *testing.T) (ports.Stores, ports.Transac
 		{"Sessions", sessionTests},
 		{"Idempotency", idempotencyTests},
 		{"APIKeys", apiKeyTests},
+		{"Events", eventTests},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			t.Parallel()
