@@ -50,6 +50,7 @@ type serverIn struct {
 	Orgs    *application.Organizations
 	Tasks   *application.Tasks
 	Idem    *application.Idempotency
+	Events  *application.Events
 	Checks  []httpadapter.Check `group:"checks"`
 	Limiter ports.RateLimiter
 }
@@ -59,7 +60,7 @@ func newServer(lc fx.Lifecycle, in serverIn) *Server {
 		BodyLimit: in.Cfg.BodyLimit, RequestTimeout: in.Cfg.RequestTimeout, Version: in.Info.Version,
 		CORSOrigins: in.Cfg.CORSOrigins,
 		Limits:      httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},
-	})
+	}).WithEvents(in.Events)
 	s := &Server{app: h.App(), h: h}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {

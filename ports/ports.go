@@ -36,11 +36,13 @@ type UserStore interface {
 	// SetRole changes a member's role. Demoting the last ADMIN is
 	// domain.ErrLastAdmin; the check and the write are atomic.
 	SetRole(ctx context.Context, org domain.OrgID, id domain.UserID, role domain.Role) (*domain.User, error)
-	// Delete removes a member. Removing the last ADMIN is
-	// domain.ErrLastAdmin; the check and the write are atomic. Tasks
-	// assigned to the member become unassigned; their sessions and the
-	// invites they made go.
-	Delete(ctx context.Context, org domain.OrgID, id domain.UserID) error
+	// Delete removes a member and returns them as they were, with the
+	// tasks that were assigned to them as they are now (unassigned, their
+	// version moved on), so that the caller can record each change.
+	// Removing the last ADMIN is domain.ErrLastAdmin; the check and the
+	// write are atomic. The member's sessions and the invites they made
+	// go.
+	Delete(ctx context.Context, org domain.OrgID, id domain.UserID) (*domain.User, []domain.Task, error)
 	// SetPassword replaces a member's password hash.
 	SetPassword(ctx context.Context, org domain.OrgID, id domain.UserID, hash string) error
 	// ReplacePasswordHash stores newHash for the member only while the
@@ -67,9 +69,10 @@ type InviteStore interface {
 	// ListUsable returns the organization's invites that are unused and
 	// unexpired at now, oldest first.
 	ListUsable(ctx context.Context, org domain.OrgID, now time.Time) ([]domain.Invite, error)
-	// Delete removes an unused invite, so its code stops working. A used,
-	// absent or other organization's invite is domain.ErrInviteNotFound.
-	Delete(ctx context.Context, org domain.OrgID, id int64) error
+	// Delete removes an unused invite, so its code stops working, and
+	// returns it as it was. A used, absent or other organization's invite
+	// is domain.ErrInviteNotFound.
+	Delete(ctx context.Context, org domain.OrgID, id int64) (*domain.Invite, error)
 	// DeleteUnusedBy removes the unused invites that member made.
 	DeleteUnusedBy(ctx context.Context, org domain.OrgID, member domain.UserID) error
 }
@@ -160,9 +163,10 @@ type TaskStore interface {
 	// change it, and writes it back with its version incremented, all in
 	// one transaction. An error from fn aborts the update and is returned.
 	Update(ctx context.Context, org domain.OrgID, id domain.TaskID, fn func(*domain.Task) error) (*domain.Task, error)
-	// Delete removes the task. With expectVersion > 0 a task at another
-	// version is domain.ErrVersionMismatch and stays.
-	Delete(ctx context.Context, org domain.OrgID, id domain.TaskID, expectVersion int64) error
+	// Delete removes the task and returns it as it was. With
+	// expectVersion > 0 a task at another version is
+	// domain.ErrVersionMismatch and stays.
+	Delete(ctx context.Context, org domain.OrgID, id domain.TaskID, expectVersion int64) (*domain.Task, error)
 }
 
 // SessionStore persists login sessions and their refresh tokens, which

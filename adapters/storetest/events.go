@@ -239,6 +239,33 @@ var eventTests = []test{
 		wantEqual(t, "last of b after the purge", last, 5)
 		wantEqual(t, "next of a", f.appendEvent(newEvent(a.ID, domain.EventTaskCreated, domain.SubjectTask, 1)).ID, keptA.ID+1)
 	}},
+	{"deletes_return_what_they_deleted_for_the_events_to_carry", func(t *testing.T, f *fixture) {
+		o, admin := f.orgWithAdmin()
+		u := f.user(o.ID, domain.RoleUser)
+		mine1, other, mine2 := f.task(o.ID, admin.ID, &u.ID), f.task(o.ID, admin.ID, nil), f.task(o.ID, admin.ID, &u.ID)
+		removed, unassigned, err := f.s.Users.Delete(f.ctx, o.ID, u.ID)
+		wantNoErr(t, "delete member", err)
+		wantEqual(t, "removed member", removed, u)
+		if len(unassigned) != 2 || unassigned[0].ID != mine1.ID || unassigned[1].ID != mine2.ID {
+			t.Fatalf("unassigned %+v, want tasks %d and %d", unassigned, mine1.ID, mine2.ID)
+		}
+		for _, tk := range unassigned {
+			wantEqual(t, "unassigned task as stored", &tk, f.getTask(o.ID, tk.ID))
+			if tk.AssigneeID != nil || tk.Version != 2 {
+				t.Errorf("unassigned task %d: assignee %v, version %d", tk.ID, tk.AssigneeID, tk.Version)
+			}
+		}
+
+		deleted, err := f.s.Tasks.Delete(f.ctx, o.ID, other.ID, 0)
+		wantNoErr(t, "delete task", err)
+		wantEqual(t, "deleted task", deleted, other)
+
+		inv := &domain.Invite{OrgID: o.ID, CodeHash: unique("hash"), Role: domain.RoleUser, ExpiresAt: t0, CreatedAt: t0, CreatedBy: &admin.ID}
+		wantNoErr(t, "create invite", f.s.Invites.Create(f.ctx, inv))
+		gone, err := f.s.Invites.Delete(f.ctx, o.ID, inv.ID)
+		wantNoErr(t, "delete invite", err)
+		wantEqual(t, "deleted invite", gone, inv)
+	}},
 	{"ids_follow_commit_order_under_concurrent_writers", func(t *testing.T, f *fixture) {
 		// Writers append in transactions that do more work after the
 		// append, and some roll back; a reader pages with after all the

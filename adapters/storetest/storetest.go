@@ -163,6 +163,11 @@ func (f *fixture) getUser(org domain.OrgID, id domain.UserID) *domain.User {
 	return got
 }
 
+// errOf and errOf2 keep the error of a call's results.
+func errOf[A any](_ A, err error) error { return err }
+
+func errOf2[A, B any](_ A, _ B, err error) error { return err }
+
 func wantEqual[T any](t *testing.T, what string, got, want T) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
