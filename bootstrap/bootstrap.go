@@ -43,7 +43,8 @@ func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
 		AuthModule,
 		ApplicationModule,
 		HTTPModule,
-		fx.Invoke(func(*Server) {}),
+		RetentionModule,
+		fx.Invoke(func(*Server, *purgeLoop) {}),
 	}
 	return fx.New(append(opts, extra...)...)
 }

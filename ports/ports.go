@@ -261,7 +261,9 @@ type EventStore interface {
 	Last(ctx context.Context, org domain.OrgID) (int64, error)
 	// Purge deletes at most batch events, of any organization, that
 	// occurred before before, and returns how many it deleted: the
-	// retention job calls it until it returns fewer than batch.
+	// retention job calls it until it returns fewer than batch. While
+	// another purge runs (another replica's, on a shared database) it
+	// deletes nothing and returns 0.
 	Purge(ctx context.Context, before time.Time, batch int) (int64, error)
 }
 

@@ -50,6 +50,10 @@ CREATE POLICY retention_read ON events FOR SELECT
 CREATE POLICY retention_delete ON events FOR DELETE
     USING (occurred_at < NULLIF(current_setting('app.event_purge_before', true), '')::timestamptz);
 
+-- One replica purges at a time: the function takes a transaction-level
+-- advisory lock first, and a call that finds it held (by another
+-- replica's purge) deletes nothing and returns 0, so that replica's job
+-- waits for its next round.
 -- +goose StatementBegin
 CREATE FUNCTION taskflow_purge_events(p_before timestamptz, p_limit integer)
 RETURNS bigint
@@ -59,6 +63,10 @@ AS $$
 DECLARE
     v_deleted bigint;
 BEGIN
+    -- 0x7461736b666c6f77 is "taskflow" in ASCII.
+    IF NOT pg_try_advisory_xact_lock(8386110886257651575) THEN
+        RETURN 0;
+    END IF;
     PERFORM set_config('app.event_purge_before', p_before::text, true);
     DELETE FROM public.events
     WHERE (organization_id, id) IN (
