@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskflow/taskflow/adapters/storetest"
 	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/ports"
 )
@@ -55,5 +56,14 @@ func TestPurge_OneReplicaAtATime(t *testing.T) {
 	}
 	if n, err := s.Events.Purge(ctx, cutoff, 10); err != nil || n != 3 {
 		t.Fatalf("purge once the lock is free: %d, %v; want 3, nil", n, err)
+	}
+}
+
+// BenchmarkOutbox: see storetest.BenchmarkOutbox. go test -run '^$'
+// -bench Outbox ./adapters/postgres
+func BenchmarkOutbox(b *testing.B) {
+	store := newStore(open(b, migratedAppURL(b)))
+	for _, writers := range []int{1, 8, 32} {
+		storetest.BenchmarkOutbox(b, store.Stores(), store, writers)
 	}
 }
