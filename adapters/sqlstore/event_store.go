@@ -17,21 +17,26 @@ import (
 var _ ports.EventStore = (*EventStore)(nil)
 
 // EventStore is the outbox: the events table, numbered per organization
-// by the counter organizations.event_seq.
+// by the counter event_counters.last_id.
 //
 // Why a counter and not a sequence: a sequence hands out numbers in the
 // order transactions ask, and they commit in another order, so a reader
 // paging with "after" could see 8 committed, move past it, and never see
 // 7 that committed a moment later. The counter is a row: incrementing it
-// takes the organization row's lock (on SQLite the database's one write
-// lock), held until commit, so the next writer of the organization gets
+// takes that row's lock (on SQLite the database's one write lock), held
+// until commit, so the next writer of the organization gets
 // the next number only once the previous one has committed or rolled
 // back; a rollback rolls the counter back with it, leaving no hole. The
 // price is that writers of one organization serialize from their Append
-// to their commit, hence "append last".
+// to their commit, hence "append last". The row is not the organization's
+// own, which lockOrg takes before members and tasks: see
+// migrations/postgres/00015_events.sql.
 type EventStore struct {
 	c conn
 }
+
+// eventCountersOrgFKey is event_counters' one foreign key.
+const eventCountersOrgFKey = "event_counters_organization_id_fkey"
 
 const eventColumns = `organization_id, id, type, occurred_at, actor_user_id, actor_api_key_id,
 	request_id, subject_type, subject_id, data`
@@ -87,8 +92,10 @@ func (s *EventStore) Append(ctx context.Context, e *domain.Event) error {
 	err := s.c.scoped(ctx, e.OrgID, atomically, func(q sqlx.ExtContext) error {
 		var id int64
 		err := s.c.get(ctx, q, &id,
-			`UPDATE organizations SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq`, e.OrgID)
-		if errors.Is(err, sql.ErrNoRows) {
+			`INSERT INTO event_counters (organization_id, last_id) VALUES (?, 1)
+			 ON CONFLICT (organization_id) DO UPDATE SET last_id = event_counters.last_id + 1
+			 RETURNING last_id`, e.OrgID)
+		if s.c.violates(err, ViolationForeignKey, eventCountersOrgFKey, true) {
 			return domain.ErrOrgNotFound
 		}
 		if err != nil {
@@ -155,7 +162,9 @@ func (s *EventStore) List(ctx context.Context, org domain.OrgID, f ports.EventFi
 func (s *EventStore) Last(ctx context.Context, org domain.OrgID) (int64, error) {
 	var last int64
 	err := s.c.scoped(ctx, org, reads, func(q sqlx.ExtContext) error {
-		return s.c.get(ctx, q, &last, `SELECT event_seq FROM organizations WHERE id = ?`, org)
+		return s.c.get(ctx, q, &last,
+			`SELECT COALESCE((SELECT c.last_id FROM event_counters c WHERE c.organization_id = o.id), 0)
+			 FROM organizations o WHERE o.id = ?`, org)
 	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

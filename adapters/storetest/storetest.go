@@ -1,6 +1,6 @@
 // Package storetest is the contract suite of the store ports (OrgStore,
 // UserStore, InviteStore, TaskStore, SessionStore, IdempotencyStore,
-// Transactor): what any implementation
+// APIKeyStore, EventStore, Transactor): what any implementation
 // must do, written once and run by each database's own tests
 // (adapters/postgres and adapters/sqlite, over adapters/sqlstore), the
 // same cases for both. It imports the domain, the ports and the standard

@@ -1,12 +1,29 @@
 -- +goose Up
 -- Events: the outbox. Every write use case appends the event of its change
 -- in the change's transaction. Ids are per organization and follow commit
--- order: organizations.event_seq is the counter, incremented (under the
--- organization row's lock, held to commit) by each append, so the next
+-- order: event_counters holds each organization's last id, incremented
+-- (under that row's lock, held to commit) by each append, so the next
 -- writer of an organization numbers its event only once the previous one
 -- has committed or rolled back (and a rollback rolls the counter back: no
 -- holes). A sequence would number in the order of asking, not of commit.
-ALTER TABLE organizations ADD COLUMN event_seq bigint NOT NULL DEFAULT 0;
+--
+-- The counter is a row of its own, not a column of organizations: the
+-- changes that can remove an ADMIN lock the organization row first
+-- (sqlstore lockOrg) and then members and tasks, while a task update
+-- locks its task and then appends. Were the counter on the organization
+-- row, a removal and an update of one of the member's tasks would wait for
+-- each other. A transaction that holds its counter waits for nothing else
+-- (appends come last), so the counter closes no cycle.
+CREATE TABLE event_counters (
+    organization_id bigint NOT NULL PRIMARY KEY REFERENCES organizations (id),
+    last_id         bigint NOT NULL
+);
+GRANT SELECT, INSERT, UPDATE ON event_counters TO taskflow_app;
+ALTER TABLE event_counters ENABLE ROW LEVEL SECURITY;
+ALTER TABLE event_counters FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON event_counters
+    USING      (organization_id = NULLIF(current_setting('app.organization_id', true), '')::bigint)
+    WITH CHECK (organization_id = NULLIF(current_setting('app.organization_id', true), '')::bigint);
 
 -- No foreign key to users, tasks or the rest: history outlives its
 -- subjects (a deleted task's events stay readable until purged). data is
@@ -83,4 +100,4 @@ GRANT EXECUTE ON FUNCTION taskflow_purge_events(timestamptz, integer) TO taskflo
 -- +goose Down
 DROP FUNCTION taskflow_purge_events(timestamptz, integer);
 DROP TABLE events;
-ALTER TABLE organizations DROP COLUMN event_seq;
+DROP TABLE event_counters;

@@ -1,9 +1,12 @@
 -- +goose Up
 -- Events: the outbox (see migrations/postgres/00015_events.sql). Here the
 -- one write transaction at a time already numbers events in commit order;
--- organizations.event_seq is the counter all the same, so that a
--- rollback leaves no hole and a purge does not reset the numbering.
-ALTER TABLE organizations ADD COLUMN event_seq INTEGER NOT NULL DEFAULT 0;
+-- event_counters is the counter all the same, so that a rollback leaves
+-- no hole and a purge does not reset the numbering.
+CREATE TABLE event_counters (
+    organization_id INTEGER NOT NULL PRIMARY KEY REFERENCES organizations (id),
+    last_id         INTEGER NOT NULL
+);
 
 CREATE TABLE events (
     organization_id  INTEGER   NOT NULL REFERENCES organizations (id),
@@ -23,4 +26,4 @@ CREATE INDEX events_occurred_at_idx ON events (occurred_at);
 
 -- +goose Down
 DROP TABLE events;
-ALTER TABLE organizations DROP COLUMN event_seq;
+DROP TABLE event_counters;
