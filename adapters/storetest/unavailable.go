@@ -104,6 +104,15 @@ func RunUnavailable(t *testing.T, g Gone) {
 			_, err := s.Sessions.Principal(ctx, o.ID, member.ID, sess.ID, t0)
 			return err
 		}},
+		{"Events.Append", func(ctx context.Context) error {
+			return s.Events.Append(ctx, newEvent(o.ID, domain.EventTaskCreated, domain.SubjectTask, int64(tk.ID)))
+		}},
+		{"Events.List", func(ctx context.Context) error {
+			_, err := s.Events.List(ctx, o.ID, ports.EventFilter{Limit: 10})
+			return err
+		}},
+		{"Events.Last", func(ctx context.Context) error { _, err := s.Events.Last(ctx, o.ID); return err }},
+		{"Events.Purge", func(ctx context.Context) error { _, err := s.Events.Purge(ctx, ancient, 10); return err }},
 		{"InTx", func(ctx context.Context) error {
 			return g.Tx.InTx(ctx, func(s ports.Stores) error { return s.Tasks.Create(ctx, newTask(t, o.ID, admin.ID, nil)) })
 		}},
