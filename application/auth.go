@@ -41,6 +41,7 @@ type Auth struct {
 	// of the change, with no query to find what is common.
 	dummyHash func() (string, error)
 	log       *slog.Logger
+	rec       recorder
 }
 
 // Tokens issues and verifies access tokens.
@@ -58,15 +59,17 @@ type Tokens interface {
 // the organization's sessions space before it returns.
 //
 // log receives what a login cannot report to its caller: a failed rehash.
+// rep renders the member that a sign-up's member.joined event carries.
 func NewAuth(tx ports.Transactor, stores ports.Stores, hasher ports.PasswordHasher, tokens Tokens, clock ports.Clock,
-	codes ports.CodeGenerator, cache *OrgCache, refreshTTL time.Duration, log *slog.Logger) (*Auth, error) {
+	codes ports.CodeGenerator, cache *OrgCache, refreshTTL time.Duration, log *slog.Logger, rep Representer) (*Auth, error) {
 	if refreshTTL <= 0 {
 		return nil, fmt.Errorf("auth: the session lifetime must be positive, got %v", refreshTTL)
 	}
 	dummy := sync.OnceValues(func() (string, error) { return hasher.Hash("taskflow-timing-equalizer") })
 	go dummy() //nolint:errcheck // the error is returned to the login that needs the hash
 	return &Auth{tx: tx, users: stores.Users, sessions: stores.Sessions, keys: stores.APIKeys, hasher: hasher, tokens: tokens, clock: clock,
-		codes: codes, cache: cache, refreshTTL: refreshTTL, dummyHash: dummy, log: log}, nil
+		codes: codes, cache: cache, refreshTTL: refreshTTL, dummyHash: dummy, log: log,
+		rec: recorder{rep: rep, clock: clock}}, nil
 }
 
 // SignUpInput is what a new member sends. OrgID and Role are the original
@@ -123,7 +126,8 @@ func (a *Auth) SignUp(ctx context.Context, in SignUpInput) (*domain.User, error)
 			return err
 		}
 		user = u
-		return nil
+		// The new member is the actor of their own joining.
+		return a.rec.member(ctx, s, domain.EventActor{UserID: &u.ID}, domain.EventMemberJoined, u, nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign up: %w", err)

@@ -51,7 +51,7 @@ func (fixedClock) Now() time.Time { return time.Date(2026, 11, 28, 0, 0, 0, 0, t
 func TestAuth_Login_UnknownEmailCostsTheSameHashWorkAsAWrongPassword(t *testing.T) {
 	h := &countingHasher{}
 	users := oneUser{u: domain.User{ID: 1, OrgID: 1, Email: "admin@acme.com", PasswordHash: "hash:secure123", Role: domain.RoleAdmin}}
-	a, err := NewAuth(nil, ports.Stores{Users: users}, h, nil, fixedClock{}, nil, nil, time.Hour, slog.New(slog.DiscardHandler))
+	a, err := NewAuth(nil, ports.Stores{Users: users}, h, nil, fixedClock{}, nil, nil, time.Hour, slog.New(slog.DiscardHandler), jsonRep{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestAuth_Login_RehashesAtTheConfiguredCost(t *testing.T) {
 	member := domain.User{ID: 4, OrgID: 2, Email: "bob@acme.com", PasswordHash: "10:secure123", Role: domain.RoleUser}
 	newAuth := func(t *testing.T, users *rehashStore, log *bytes.Buffer) *Auth {
 		a, err := NewAuth(nil, ports.Stores{Users: users, Sessions: okSessions{}}, costHasher{cost: "11"}, okTokens{},
-			fixedClock{}, okCodes{}, nil, time.Hour, slog.New(slog.NewTextHandler(log, nil)))
+			fixedClock{}, okCodes{}, nil, time.Hour, slog.New(slog.NewTextHandler(log, nil)), jsonRep{})
 		if err != nil {
 			t.Fatal(err)
 		}

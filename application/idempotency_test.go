@@ -45,7 +45,7 @@ type journalTx struct {
 }
 
 func (x journalTx) InTx(_ context.Context, fn func(ports.Stores) error) error {
-	err := fn(ports.Stores{Tasks: journalTasks{j: x.j, where: "tx"}, Idempotency: x.keys})
+	err := fn(ports.Stores{Tasks: journalTasks{j: x.j, where: "tx"}, Idempotency: x.keys, Events: journalEvents{j: x.j}})
 	if err != nil {
 		*x.j = append(*x.j, "rollback")
 		return err
@@ -56,7 +56,7 @@ func (x journalTx) InTx(_ context.Context, fn func(ports.Stores) error) error {
 
 func newJournaledTasks(j *journal, completeErr error) *Tasks {
 	return NewTasks(journalTx{j: j, keys: journalKeys{j: j, fail: completeErr}}, journalTasks{j: j, where: "pool"},
-		NewOrgCache(memCache{}, slog.New(slog.DiscardHandler)), fixedClock{})
+		NewOrgCache(memCache{}, slog.New(slog.DiscardHandler)), fixedClock{}, jsonRep{})
 }
 
 var keyHolder = domain.Actor{OrgID: 1, UserID: 1, Role: domain.RoleAdmin}
@@ -72,7 +72,7 @@ func TestTasks_Create_WithAKeyCommitsTheTaskAndTheAnswerTogether(t *testing.T) {
 	if _, err := newJournaledTasks(&j, nil).Create(t.Context(), keyHolder, CreateTaskInput{Title: "t", Receipt: receipt()}); err != nil {
 		t.Fatal(err)
 	}
-	if want := (journal{"task@tx", "key@tx", "commit"}); !slices.Equal(j, want) {
+	if want := (journal{"task@tx", "key@tx", "task.created@tx", "commit"}); !slices.Equal(j, want) {
 		t.Fatalf("writes %v, want %v", j, want)
 	}
 }
@@ -89,12 +89,22 @@ func TestTasks_Create_AKeyThatCannotBeCompletedRollsTheTaskBack(t *testing.T) {
 	}
 }
 
-func TestTasks_Create_WithoutAKeyWritesOnce(t *testing.T) {
+func TestTasks_Create_WithoutAKeyCommitsTheTaskAndItsEventTogether(t *testing.T) {
 	var j journal
 	if _, err := newJournaledTasks(&j, nil).Create(t.Context(), keyHolder, CreateTaskInput{Title: "t"}); err != nil {
 		t.Fatal(err)
 	}
-	if want := (journal{"task@pool"}); !slices.Equal(j, want) {
+	if want := (journal{"task@tx", "task.created@tx", "commit"}); !slices.Equal(j, want) {
 		t.Fatalf("writes %v, want %v", j, want)
 	}
+}
+
+type journalEvents struct {
+	ports.EventStore
+	j *journal
+}
+
+func (e journalEvents) Append(_ context.Context, ev *domain.Event) error {
+	*e.j = append(*e.j, string(ev.Type)+"@tx")
+	return nil
 }

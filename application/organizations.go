@@ -19,12 +19,16 @@ type Organizations struct {
 	codes     ports.CodeGenerator
 	cache     *OrgCache
 	inviteTTL time.Duration
+	rec       recorder
 }
 
 // NewOrganizations builds the use case; inviteTTL is how long a new invite
-// (including the first ADMIN's) stays usable.
-func NewOrganizations(tx ports.Transactor, stores ports.Stores, clock ports.Clock, codes ports.CodeGenerator, cache *OrgCache, inviteTTL time.Duration) *Organizations {
-	return &Organizations{tx: tx, users: stores.Users, invites: stores.Invites, clock: clock, codes: codes, cache: cache, inviteTTL: inviteTTL}
+// (including the first ADMIN's) stays usable; rep renders the members and
+// invites its events carry.
+func NewOrganizations(tx ports.Transactor, stores ports.Stores, clock ports.Clock, codes ports.CodeGenerator, cache *OrgCache,
+	inviteTTL time.Duration, rep Representer) *Organizations {
+	return &Organizations{tx: tx, users: stores.Users, invites: stores.Invites, clock: clock, codes: codes, cache: cache,
+		inviteTTL: inviteTTL, rec: recorder{rep: rep, clock: clock}}
 }
 
 // CreatedOrganization is a new tenant with the one-time code that lets its
@@ -41,7 +45,8 @@ type IssuedInvite struct {
 }
 
 // Create makes an organization and its first ADMIN invite in one
-// transaction: an organization never exists without a way in.
+// transaction: an organization never exists without a way in. Its event
+// log starts with that invite's invite.created, made by no member.
 func (o *Organizations) Create(ctx context.Context, name string) (*CreatedOrganization, error) {
 	now := o.clock.Now()
 	org, err := domain.NewOrganization(name, now)
@@ -58,7 +63,7 @@ func (o *Organizations) Create(ctx context.Context, name string) (*CreatedOrgani
 			return err
 		}
 		out = CreatedOrganization{Org: *org, Invite: *inv}
-		return nil
+		return o.rec.invite(ctx, s, domain.EventActor{}, domain.EventInviteCreated, &inv.Invite)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create organization: %w", err)
@@ -88,7 +93,10 @@ func (o *Organizations) CreateInvite(ctx context.Context, actor domain.Actor, ro
 			return err
 		}
 		out = inv
-		return receipt.complete(ctx, s, inv)
+		if err := receipt.complete(ctx, s, inv); err != nil {
+			return err
+		}
+		return o.rec.invite(ctx, s, domain.ActorOf(actor), domain.EventInviteCreated, &inv.Invite)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create invite: %w", err)
@@ -136,7 +144,14 @@ func (o *Organizations) RevokeInvite(ctx context.Context, actor domain.Actor, id
 	if !actor.IsAdmin() {
 		return domain.ErrForbidden
 	}
-	if err := o.invites.Delete(ctx, actor.OrgID, id); err != nil {
+	err := o.tx.InTx(ctx, func(s ports.Stores) error {
+		inv, err := s.Invites.Delete(ctx, actor.OrgID, id)
+		if err != nil {
+			return err
+		}
+		return o.rec.invite(ctx, s, domain.ActorOf(actor), domain.EventInviteRevoked, inv)
+	})
+	if err != nil {
 		return fmt.Errorf("revoke invite: %w", err)
 	}
 	return nil
@@ -148,6 +163,8 @@ func (o *Organizations) Members(ctx context.Context, actor domain.Actor) ([]doma
 }
 
 // SetRole lets an ADMIN change a member's role; the last ADMIN stays one.
+// A change records member.role_changed; setting the role a member has
+// already changes nothing and records nothing.
 func (o *Organizations) SetRole(ctx context.Context, actor domain.Actor, id domain.UserID, role domain.Role) (*domain.User, error) {
 	if !actor.IsAdmin() {
 		return nil, domain.ErrForbidden
@@ -174,7 +191,13 @@ func (o *Organizations) SetRole(ctx context.Context, actor domain.Actor, id doma
 		}
 		// A new role starts with a new login: tokens that carried the old
 		// one are ended with their sessions.
-		return s.Sessions.RevokeUser(ctx, actor.OrgID, id, o.clock.Now())
+		if err := s.Sessions.RevokeUser(ctx, actor.OrgID, id, o.clock.Now()); err != nil {
+			return err
+		}
+		// The invites the demotion dropped are part of this change, not
+		// events of their own.
+		return o.rec.member(ctx, s, domain.ActorOf(actor), domain.EventMemberRoleChanged, out,
+			[]change{{"role", before.Role, out.Role}})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set role: %w", err)
@@ -184,7 +207,10 @@ func (o *Organizations) SetRole(ctx context.Context, actor domain.Actor, id doma
 	return out, nil
 }
 
-// RemoveMember lets an ADMIN remove a member; the last ADMIN stays.
+// RemoveMember lets an ADMIN remove a member; the last ADMIN stays. It
+// records member.removed, then task.updated for each task the member was
+// assigned, which is left unassigned (the member's invites, sessions and
+// API keys go with them, as part of the removal).
 func (o *Organizations) RemoveMember(ctx context.Context, actor domain.Actor, id domain.UserID) error {
 	if !actor.IsAdmin() {
 		return domain.ErrForbidden
@@ -193,10 +219,25 @@ func (o *Organizations) RemoveMember(ctx context.Context, actor domain.Actor, id
 	// ADMIN removed for cause must not keep a code to sign up again with.
 	// (The store's foreign key takes them too; this does not rely on it.)
 	err := o.tx.InTx(ctx, func(s ports.Stores) error {
-		if err := s.Users.Delete(ctx, actor.OrgID, id); err != nil {
+		removed, unassigned, err := s.Users.Delete(ctx, actor.OrgID, id)
+		if err != nil {
 			return err
 		}
-		return s.Invites.DeleteUnusedBy(ctx, actor.OrgID, id)
+		if err := s.Invites.DeleteUnusedBy(ctx, actor.OrgID, id); err != nil {
+			return err
+		}
+		by := domain.ActorOf(actor)
+		if err := o.rec.member(ctx, s, by, domain.EventMemberRemoved, removed, nil); err != nil {
+			return err
+		}
+		for i := range unassigned {
+			t := &unassigned[i]
+			if err := o.rec.task(ctx, s, by, domain.EventTaskUpdated, t,
+				[]change{{"assignee_id", int64(id), nil}}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("remove member: %w", err)

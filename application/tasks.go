@@ -33,11 +33,12 @@ type Tasks struct {
 	store ports.TaskStore
 	cache *OrgCache
 	clock ports.Clock
+	rec   recorder
 }
 
-// NewTasks builds the use case.
-func NewTasks(tx ports.Transactor, store ports.TaskStore, cache *OrgCache, clock ports.Clock) *Tasks {
-	return &Tasks{tx: tx, store: store, cache: cache, clock: clock}
+// NewTasks builds the use case; rep renders the tasks its events carry.
+func NewTasks(tx ports.Transactor, store ports.TaskStore, cache *OrgCache, clock ports.Clock, rep Representer) *Tasks {
+	return &Tasks{tx: tx, store: store, cache: cache, clock: clock, rec: recorder{rep: rep, clock: clock}}
 }
 
 // ListQuery is a validated-at-the-edge list request. Zero Limit means the
@@ -521,17 +522,17 @@ func (t *Tasks) Create(ctx context.Context, actor domain.Actor, in CreateTaskInp
 	if err := in.details().apply(task); err != nil {
 		return nil, err
 	}
-	if in.Receipt == nil {
-		err = t.store.Create(ctx, task)
-	} else {
-		// The task and its Idempotency-Key's answer commit together.
-		err = t.tx.InTx(ctx, func(s ports.Stores) error {
-			if err := s.Tasks.Create(ctx, task); err != nil {
-				return err
-			}
-			return in.Receipt.complete(ctx, s, task)
-		})
-	}
+	// The task, its event and its Idempotency-Key's answer commit
+	// together.
+	err = t.tx.InTx(ctx, func(s ports.Stores) error {
+		if err := s.Tasks.Create(ctx, task); err != nil {
+			return err
+		}
+		if err := in.Receipt.complete(ctx, s, task); err != nil {
+			return err
+		}
+		return t.rec.task(ctx, s, domain.ActorOf(actor), domain.EventTaskCreated, task, nil)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create task: %w", err)
 	}
@@ -655,42 +656,63 @@ func (t *Tasks) Update(ctx context.Context, actor domain.Actor, id domain.TaskID
 		return task, err
 	}
 	now := t.clock.Now()
-	task, err := t.store.Update(ctx, actor.OrgID, id, func(task *domain.Task) error {
-		if err := mayUpdate(actor, task, in); err != nil {
+	var task, before *domain.Task
+	err := t.tx.InTx(ctx, func(s ports.Stores) error {
+		var err error
+		task, err = s.Tasks.Update(ctx, actor.OrgID, id, func(task *domain.Task) error {
+			before = cloneTask(task)
+			return applyUpdate(actor, task, in, now)
+		})
+		if err != nil {
 			return err
 		}
-		if in.IfMatch != 0 && task.Version != in.IfMatch {
-			return domain.ErrVersionMismatch
+		// A status change alone is a move along the state machine; any
+		// other update, status included or not, is one task.updated.
+		typ := domain.EventTaskUpdated
+		if in.statusOnly() {
+			typ = domain.EventTaskStatusChanged
 		}
-		if in.Title != nil {
-			if err := task.SetTitle(*in.Title); err != nil {
-				return err
-			}
-		}
-		if in.Description != nil {
-			if err := task.SetDescription(*in.Description); err != nil {
-				return err
-			}
-		}
-		if in.SetAssignee {
-			task.AssigneeID = in.AssigneeID
-		}
-		if err := in.details().apply(task); err != nil {
-			return err
-		}
-		if in.Status != nil {
-			if err := task.Transition(*in.Status, now); err != nil {
-				return err
-			}
-		}
-		task.UpdatedAt = now.UTC()
-		return nil
+		return t.rec.task(ctx, s, domain.ActorOf(actor), typ, task, taskChanges(before, task))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update task: %w", err)
 	}
 	t.cache.invalidate(ctx, actor.OrgID, ports.SpaceTasks)
 	return task, nil
+}
+
+// applyUpdate checks that actor may apply in to task, as stored now, and
+// applies it.
+func applyUpdate(actor domain.Actor, task *domain.Task, in UpdateTaskInput, now time.Time) error {
+	if err := mayUpdate(actor, task, in); err != nil {
+		return err
+	}
+	if in.IfMatch != 0 && task.Version != in.IfMatch {
+		return domain.ErrVersionMismatch
+	}
+	if in.Title != nil {
+		if err := task.SetTitle(*in.Title); err != nil {
+			return err
+		}
+	}
+	if in.Description != nil {
+		if err := task.SetDescription(*in.Description); err != nil {
+			return err
+		}
+	}
+	if in.SetAssignee {
+		task.AssigneeID = in.AssigneeID
+	}
+	if err := in.details().apply(task); err != nil {
+		return err
+	}
+	if in.Status != nil {
+		if err := task.Transition(*in.Status, now); err != nil {
+			return err
+		}
+	}
+	task.UpdatedAt = now.UTC()
+	return nil
 }
 
 // Delete removes a task; ifMatch != 0 makes it conditional on the
@@ -706,7 +728,14 @@ func (t *Tasks) Delete(ctx context.Context, actor domain.Actor, id domain.TaskID
 		}
 		return domain.ErrVersionMismatch
 	}
-	if err := t.store.Delete(ctx, actor.OrgID, id, ifMatch); err != nil {
+	err := t.tx.InTx(ctx, func(s ports.Stores) error {
+		task, err := s.Tasks.Delete(ctx, actor.OrgID, id, ifMatch)
+		if err != nil {
+			return err
+		}
+		return t.rec.task(ctx, s, domain.ActorOf(actor), domain.EventTaskDeleted, task, nil)
+	})
+	if err != nil {
 		return fmt.Errorf("delete task: %w", err)
 	}
 	t.cache.invalidate(ctx, actor.OrgID, ports.SpaceTasks)

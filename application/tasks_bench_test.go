@@ -59,7 +59,7 @@ func tenTasks() ports.TaskPage {
 // sees it, up to the bytes the HTTP adapter sends.
 func BenchmarkTasks_List_CacheHit(b *testing.B) {
 	cache := NewOrgCache(memCache{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	tasks := NewTasks(nil, pageStore{page: tenTasks()}, cache, fixedClock{})
+	tasks := NewTasks(nil, pageStore{page: tenTasks()}, cache, fixedClock{}, jsonRep{})
 	actor := domain.Actor{OrgID: 1, UserID: 1, Role: domain.RoleAdmin}
 	ctx := context.Background()
 	b.ReportAllocs()

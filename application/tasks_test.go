@@ -78,7 +78,8 @@ func TestTasks_Update_AssigneesWorkTheirTasks(t *testing.T) {
 	ctx := context.Background()
 	setup := func() (*Tasks, *lockedStore) {
 		store := assignTasks()
-		return NewTasks(nil, store, NewOrgCache(newFakeCache(), quietLog()), fixedClock{}), store
+		return NewTasks(storesTx{ports.Stores{Tasks: store, Events: &memEvents{}}}, store,
+			NewOrgCache(newFakeCache(), quietLog()), fixedClock{}, jsonRep{}), store
 	}
 	unchanged := func(t *testing.T, store *lockedStore, org domain.OrgID, id domain.TaskID) {
 		t.Helper()

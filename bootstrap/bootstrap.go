@@ -44,9 +44,10 @@ func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
 		AuthModule,
 		ApplicationModule,
 		HTTPModule,
+		RetentionModule,
 		// The admin listener starts first and stops last: metrics and
 		// profiles are there for the whole of a drain.
-		fx.Invoke(func(*AdminServer, *Server) {}),
+		fx.Invoke(func(*AdminServer, *Server, *purgeLoop) {}),
 	}
 	return fx.New(append(opts, extra...)...)
 }

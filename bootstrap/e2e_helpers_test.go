@@ -57,6 +57,7 @@ func testConfig(t *testing.T, backend, databaseURL string) *config.Config {
 		RefreshTTL:      720 * time.Hour,
 		DBMaxOpenConns:  10,
 		MigrateOnStart:  true,
+		EventRetention:  720 * time.Hour,
 	}
 	cfg.MigrationDatabaseURL = ownerURL(databaseURL)
 	if backend == "redis" {

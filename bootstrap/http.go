@@ -51,6 +51,7 @@ type serverIn struct {
 	Orgs    *application.Organizations
 	Tasks   *application.Tasks
 	Idem    *application.Idempotency
+	Events  *application.Events
 	Checks  []httpadapter.Check `group:"checks"`
 	Limiter ports.RateLimiter
 	Metrics *metrics.Metrics
@@ -61,7 +62,7 @@ func newServer(lc fx.Lifecycle, in serverIn) *Server {
 		BodyLimit: in.Cfg.BodyLimit, RequestTimeout: in.Cfg.RequestTimeout, Version: in.Info.Version,
 		CORSOrigins: in.Cfg.CORSOrigins, Metrics: in.Metrics,
 		Limits: httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},
-	})
+	}).WithEvents(in.Events)
 	s := &Server{app: h.App(), h: h}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {

@@ -86,6 +86,9 @@ type Config struct {
 	// serving, with /ready at 503 and Connection: close on every answer,
 	// before it stops accepting.
 	ShutdownDrain time.Duration
+	// EventRetention is EVENT_RETENTION: how long events are kept before
+	// the retention job purges them.
+	EventRetention time.Duration
 }
 
 // defaults lists every key with its default, as text parsed like any
@@ -122,6 +125,8 @@ var defaults = map[string]string{
 	"STARTUP_TIMEOUT":            "60s",
 	// Empty: 5s with APP_ENV=production, else 0s (see shutdownDrain).
 	"SHUTDOWN_DRAIN": "",
+	// 30 days.
+	"EVENT_RETENTION": "720h",
 }
 
 // Keys returns the names of all configuration keys, sorted.
@@ -227,6 +232,7 @@ func (p *parser) parse() *Config {
 		InviteTTL:       p.duration("INVITE_TTL", time.Minute, 365*24*time.Hour),
 		DBMaxOpenConns:  p.integer("DB_MAX_OPEN_CONNS", 1, 10000),
 		MigrateOnStart:  p.boolean("MIGRATE_ON_START"),
+		EventRetention:  p.duration("EVENT_RETENTION", time.Hour, 10*365*24*time.Hour),
 	}
 	c.MigrationDatabaseURL = p.migrationURL("MIGRATION_DATABASE_URL", "DATABASE_URL", c.DatabaseURL)
 	c.RedisURL = p.get("REDIS_URL")
@@ -688,6 +694,7 @@ func (c *Config) Redacted() map[string]any {
 		"CORS_ORIGINS":               strings.Join(c.CORSOrigins, ","),
 		"STARTUP_TIMEOUT":            fmtDuration(c.StartupTimeout),
 		"SHUTDOWN_DRAIN":             fmtDuration(c.ShutdownDrain),
+		"EVENT_RETENTION":            fmtDuration(c.EventRetention),
 	}
 }
 

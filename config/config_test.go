@@ -86,7 +86,7 @@ func TestLoad_defaults(t *testing.T) {
 		BodyLimit: 1 << 20, RequestTimeout: 10 * time.Second, ShutdownTimeout: 15 * time.Second,
 		InviteTTL: 168 * time.Hour, DBMaxOpenConns: 20, MigrateOnStart: true,
 		RefreshTTL: 720 * time.Hour, AuthPerMinute: 10, OrgPerMinute: 12000,
-		StartupTimeout: time.Minute, ShutdownDrain: 0,
+		StartupTimeout: time.Minute, ShutdownDrain: 0, EventRetention: 720 * time.Hour,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", *c, want)
@@ -199,6 +199,7 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 		"CACHE_TTL": "2m", "JWT_TTL": "1h", "BCRYPT_COST": "10", "LOG_LEVEL": "debug", "LOG_FORMAT": "text",
 		"BODY_LIMIT": "2048", "REQUEST_TIMEOUT": "3s", "SHUTDOWN_TIMEOUT": "1m", "INVITE_TTL": "24h",
 		"DB_MAX_OPEN_CONNS": "5", "MIGRATE_ON_START": "false", "STARTUP_TIMEOUT": "2m", "SHUTDOWN_DRAIN": "12s",
+		"EVENT_RETENTION": "48h",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -211,7 +212,7 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 		RequestTimeout: 3 * time.Second, ShutdownTimeout: time.Minute, InviteTTL: 24 * time.Hour,
 		DBMaxOpenConns: 5, MigrateOnStart: false,
 		RefreshTTL: 720 * time.Hour, AuthPerMinute: 10, OrgPerMinute: 12000,
-		StartupTimeout: 2 * time.Minute, ShutdownDrain: 12 * time.Second,
+		StartupTimeout: 2 * time.Minute, ShutdownDrain: 12 * time.Second, EventRetention: 48 * time.Hour,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", got, want)
@@ -376,6 +377,8 @@ func TestLoad_invalid_value(t *testing.T) {
 		{"SHUTDOWN_TIMEOUT", "soon", `SHUTDOWN_TIMEOUT must be a duration with a unit`},
 		{"INVITE_TTL", "0", `INVITE_TTL must be between 1m and 8760h, got "0"`},
 		{"INVITE_TTL", "7d", `INVITE_TTL must be a duration with a unit`},
+		{"EVENT_RETENTION", "30m", `EVENT_RETENTION must be between 1h and 87600h, got "30m"`},
+		{"EVENT_RETENTION", "30d", `EVENT_RETENTION must be a duration with a unit`},
 		{"DB_MAX_OPEN_CONNS", "0", `DB_MAX_OPEN_CONNS must be a whole number from 1 to 10000, got "0"`},
 		{"MIGRATE_ON_START", "yes", `MIGRATE_ON_START must be true or false, got "yes"`},
 		{"STARTUP_TIMEOUT", "60", `STARTUP_TIMEOUT must be a duration with a unit, such as "60s" or "30m", got "60"`},

@@ -36,11 +36,13 @@ type UserStore interface {
 	// SetRole changes a member's role. Demoting the last ADMIN is
 	// domain.ErrLastAdmin; the check and the write are atomic.
 	SetRole(ctx context.Context, org domain.OrgID, id domain.UserID, role domain.Role) (*domain.User, error)
-	// Delete removes a member. Removing the last ADMIN is
-	// domain.ErrLastAdmin; the check and the write are atomic. Tasks
-	// assigned to the member become unassigned; their sessions and the
-	// invites they made go.
-	Delete(ctx context.Context, org domain.OrgID, id domain.UserID) error
+	// Delete removes a member and returns them as they were, with the
+	// tasks that were assigned to them as they are now (unassigned, their
+	// version moved on), so that the caller can record each change.
+	// Removing the last ADMIN is domain.ErrLastAdmin; the check and the
+	// write are atomic. The member's sessions and the invites they made
+	// go.
+	Delete(ctx context.Context, org domain.OrgID, id domain.UserID) (*domain.User, []domain.Task, error)
 	// SetPassword replaces a member's password hash.
 	SetPassword(ctx context.Context, org domain.OrgID, id domain.UserID, hash string) error
 	// ReplacePasswordHash stores newHash for the member only while the
@@ -67,9 +69,10 @@ type InviteStore interface {
 	// ListUsable returns the organization's invites that are unused and
 	// unexpired at now, oldest first.
 	ListUsable(ctx context.Context, org domain.OrgID, now time.Time) ([]domain.Invite, error)
-	// Delete removes an unused invite, so its code stops working. A used,
-	// absent or other organization's invite is domain.ErrInviteNotFound.
-	Delete(ctx context.Context, org domain.OrgID, id int64) error
+	// Delete removes an unused invite, so its code stops working, and
+	// returns it as it was. A used, absent or other organization's invite
+	// is domain.ErrInviteNotFound.
+	Delete(ctx context.Context, org domain.OrgID, id int64) (*domain.Invite, error)
 	// DeleteUnusedBy removes the unused invites that member made.
 	DeleteUnusedBy(ctx context.Context, org domain.OrgID, member domain.UserID) error
 }
@@ -166,9 +169,10 @@ type TaskStore interface {
 	// change it, and writes it back with its version incremented, all in
 	// one transaction. An error from fn aborts the update and is returned.
 	Update(ctx context.Context, org domain.OrgID, id domain.TaskID, fn func(*domain.Task) error) (*domain.Task, error)
-	// Delete removes the task. With expectVersion > 0 a task at another
-	// version is domain.ErrVersionMismatch and stays.
-	Delete(ctx context.Context, org domain.OrgID, id domain.TaskID, expectVersion int64) error
+	// Delete removes the task and returns it as it was. With
+	// expectVersion > 0 a task at another version is
+	// domain.ErrVersionMismatch and stays.
+	Delete(ctx context.Context, org domain.OrgID, id domain.TaskID, expectVersion int64) (*domain.Task, error)
 }
 
 // SessionStore persists login sessions and their refresh tokens, which
@@ -223,6 +227,52 @@ type APIKeyStore interface {
 	Touch(ctx context.Context, org domain.OrgID, id domain.APIKeyID, now time.Time) (bool, error)
 }
 
+// EventFilter selects a page of an organization's events, oldest first.
+type EventFilter struct {
+	// After is the last event id seen: only later events (0: from the
+	// first).
+	After int64
+	// Types are patterns (domain.IsEventPattern): exact types, prefixes
+	// such as "task.*", or "*"; an event matching any of them is selected.
+	// Empty selects every type.
+	Types []string
+	// SubjectType and SubjectID, when set, select the events about one
+	// subject (SubjectType "" with a SubjectID: any kind of subject with
+	// that id).
+	SubjectType string
+	SubjectID   *int64
+	// Limit bounds the page; it must be positive.
+	Limit int
+}
+
+// EventStore is the transactional outbox: the log of every change, per
+// organization. Every method but Purge is scoped by organization.
+type EventStore interface {
+	// Append records e, numbering it with its organization's next event
+	// id (set in e.ID; e.OccurredAt is stored in UTC microseconds and
+	// written back). Called inside the transaction of the change it
+	// records, it commits or rolls back with it, and a rolled-back event
+	// leaves no hole in the numbering. Ids follow commit order: Append
+	// holds the organization's event counter until the transaction ends,
+	// so a use case appends as the last statement of its transaction, to
+	// hold it as briefly as possible. An absent organization is
+	// domain.ErrOrgNotFound.
+	Append(ctx context.Context, e *domain.Event) error
+	// List returns the organization's events that f selects, oldest
+	// first.
+	List(ctx context.Context, org domain.OrgID, f EventFilter) ([]domain.Event, error)
+	// Last returns the id of the organization's newest committed event (0
+	// before the first); every event committed later has a greater id,
+	// even after older ones were purged.
+	Last(ctx context.Context, org domain.OrgID) (int64, error)
+	// Purge deletes at most batch events, of any organization, that
+	// occurred before before, and returns how many it deleted: the
+	// retention job calls it until it returns fewer than batch. While
+	// another purge runs (another replica's, on a shared database) it
+	// deletes nothing and returns 0.
+	Purge(ctx context.Context, before time.Time, batch int) (int64, error)
+}
+
 // Stores groups the stores that a transaction spans.
 type Stores struct {
 	Orgs     OrgStore
@@ -234,6 +284,9 @@ type Stores struct {
 	// Idempotency is here so that a use case completes a request's key in
 	// the transaction that writes the resource.
 	Idempotency IdempotencyStore
+	// Events is the outbox: a use case appends the event of its change
+	// here, in the change's transaction.
+	Events EventStore
 }
 
 // Transactor runs fn with stores bound to one transaction: committed when

@@ -228,10 +228,11 @@ func recoverPanics(log *slog.Logger) fiber.Handler {
 
 // deadline puts a timeout on the request's context: Fiber never cancels
 // UserContext by itself, so without this a stuck query holds its
-// connection for ever.
+// connection for ever. The context also carries the request id, which
+// the events the request's writes record name.
 func deadline(d time.Duration) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ctx, cancel := context.WithTimeout(c.UserContext(), d)
+		ctx, cancel := context.WithTimeout(application.WithRequestID(c.UserContext(), requestID(c)), d)
 		defer cancel()
 		c.SetUserContext(ctx)
 		return c.Next()

@@ -49,6 +49,9 @@ func (s *Server) routes(app *fiber.App) {
 	app.Patch("/tasks/:id", with(auth, s.patchTask)...)
 	app.Put("/tasks/:id", with(auth, s.putTaskStatus)...)
 	app.Delete("/tasks/:id", with(auth, adminOnly, s.deleteTask)...)
+	app.Get("/tasks/:id/events", with(auth, s.taskEvents)...)
+
+	app.Get("/events", with(auth, adminOnly, s.listEvents)...)
 
 	app.Use(s.noRoute)
 }

@@ -37,6 +37,7 @@ type Server struct {
 	orgs   *application.Organizations
 	tasks  *application.Tasks
 	idem   *application.Idempotency
+	events *application.Events
 	checks []Check
 	limit  *limiter
 	log    *slog.Logger
@@ -55,6 +56,13 @@ func NewServer(auth *application.Auth, orgs *application.Organizations, tasks *a
 	idem *application.Idempotency, checks []Check, rl ports.RateLimiter, log *slog.Logger, opts Options) *Server {
 	return &Server{auth: auth, orgs: orgs, tasks: tasks, idem: idem, checks: checks, log: log, opts: opts,
 		limit: &limiter{rl: rl, limits: opts.Limits, log: log, metrics: opts.Metrics}}
+}
+
+// WithEvents adds the event log's reading endpoints (GET /events, GET
+// /tasks/{id}/events), served from events.
+func (s *Server) WithEvents(events *application.Events) *Server {
+	s.events = events
+	return s
 }
 
 // App builds the Fiber application: error handling, limits, middleware

@@ -80,6 +80,13 @@ func (db *rlsDB) seed(t *testing.T, name string) tenantRows {
 	if err := s.Tasks.Create(ctx, tk); err != nil {
 		t.Fatalf("create task: %v", err)
 	}
+	// An old event, which only the retention purge may delete across
+	// tenants, and its counter row.
+	ev := &domain.Event{OrgID: org.ID, Type: domain.EventTaskCreated, OccurredAt: now.Add(-24 * time.Hour),
+		Subject: domain.EventSubject{Type: domain.SubjectTask, ID: int64(tk.ID)}, Data: []byte(`{}`)}
+	if err := s.Events.Append(ctx, ev); err != nil {
+		t.Fatalf("append event: %v", err)
+	}
 	return tenantRows{org: org.ID, user: u, invite: inv, task: tk}
 }
 
@@ -208,7 +215,7 @@ func TestRowLevelSecurity(t *testing.T) {
 						t.Errorf("as organization %d, table %s shows organizations %v", tn.org, table, orgs)
 					}
 				}
-				for _, table := range []string{"users", "invites", "tasks"} {
+				for _, table := range []string{"users", "invites", "tasks", "events", "event_counters"} {
 					if n := count(t, tx, `SELECT count(*) FROM `+table); n != 1 {
 						t.Errorf("as organization %d, %s has %d rows, want its own 1", tn.org, table, n)
 					}
@@ -234,6 +241,24 @@ func TestRowLevelSecurity(t *testing.T) {
 				}
 			})
 		}
+	})
+
+	t.Run("without_the_purge_function_no_tenant_deletes_another_tenants_events", func(t *testing.T) {
+		t.Parallel()
+		db.asTenant(t, db.a.org, func(tx *sqlx.Tx) {
+			res, err := tx.ExecContext(t.Context(), `DELETE FROM events WHERE organization_id = $1`, db.b.org)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := res.RowsAffected(); n != 0 {
+				t.Errorf("as organization %d, deleted %d events of another organization", db.a.org, n)
+			}
+			// The purge's own policies are keyed on a setting only its
+			// function sets; a plain DELETE of old events is scoped.
+			if n := count(t, tx, `SELECT count(*) FROM events WHERE occurred_at < now()`); n != 1 {
+				t.Errorf("as organization %d, %d old events are visible, want its own 1", db.a.org, n)
+			}
+		})
 	})
 
 	t.Run("with_no_tenant_set_a_query_returns_no_rows_and_no_error", func(t *testing.T) {

@@ -23,14 +23,14 @@ import (
 // openMigrated opens a fresh database, migrated up by its owner, as the
 // application role (bound by row-level security), as the service runs;
 // closed when t ends.
-func openMigrated(t *testing.T) *sqlx.DB {
+func openMigrated(t testing.TB) *sqlx.DB {
 	t.Helper()
 	return open(t, migratedAppURL(t))
 }
 
 // migratedAppURL makes a fresh database, migrated up by its owner, and
 // returns the application role's URL for it.
-func migratedAppURL(t *testing.T) string {
+func migratedAppURL(t testing.TB) string {
 	t.Helper()
 	appURL, ownerURL := pgtest.NewAppDatabase(t)
 	owner := open(t, ownerURL)
@@ -41,7 +41,7 @@ func migratedAppURL(t *testing.T) string {
 	return appURL
 }
 
-func open(t *testing.T, url string) *sqlx.DB {
+func open(t testing.TB, url string) *sqlx.DB {
 	t.Helper()
 	db, err := postgres.Open(t.Context(), url, 10)
 	if err != nil {

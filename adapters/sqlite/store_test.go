@@ -421,3 +421,12 @@ func statusLine(t *testing.T, db *sqlx.DB, suffix string) string {
 	t.Fatalf("no migration *%s in status", suffix)
 	return ""
 }
+
+// BenchmarkOutbox: see storetest.BenchmarkOutbox (SQLite has one writer
+// at a time whatever the organization).
+func BenchmarkOutbox(b *testing.B) {
+	store := newStore(openMigrated(b))
+	for _, writers := range []int{1, 8} {
+		storetest.BenchmarkOutbox(b, store.Stores(), store, writers)
+	}
+}

@@ -187,20 +187,19 @@ func (s *InviteStore) ListUsable(ctx context.Context, org domain.OrgID, now time
 
 // Delete removes an unused invite of org. A used one stays, as the record
 // of a sign-up, and is domain.ErrInviteNotFound like an absent one.
-func (s *InviteStore) Delete(ctx context.Context, org domain.OrgID, id int64) error {
-	var n int64
-	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) (err error) {
-		n, err = s.c.exec(ctx, q,
-			`DELETE FROM invites WHERE organization_id = ? AND id = ? AND used_at IS NULL`, org, id)
-		return err
+func (s *InviteStore) Delete(ctx context.Context, org domain.OrgID, id int64) (*domain.Invite, error) {
+	var r inviteRow
+	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) error {
+		return s.c.get(ctx, q, &r,
+			`DELETE FROM invites WHERE organization_id = ? AND id = ? AND used_at IS NULL RETURNING `+inviteColumns, org, id)
 	})
 	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, domain.ErrInviteNotFound
 	case err != nil:
-		return fmt.Errorf("invite store: delete: %w", err)
-	case n == 0:
-		return domain.ErrInviteNotFound
+		return nil, fmt.Errorf("invite store: delete: %w", err)
 	}
-	return nil
+	return inviteFromRow(r), nil
 }
 
 // DeleteUnusedBy removes the unused invites member made in org.

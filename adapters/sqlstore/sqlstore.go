@@ -1,5 +1,6 @@
 // Package sqlstore implements the store ports (ports.OrgStore, UserStore,
-// InviteStore, TaskStore, Transactor and Pinger) once, over sqlx, for
+// InviteStore, TaskStore, EventStore, Transactor and Pinger, among
+// others) once, over sqlx, for
 // every SQL database TaskFlow runs on. Statements are written with ?
 // placeholders and rebound to the driver's style; what the databases do
 // differently (placeholders, row locks, the current time, how a
@@ -272,6 +273,7 @@ func (c conn) stores() ports.Stores {
 		APIKeys:  &APIKeyStore{c: c},
 
 		Idempotency: &IdempotencyStore{c: c},
+		Events:      &EventStore{c: c},
 	}
 }
 

@@ -532,40 +532,59 @@ func (e fnError) Unwrap() error { return e.err }
 // Delete removes a task of org. With expectVersion > 0 only that version
 // is removed; a task at another version is domain.ErrVersionMismatch and
 // stays.
-func (s *TaskStore) Delete(ctx context.Context, org domain.OrgID, id domain.TaskID, expectVersion int64) error {
-	query := `DELETE FROM tasks WHERE organization_id = ? AND id = ?`
-	args := []any{org, id}
-	if expectVersion > 0 {
-		query += ` AND version = ?`
-		args = append(args, expectVersion)
-	}
-	var n int64
-	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) (err error) {
-		n, err = s.c.exec(ctx, q, query, args...)
-		return err
+func (s *TaskStore) Delete(ctx context.Context, org domain.OrgID, id domain.TaskID, expectVersion int64) (*domain.Task, error) {
+	var out *domain.Task
+	err := s.c.scoped(ctx, org, atomically, func(q sqlx.ExtContext) error {
+		// Read under the row lock: what is returned is what is deleted.
+		t, err := s.c.getTask(ctx, q, org, id, true)
+		if err != nil {
+			return err
+		}
+		if expectVersion > 0 && t.Version != expectVersion {
+			return domain.ErrVersionMismatch
+		}
+		if _, err := s.c.exec(ctx, q, `DELETE FROM tasks WHERE organization_id = ? AND id = ?`, org, id); err != nil {
+			return err
+		}
+		out = t
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("task store: delete: %w", err)
+		return nil, wrapInfra("task store: delete", err)
 	}
-	if n > 0 {
-		return nil
+	return out, nil
+}
+
+// tasksByID reads the tasks ids of org, in id order.
+func (c conn) tasksByID(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, ids []int64) ([]domain.Task, error) {
+	if len(ids) == 0 {
+		return nil, nil
 	}
-	if expectVersion <= 0 {
-		return domain.ErrTaskNotFound
+	args := make([]any, 0, 1+len(ids))
+	args = append(args, org)
+	for _, id := range ids {
+		args = append(args, id)
 	}
-	// Nothing deleted: either there is no such task, or it moved on.
-	var exists bool
-	err = s.c.scoped(ctx, org, reads, func(q sqlx.ExtContext) error {
-		return s.c.get(ctx, q, &exists,
-			`SELECT EXISTS (SELECT 1 FROM tasks WHERE organization_id = ? AND id = ?)`, org, id)
-	})
-	switch {
-	case err != nil:
-		return fmt.Errorf("task store: delete: %w", err)
-	case exists:
-		return domain.ErrVersionMismatch
+	query := `SELECT ` + c.taskSelect() + ` FROM tasks WHERE organization_id = ? AND id IN (?` +
+		strings.Repeat(", ?", len(ids)-1) + `) ORDER BY id`
+	rows, err := q.QueryxContext(ctx, c.db.rebind(query), args...)
+	if err != nil {
+		return nil, err
 	}
-	return domain.ErrTaskNotFound
+	defer rows.Close()
+	var out []domain.Task
+	for rows.Next() {
+		var r taskRow
+		if err := r.scan(rows); err != nil {
+			return nil, err
+		}
+		t, err := taskFromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *t)
+	}
+	return out, rows.Err()
 }
 
 // ListOrder is the ORDER BY of sort and, after a cursor c (nil for the

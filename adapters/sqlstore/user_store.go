@@ -179,7 +179,11 @@ func (s *UserStore) SetRole(ctx context.Context, org domain.OrgID, id domain.Use
 // old ETag could overwrite the change unknowingly; the tasks are therefore
 // unassigned here first, with their version moved on. (On SQLite the
 // foreign key has no ON DELETE action and relies on this.)
-func (s *UserStore) Delete(ctx context.Context, org domain.OrgID, id domain.UserID) error {
+func (s *UserStore) Delete(ctx context.Context, org domain.OrgID, id domain.UserID) (*domain.User, []domain.Task, error) {
+	var (
+		removed    *domain.User
+		unassigned []domain.Task
+	)
 	err := s.c.scoped(ctx, org, atomically, func(q sqlx.ExtContext) error {
 		u, err := s.c.lockMember(ctx, q, org, id)
 		if err != nil {
@@ -193,17 +197,25 @@ func (s *UserStore) Delete(ctx context.Context, org domain.OrgID, id domain.User
 		// updated_at is the database's current time (on Postgres, the
 		// transaction's start): the store has no clock of its own, and
 		// this is the moment the change happened.
-		if _, err := s.c.exec(ctx, q,
+		var ids []int64
+		if err := s.c.sel(ctx, q, &ids,
 			`UPDATE tasks SET assignee_id = NULL, version = version + 1, updated_at = `+s.c.db.d.Now()+`
-			 WHERE organization_id = ? AND assignee_id = ?`, org, id); err != nil {
+			 WHERE organization_id = ? AND assignee_id = ? RETURNING id`, org, id); err != nil {
 			return fmt.Errorf("unassign tasks: %w", err)
+		}
+		if unassigned, err = s.c.tasksByID(ctx, q, org, ids); err != nil {
+			return fmt.Errorf("read unassigned tasks: %w", err)
 		}
 		if _, err := s.c.exec(ctx, q, `DELETE FROM users WHERE organization_id = ? AND id = ?`, org, id); err != nil {
 			return fmt.Errorf("delete user: %w", err)
 		}
+		removed = u
 		return nil
 	})
-	return wrapInfra("user store: delete", err)
+	if err != nil {
+		return nil, nil, wrapInfra("user store: delete", err)
+	}
+	return removed, unassigned, nil
 }
 
 // lockMember locks the organization (see lockOrg), then the member's row,

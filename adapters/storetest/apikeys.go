@@ -100,7 +100,7 @@ var apiKeyTests = []test{
 		wantErr(t, "deleted by hash", err, domain.ErrAPIKeyNotFound)
 		wantErr(t, "delete twice", f.s.APIKeys.Delete(f.ctx, o.ID, k2.ID), domain.ErrAPIKeyNotFound)
 
-		if err := f.s.Users.Delete(f.ctx, o.ID, u.ID); err != nil {
+		if _, _, err := f.s.Users.Delete(f.ctx, o.ID, u.ID); err != nil {
 			t.Fatal(err)
 		}
 		_, err = f.s.APIKeys.ByHash(f.ctx, k.Hash)

@@ -175,10 +175,10 @@ var inviteTests = []test{
 		inv := f.inviteBy(o.ID, &admin.ID, "", t0.Add(time.Hour))
 		keep := f.inviteBy(o.ID, &admin.ID, "", t0.Add(time.Hour))
 
-		wantNoErr(t, "delete", f.s.Invites.Delete(f.ctx, o.ID, inv.ID))
+		wantNoErr(t, "delete", errOf(f.s.Invites.Delete(f.ctx, o.ID, inv.ID)))
 		_, err := f.s.Invites.ByCodeHash(f.ctx, inv.CodeHash)
 		wantErr(t, "by code hash after delete", err, domain.ErrInviteNotFound)
-		wantErr(t, "second delete", f.s.Invites.Delete(f.ctx, o.ID, inv.ID), domain.ErrInviteNotFound)
+		wantErr(t, "second delete", errOf(f.s.Invites.Delete(f.ctx, o.ID, inv.ID)), domain.ErrInviteNotFound)
 		wantErr(t, "mark used after delete", f.s.Invites.MarkUsed(f.ctx, o.ID, inv.ID, t0), domain.ErrInviteInvalid)
 		wantEqual(t, "usable invites", f.inviteIDs(o.ID, t0), []int64{keep.ID})
 	}},
@@ -187,7 +187,7 @@ var inviteTests = []test{
 		inv := f.inviteBy(o.ID, &admin.ID, "", t0.Add(time.Hour))
 		other, _ := f.orgWithAdmin()
 
-		wantErr(t, "delete from another organization", f.s.Invites.Delete(f.ctx, other.ID, inv.ID), domain.ErrInviteNotFound)
+		wantErr(t, "delete from another organization", errOf(f.s.Invites.Delete(f.ctx, other.ID, inv.ID)), domain.ErrInviteNotFound)
 		wantEqual(t, "owner's usable invites", f.inviteIDs(o.ID, t0), []int64{inv.ID})
 		wantEqual(t, "other's usable invites", f.inviteIDs(other.ID, t0), []int64{})
 		got, err := f.s.Invites.ByCodeHash(f.ctx, inv.CodeHash)
@@ -198,8 +198,8 @@ var inviteTests = []test{
 		o, admin := f.orgWithAdmin()
 		inv := f.inviteBy(o.ID, &admin.ID, "", t0.Add(time.Hour))
 		wantNoErr(t, "mark used", f.s.Invites.MarkUsed(f.ctx, o.ID, inv.ID, t0))
-		wantErr(t, "delete used", f.s.Invites.Delete(f.ctx, o.ID, inv.ID), domain.ErrInviteNotFound)
-		wantErr(t, "delete absent", f.s.Invites.Delete(f.ctx, o.ID, absent), domain.ErrInviteNotFound)
+		wantErr(t, "delete used", errOf(f.s.Invites.Delete(f.ctx, o.ID, inv.ID)), domain.ErrInviteNotFound)
+		wantErr(t, "delete absent", errOf(f.s.Invites.Delete(f.ctx, o.ID, absent)), domain.ErrInviteNotFound)
 		_, err := f.s.Invites.ByCodeHash(f.ctx, inv.CodeHash)
 		wantNoErr(t, "the used invite stays", err)
 	}},
@@ -235,7 +235,7 @@ var inviteTests = []test{
 		inv := f.inviteBy(o.ID, &rogue.ID, "", t0.Add(time.Hour))
 		kept := f.inviteBy(o.ID, &admin.ID, "", t0.Add(time.Hour))
 
-		wantNoErr(t, "delete member", f.s.Users.Delete(f.ctx, o.ID, rogue.ID))
+		wantNoErr(t, "delete member", errOf2(f.s.Users.Delete(f.ctx, o.ID, rogue.ID)))
 		_, err := f.s.Invites.ByCodeHash(f.ctx, inv.CodeHash)
 		wantErr(t, "by code hash", err, domain.ErrInviteNotFound)
 		wantEqual(t, "usable invites", f.inviteIDs(o.ID, t0), []int64{kept.ID})

@@ -113,21 +113,21 @@ var userTests = []test{
 	{"delete_removes_the_member", func(t *testing.T, f *fixture) {
 		o, _ := f.orgWithAdmin()
 		u := f.user(o.ID, domain.RoleUser)
-		wantNoErr(t, "delete", f.s.Users.Delete(f.ctx, o.ID, u.ID))
+		wantNoErr(t, "delete", errOf2(f.s.Users.Delete(f.ctx, o.ID, u.ID)))
 		_, err := f.s.Users.Get(f.ctx, o.ID, u.ID)
 		wantErr(t, "get after delete", err, domain.ErrUserNotFound)
-		wantErr(t, "delete again", f.s.Users.Delete(f.ctx, o.ID, u.ID), domain.ErrUserNotFound)
+		wantErr(t, "delete again", errOf2(f.s.Users.Delete(f.ctx, o.ID, u.ID)), domain.ErrUserNotFound)
 	}},
 	{"delete_of_an_admin_works_while_another_remains", func(t *testing.T, f *fixture) {
 		o, admin := f.orgWithAdmin()
 		f.user(o.ID, domain.RoleAdmin)
-		wantNoErr(t, "delete", f.s.Users.Delete(f.ctx, o.ID, admin.ID))
+		wantNoErr(t, "delete", errOf2(f.s.Users.Delete(f.ctx, o.ID, admin.ID)))
 		wantEqual(t, "admins left", f.countAdmins(o.ID), 1)
 	}},
 	{"delete_refuses_to_remove_the_last_admin", func(t *testing.T, f *fixture) {
 		o, admin := f.orgWithAdmin()
 		f.user(o.ID, domain.RoleUser)
-		wantErr(t, "delete", f.s.Users.Delete(f.ctx, o.ID, admin.ID), domain.ErrLastAdmin)
+		wantErr(t, "delete", errOf2(f.s.Users.Delete(f.ctx, o.ID, admin.ID)), domain.ErrLastAdmin)
 		f.getUser(o.ID, admin.ID)
 	}},
 	{"delete_unassigns_their_tasks_and_moves_the_version_on", func(t *testing.T, f *fixture) {
@@ -136,7 +136,7 @@ var userTests = []test{
 		assigned := f.task(o.ID, admin.ID, &u.ID)
 		authored := f.task(o.ID, u.ID, nil)
 
-		wantNoErr(t, "delete", f.s.Users.Delete(f.ctx, o.ID, u.ID))
+		wantNoErr(t, "delete", errOf2(f.s.Users.Delete(f.ctx, o.ID, u.ID)))
 
 		got := f.getTask(o.ID, assigned.ID)
 		if got.AssigneeID != nil {
@@ -167,7 +167,7 @@ var userTests = []test{
 			b := f.user(o.ID, domain.RoleAdmin)
 			ids := []domain.UserID{a.ID, b.ID}
 			errs := race(2, func(i int) error {
-				return f.s.Users.Delete(f.ctx, o.ID, ids[i])
+				return errOf2(f.s.Users.Delete(f.ctx, o.ID, ids[i]))
 			})
 			checkOneWonOneLastAdmin(t, errs)
 			wantEqual(t, "admins left", f.countAdmins(o.ID), 1)
@@ -182,8 +182,8 @@ var userTests = []test{
 		wantErr(t, "get", err, domain.ErrUserNotFound)
 		_, err = f.s.Users.SetRole(f.ctx, other.ID, u.ID, domain.RoleAdmin)
 		wantErr(t, "set role", err, domain.ErrUserNotFound)
-		wantErr(t, "delete", f.s.Users.Delete(f.ctx, other.ID, u.ID), domain.ErrUserNotFound)
-		wantErr(t, "delete admin", f.s.Users.Delete(f.ctx, other.ID, admin.ID), domain.ErrUserNotFound)
+		wantErr(t, "delete", errOf2(f.s.Users.Delete(f.ctx, other.ID, u.ID)), domain.ErrUserNotFound)
+		wantErr(t, "delete admin", errOf2(f.s.Users.Delete(f.ctx, other.ID, admin.ID)), domain.ErrUserNotFound)
 
 		wantEqual(t, "user untouched", f.getUser(o.ID, u.ID), u)
 		members, err := f.s.Users.List(f.ctx, other.ID)

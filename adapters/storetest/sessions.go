@@ -184,7 +184,7 @@ var sessionTests = []test{
 		f.user(o.ID, domain.RoleAdmin)
 		u := f.user(o.ID, domain.RoleUser)
 		s := f.session(u, unique("h"))
-		if err := f.s.Users.Delete(f.ctx, o.ID, u.ID); err != nil {
+		if _, _, err := f.s.Users.Delete(f.ctx, o.ID, u.ID); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.principal(u, s.ID, t0); !errors.Is(err, domain.ErrUnauthenticated) {

@@ -1,6 +1,6 @@
 // Package storetest is the contract suite of the store ports (OrgStore,
 // UserStore, InviteStore, TaskStore, SessionStore, IdempotencyStore,
-// Transactor): what any implementation
+// APIKeyStore, EventStore, Transactor): what any implementation
 // must do, written once and run by each database's own tests
 // (adapters/postgres and adapters/sqlite, over adapters/sqlstore), the
 // same cases for both. It imports the domain, the ports and the standard
@@ -44,6 +44,7 @@ func Run(t *testing.T, newStores func(t *testing.T) (ports.Stores, ports.Transac
 		{"Sessions", sessionTests},
 		{"Idempotency", idempotencyTests},
 		{"APIKeys", apiKeyTests},
+		{"Events", eventTests},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			t.Parallel()
@@ -162,6 +163,11 @@ func (f *fixture) getUser(org domain.OrgID, id domain.UserID) *domain.User {
 	}
 	return got
 }
+
+// errOf and errOf2 keep the error of a call's results.
+func errOf[A any](_ A, err error) error { return err }
+
+func errOf2[A, B any](_ A, _ B, err error) error { return err }
 
 func wantEqual[T any](t *testing.T, what string, got, want T) {
 	t.Helper()

@@ -109,7 +109,7 @@ var taskDetailTests = []test{
 		o, admin := f.orgWithAdmin()
 		tk := detailedTask(t, o.ID, admin.ID)
 		wantNoErr(t, "create", f.s.Tasks.Create(f.ctx, tk))
-		wantNoErr(t, "delete", f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, 0))
+		wantNoErr(t, "delete", errOf(f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, 0)))
 		_, err := f.s.Tasks.Get(f.ctx, o.ID, tk.ID)
 		wantErr(t, "get after delete", err, domain.ErrTaskNotFound)
 	}},

@@ -166,7 +166,8 @@ var taskSearchTests = []test{
 		wantEqual(t, "new words", f.search(t, o.ID, "annual numbers"), []domain.TaskID{tk.ID})
 		wantEqual(t, "shared word", f.search(t, o.ID, "quarterly"), []domain.TaskID{keep.ID})
 
-		wantNoErr(t, "delete", f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, 0))
+		_, err = f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, 0)
+		wantNoErr(t, "delete", err)
 		wantEqual(t, "deleted", f.search(t, o.ID, "annual"), []domain.TaskID{})
 		wantEqual(t, "the other stays", f.search(t, o.ID, "review"), []domain.TaskID{keep.ID})
 	}},

@@ -186,16 +186,16 @@ var taskTests = []test{
 	{"delete_removes_the_task", func(t *testing.T, f *fixture) {
 		o, admin := f.orgWithAdmin()
 		tk := f.task(o.ID, admin.ID, nil)
-		wantNoErr(t, "delete", f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, 0))
+		wantNoErr(t, "delete", errOf(f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, 0)))
 		_, err := f.s.Tasks.Get(f.ctx, o.ID, tk.ID)
 		wantErr(t, "get after delete", err, domain.ErrTaskNotFound)
-		wantErr(t, "delete again", f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, 0), domain.ErrTaskNotFound)
-		wantErr(t, "delete again with version", f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, 1), domain.ErrTaskNotFound)
+		wantErr(t, "delete again", errOf(f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, 0)), domain.ErrTaskNotFound)
+		wantErr(t, "delete again with version", errOf(f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, 1)), domain.ErrTaskNotFound)
 	}},
 	{"delete_at_the_expected_version_removes_the_task", func(t *testing.T, f *fixture) {
 		o, admin := f.orgWithAdmin()
 		tk := f.task(o.ID, admin.ID, nil)
-		wantNoErr(t, "delete", f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, tk.Version))
+		wantNoErr(t, "delete", errOf(f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, tk.Version)))
 		_, err := f.s.Tasks.Get(f.ctx, o.ID, tk.ID)
 		wantErr(t, "get after delete", err, domain.ErrTaskNotFound)
 	}},
@@ -206,7 +206,7 @@ var taskTests = []test{
 			return cur.SetTitle("moved on")
 		})
 		wantNoErr(t, "update", err)
-		wantErr(t, "delete", f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, tk.Version), domain.ErrVersionMismatch)
+		wantErr(t, "delete", errOf(f.s.Tasks.Delete(f.ctx, o.ID, tk.ID, tk.Version)), domain.ErrVersionMismatch)
 		wantEqual(t, "stored task", f.getTask(o.ID, tk.ID), updated)
 	}},
 	{"another_organizations_task_is_not_found", func(t *testing.T, f *fixture) {
@@ -221,8 +221,8 @@ var taskTests = []test{
 			return nil
 		})
 		wantErr(t, "update", err, domain.ErrTaskNotFound)
-		wantErr(t, "delete", f.s.Tasks.Delete(f.ctx, other.ID, tk.ID, 0), domain.ErrTaskNotFound)
-		wantErr(t, "delete with version", f.s.Tasks.Delete(f.ctx, other.ID, tk.ID, tk.Version), domain.ErrTaskNotFound)
+		wantErr(t, "delete", errOf(f.s.Tasks.Delete(f.ctx, other.ID, tk.ID, 0)), domain.ErrTaskNotFound)
+		wantErr(t, "delete with version", errOf(f.s.Tasks.Delete(f.ctx, other.ID, tk.ID, tk.Version)), domain.ErrTaskNotFound)
 		page, err := f.s.Tasks.List(f.ctx, other.ID, ports.TaskFilter{Limit: 100, Assignee: &admin.ID})
 		wantNoErr(t, "list", err)
 		wantEqual(t, "listed", len(page.Tasks), 0)

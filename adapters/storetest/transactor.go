@@ -99,7 +99,7 @@ var transactorTests = []test{
 			if err := s.Invites.MarkUsed(f.ctx, o.ID, inv.ID, t0); err != nil {
 				return err
 			}
-			if err := s.Tasks.Delete(f.ctx, o.ID, tk.ID, 2); err != nil {
+			if _, err := s.Tasks.Delete(f.ctx, o.ID, tk.ID, 2); err != nil {
 				return err
 			}
 			return errStop

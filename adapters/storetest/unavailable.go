@@ -65,7 +65,7 @@ func RunUnavailable(t *testing.T, g Gone) {
 			_, err := s.Users.SetRole(ctx, o.ID, member.ID, domain.RoleAdmin)
 			return err
 		}},
-		{"Users.Delete", func(ctx context.Context) error { return s.Users.Delete(ctx, o.ID, member.ID) }},
+		{"Users.Delete", func(ctx context.Context) error { return errOf2(s.Users.Delete(ctx, o.ID, member.ID)) }},
 		{"Users.SetPassword", func(ctx context.Context) error {
 			return s.Users.SetPassword(ctx, o.ID, admin.ID, "$2a$10$other")
 		}},
@@ -85,8 +85,8 @@ func RunUnavailable(t *testing.T, g Gone) {
 			_, err := s.Tasks.Update(ctx, o.ID, tk.ID, func(task *domain.Task) error { task.Title = "renamed"; return nil })
 			return err
 		}},
-		{"Tasks.Delete", func(ctx context.Context) error { return s.Tasks.Delete(ctx, o.ID, tk.ID, 0) }},
-		{"Tasks.Delete_at_a_version", func(ctx context.Context) error { return s.Tasks.Delete(ctx, o.ID, tk.ID, tk.Version) }},
+		{"Tasks.Delete", func(ctx context.Context) error { return errOf(s.Tasks.Delete(ctx, o.ID, tk.ID, 0)) }},
+		{"Tasks.Delete_at_a_version", func(ctx context.Context) error { return errOf(s.Tasks.Delete(ctx, o.ID, tk.ID, tk.Version)) }},
 		{"Sessions.Create", func(ctx context.Context) error {
 			return s.Sessions.Create(ctx, &domain.Session{OrgID: o.ID, UserID: admin.ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)},
 				unique("h"))
@@ -104,6 +104,15 @@ func RunUnavailable(t *testing.T, g Gone) {
 			_, err := s.Sessions.Principal(ctx, o.ID, member.ID, sess.ID, t0)
 			return err
 		}},
+		{"Events.Append", func(ctx context.Context) error {
+			return s.Events.Append(ctx, newEvent(o.ID, domain.EventTaskCreated, domain.SubjectTask, int64(tk.ID)))
+		}},
+		{"Events.List", func(ctx context.Context) error {
+			_, err := s.Events.List(ctx, o.ID, ports.EventFilter{Limit: 10})
+			return err
+		}},
+		{"Events.Last", func(ctx context.Context) error { _, err := s.Events.Last(ctx, o.ID); return err }},
+		{"Events.Purge", func(ctx context.Context) error { _, err := s.Events.Purge(ctx, ancient, 10); return err }},
 		{"InTx", func(ctx context.Context) error {
 			return g.Tx.InTx(ctx, func(s ports.Stores) error { return s.Tasks.Create(ctx, newTask(t, o.ID, admin.ID, nil)) })
 		}},
