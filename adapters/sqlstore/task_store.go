@@ -330,8 +330,9 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 // the first of the at most 2*(offset+limit+1) tasks they name, sorted
 // again: a page costs the same at any depth. (SQLite allows no ORDER BY
 // or LIMIT on a member of a UNION, hence the derived tables.) A row
-// comparison (key, id) < (?, ?) would be one range for the descending
-// sorts only, the indexes of updated and due being key ASC, id DESC.
+// comparison (key, id) < (?, ?) could serve the descending sorts only,
+// the indexes of updated and due being key ASC, id DESC, and SQLite
+// bounds its search by the key alone.
 func (c conn) listQuery(org domain.OrgID, f ports.TaskFilter) (string, []any, error) {
 	if f.Limit <= 0 || f.Offset < 0 {
 		return "", nil, fmt.Errorf("task store: list: limit %d and offset %d out of range", f.Limit, f.Offset)
