@@ -68,34 +68,25 @@ func TestListSearch_IsServedByTheWordIndex(t *testing.T) {
 	if _, err := owner.ExecContext(t.Context(), `VACUUM ANALYZE tasks, task_words`); err != nil {
 		t.Fatal(err)
 	}
-	// plan is the list's plan; with after > 0, after a cursor at that id
-	// (the creation sorts only), its keyset condition and the search
-	// index's bound as List writes them.
+	// plan is the plan of the statement List runs; with after > 0, after
+	// a cursor at that id (the creation sorts only).
 	plan := func(sort ports.TaskSort, q string, after int64) string {
 		words, err := domain.ParseSearch("q", q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		idOp := ""
 		var cursor *ports.TaskCursor
 		if after > 0 {
 			cursor = &ports.TaskCursor{ID: domain.TaskID(after)}
 		}
-		orderBy, keyset, kargs, err := sqlstore.ListOrder(sort, cursor)
+		query, args, err := sqlstore.ListQuery(postgres.Dialect{}, domain.OrgID(orgs[0]),
+			ports.TaskFilter{Limit: 10, Sort: sort, Search: words, After: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
-		where, wargs := "", []any{orgs[0]}
-		if after > 0 {
-			idOp = map[ports.TaskSort]string{ports.SortCreatedDesc: "<", ports.SortCreated: ">"}[sort]
-			where, wargs = " AND "+keyset, append(wargs, kargs...)
-		}
-		cond, args := postgres.Dialect{}.TextSearch(words, idOp, after)
 		var lines []string
 		ownerTx(t, app, orgs[0], func(tx *sqlx.Tx) {
-			query := sqlx.Rebind(sqlx.DOLLAR, "EXPLAIN SELECT id FROM tasks WHERE organization_id = ?"+where+" AND "+cond+
-				" ORDER BY "+orderBy+" LIMIT 11")
-			if err := tx.SelectContext(t.Context(), &lines, query, append(wargs, args...)...); err != nil {
+			if err := tx.SelectContext(t.Context(), &lines, "EXPLAIN "+sqlx.Rebind(sqlx.DOLLAR, query), args...); err != nil {
 				t.Fatalf("%s: %v", query, err)
 			}
 		})

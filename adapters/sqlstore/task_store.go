@@ -270,12 +270,72 @@ func (c conn) getTask(ctx context.Context, q sqlx.ExtContext, org domain.OrgID, 
 
 // List returns one page of the organization's tasks, newest first. It
 // reads one row past the page to learn whether more follow. Offset and
-// the keyset cursor (Before) may be combined; the cursor is what keeps
+// the keyset cursor (After) may be combined; the cursor is what keeps
 // deep pages cheap, since it seeks in the (organization_id, ..., id DESC)
-// indexes instead of skipping rows.
+// indexes instead of skipping rows (listQuery says how).
 func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilter) (ports.TaskPage, error) {
+	query, args, err := s.c.listQuery(org, f)
+	if err != nil {
+		return ports.TaskPage{}, err
+	}
+	rows := make([]taskRow, 0, f.Limit+1)
+	err = s.c.scoped(ctx, org, reads, func(q sqlx.ExtContext) error {
+		rs, err := q.QueryContext(ctx, s.c.db.rebind(query), args...)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = rs.Close() }()
+		for rs.Next() {
+			var r taskRow
+			if err := r.scan(rs); err != nil {
+				return err
+			}
+			rows = append(rows, r)
+		}
+		return rs.Err()
+	})
+	if err != nil {
+		return ports.TaskPage{}, fmt.Errorf("task store: list: %w", err)
+	}
+	page := ports.TaskPage{Tasks: make([]domain.Task, 0, min(len(rows), f.Limit))}
+	if len(rows) > f.Limit {
+		page.HasMore = true
+		rows = rows[:f.Limit]
+	}
+	for _, r := range rows {
+		t, err := taskFromRow(r)
+		if err != nil {
+			return ports.TaskPage{}, fmt.Errorf("task store: list: %w", err)
+		}
+		page.Tasks = append(page.Tasks, *t)
+	}
+	return page, nil
+}
+
+// listQuery is the statement List runs for org and f, with ?
+// placeholders, and its arguments.
+//
+// The first page reads the sort's index from the organization's first
+// entry. A page after a cursor reads it from the cursor on: under the
+// creation sorts (id order) one range, id < or > the cursor's. Under the
+// others the tasks after the cursor are two ranges of the index: first
+// those sharing the cursor's key with a lower id (key = ? AND id < ?,
+// read in id order), then those whose key follows the cursor's (key > ?
+// or <, read in the sort's order). One condition for both, key <= ? AND
+// (key < ? OR id < ?), starts the index range at the cursor's key but
+// reads and filters every task that shares the key and precedes the
+// cursor: a quarter of the organization deep inside a priority, every
+// task due at the same instant. Each range is read by a subquery of its
+// own with its own LIMIT, the filters applying in both, and the page is
+// the first of the at most 2*(offset+limit+1) tasks they name, sorted
+// again: a page costs the same at any depth. (SQLite allows no ORDER BY
+// or LIMIT on a member of a UNION, hence the derived tables.) A row
+// comparison (key, id) < (?, ?) could serve the descending sorts only,
+// the indexes of updated and due being key ASC, id DESC, and SQLite
+// bounds its search by the key alone.
+func (c conn) listQuery(org domain.OrgID, f ports.TaskFilter) (string, []any, error) {
 	if f.Limit <= 0 || f.Offset < 0 {
-		return ports.TaskPage{}, fmt.Errorf("task store: list: limit %d and offset %d out of range", f.Limit, f.Offset)
+		return "", nil, fmt.Errorf("task store: list: limit %d and offset %d out of range", f.Limit, f.Offset)
 	}
 	where, args := []string{"organization_id = ?"}, []any{org}
 	if f.Status != nil {
@@ -309,56 +369,50 @@ func (s *TaskStore) List(ctx context.Context, org domain.OrgID, f ports.TaskFilt
 	}
 	order, err := sortOrder(f.Sort)
 	if err != nil {
-		return ports.TaskPage{}, err
+		return "", nil, err
 	}
-	by := order.by
 	if len(f.Search) > 0 {
 		idOp, id := order.searchBound(f.After)
-		cond, sargs := s.c.db.d.TextSearch(f.Search, idOp, id)
+		cond, sargs := c.db.d.TextSearch(f.Search, idOp, id)
 		where, args = append(where, cond), append(args, sargs...)
 	}
+	n := f.Limit + 1
+	ranges := []keyRange{{by: order.by}}
 	if f.After != nil {
-		var cond string
-		var cargs []any
-		cond, cargs, by = order.after(*f.After)
-		where, args = append(where, cond), append(args, cargs...)
+		ranges = order.after(*f.After)
 	}
-	query := `SELECT ` + s.c.taskSelect() + ` FROM tasks WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY ` + by + ` LIMIT ? OFFSET ?`
-	args = append(args, f.Limit+1, f.Offset)
-
-	rows := make([]taskRow, 0, f.Limit+1)
-	err = s.c.scoped(ctx, org, reads, func(q sqlx.ExtContext) error {
-		rs, err := q.QueryContext(ctx, s.c.db.rebind(query), args...)
-		if err != nil {
-			return err
+	if len(ranges) == 1 {
+		r := ranges[0]
+		if r.cond != "" {
+			where, args = append(where, r.cond), append(args, r.args...)
 		}
-		defer func() { _ = rs.Close() }()
-		for rs.Next() {
-			var r taskRow
-			if err := r.scan(rs); err != nil {
-				return err
-			}
-			rows = append(rows, r)
+		return `SELECT ` + c.taskSelect() + ` FROM tasks WHERE ` + strings.Join(where, " AND ") +
+			` ORDER BY ` + r.by + ` LIMIT ? OFFSET ?`, append(args, n, f.Offset), nil
+	}
+	filters := strings.Join(where, " AND ")
+	var b strings.Builder
+	b.WriteString(`SELECT ` + c.taskSelect() + ` FROM (`)
+	var qargs []any
+	for i, r := range ranges {
+		if i > 0 {
+			b.WriteString(` UNION ALL `)
 		}
-		return rs.Err()
-	})
-	if err != nil {
-		return ports.TaskPage{}, fmt.Errorf("task store: list: %w", err)
+		fmt.Fprintf(&b, `SELECT id AS page_id, page_key FROM (SELECT id, %s AS page_key FROM tasks WHERE %s AND %s
+			ORDER BY %s LIMIT ?) r%d`, order.col, filters, r.cond, r.by, i)
+		qargs = append(append(append(qargs, args...), r.args...), f.Offset+n)
 	}
-	page := ports.TaskPage{Tasks: make([]domain.Task, 0, min(len(rows), f.Limit))}
-	if len(rows) > f.Limit {
-		page.HasMore = true
-		rows = rows[:f.Limit]
+	// The page's tasks are then read by primary key, and sorted by the
+	// key and id the ranges carried out, not by the tasks' columns: so
+	// neither database can read the organization in the sort's index
+	// instead, testing each task against the page's ids to spare the
+	// sort. (CROSS JOIN tells SQLite to read the ids first.)
+	pageBy := "page_key ASC, page_id DESC"
+	if order.desc {
+		pageBy = "page_key DESC, page_id DESC"
 	}
-	for _, r := range rows {
-		t, err := taskFromRow(r)
-		if err != nil {
-			return ports.TaskPage{}, fmt.Errorf("task store: list: %w", err)
-		}
-		page.Tasks = append(page.Tasks, *t)
-	}
-	return page, nil
+	b.WriteString(`) page CROSS JOIN tasks WHERE tasks.organization_id = ? AND tasks.id = page.page_id ORDER BY ` +
+		pageBy + ` LIMIT ? OFFSET ?`)
+	return b.String(), append(qargs, org, n, f.Offset), nil
 }
 
 // dueKey is the key of the due sort: the due date, or 'infinity' for a
@@ -419,36 +473,44 @@ func sortOrder(s ports.TaskSort) (listOrder, error) {
 	return o, nil
 }
 
-// after is the keyset condition for the tasks that follow c in o. Ties on
-// the key continue by id descending. Each form states the key as a plain
-// bound first (col <= ? or col >= ?), which the planner can make an index
-// condition, so the index range starts at the cursor rather than at the
-// organization's first row; the OR that follows only settles ties. A due
-// cursor in the undated tail is an equality on the key and a bound on id:
-// both bound the range. The ORDER BY after the cursor is the order's own
-// but in that tail, where the key is one value and the order is id DESC
-// alone: so SQLite reads the range in index order, where with the key in
-// the ORDER BY it sorted every row of the rest of the tail (Postgres
-// plans both alike).
-func (o listOrder) after(c ports.TaskCursor) (cond string, args []any, orderBy string) {
+// keyRange is one range of a sort's index: a condition on the key and
+// id (none: the whole organization) and the order it is read in.
+type keyRange struct {
+	cond string
+	args []any
+	by   string
+}
+
+// after is the range or ranges of o's index that hold the tasks following
+// c, in o's order (listQuery says why two). A due cursor in the undated
+// tail is one range, an equality on the key and a bound on id, read in
+// id order: in that tail the key is one value, and with the key in the
+// ORDER BY SQLite sorted every row of the rest of the tail.
+func (o listOrder) after(c ports.TaskCursor) []keyRange {
 	switch {
 	case o.col == "id" && o.desc:
-		return "id < ?", []any{c.ID}, o.by
+		return []keyRange{{"id < ?", []any{c.ID}, o.by}}
 	case o.col == "id":
-		return "id > ?", []any{c.ID}, o.by
+		return []keyRange{{"id > ?", []any{c.ID}, o.by}}
 	}
-	if o.sort == ports.SortPriorityDesc {
-		return "(priority <= ? AND (priority < ? OR id < ?))", []any{c.Rank, c.Rank, c.ID}, o.by
-	}
-	if c.Time == nil {
+	var key any
+	switch {
+	case o.sort == ports.SortPriorityDesc:
+		key = c.Rank
+	case c.Time == nil:
 		// Only SortDue has tasks without a date; they come last, by id.
-		return "(" + dueKey + " = 'infinity' AND id < ?)", []any{c.ID}, "id DESC"
+		return []keyRange{{dueKey + " = 'infinity' AND id < ?", []any{c.ID}, "id DESC"}}
+	default:
+		key = dbTime(*c.Time)
 	}
-	at := dbTime(*c.Time)
+	beyond := " > ?"
 	if o.desc {
-		return "(" + o.col + " <= ? AND (" + o.col + " < ? OR id < ?))", []any{at, at, c.ID}, o.by
+		beyond = " < ?"
 	}
-	return "(" + o.col + " >= ? AND (" + o.col + " > ? OR id < ?))", []any{at, at, c.ID}, o.by
+	return []keyRange{
+		{o.col + " = ? AND id < ?", []any{key, c.ID}, "id DESC"},
+		{o.col + beyond, []any{key}, o.by},
+	}
 }
 
 // searchBound is the bound on task ids that the cursor c sets in o, for
@@ -587,18 +649,10 @@ func (c conn) tasksByID(ctx context.Context, q sqlx.ExtContext, org domain.OrgID
 	return out, rows.Err()
 }
 
-// ListOrder is the ORDER BY of sort and, after a cursor c (nil for the
-// first page), its keyset condition with the condition's arguments, as
-// List writes them (with ? placeholders): what an EXPLAIN test puts to
-// the database to prove each sort is served by an index.
-func ListOrder(sort ports.TaskSort, c *ports.TaskCursor) (orderBy, after string, args []any, err error) {
-	o, err := sortOrder(sort)
-	if err != nil {
-		return "", "", nil, err
-	}
-	if c == nil {
-		return o.by, "", nil, nil
-	}
-	after, args, orderBy = o.after(*c)
-	return orderBy, after, args, nil
+// ListQuery is the statement List runs for org and f on a database of
+// dialect d, with ? placeholders, and its arguments: what an EXPLAIN
+// test puts to the database to prove each sort is served by an index at
+// any depth.
+func ListQuery(d Dialect, org domain.OrgID, f ports.TaskFilter) (query string, args []any, err error) {
+	return conn{db: &DB{d: d}}.listQuery(org, f)
 }

@@ -180,6 +180,124 @@ var taskSortTests = []test{
 			wantEqual(t, fmt.Sprintf("limit %d: ids", limit), got, want)
 		}
 	}},
+	{"paging_every_sort_through_tie_groups_sees_each_task_once_in_order", func(t *testing.T, f *fixture) {
+		o, admin := f.orgWithAdmin()
+		at := func(d time.Time) *time.Time { return &d }
+		// Most tasks tie on priority (MEDIUM), on due (t0) and on
+		// updated_at (their creation, t0); the others break each group
+		// on both sides, some undated, some updated to one of two times
+		// (ties again). Half carry a label.
+		var tasks []domain.Task
+		for i := range 16 {
+			p := domain.PriorityMedium
+			switch {
+			case i%5 == 0:
+				p = domain.PriorityHigh
+			case i%7 == 0:
+				p = domain.PriorityLow
+			}
+			due := at(t0)
+			switch {
+			case i%4 == 3:
+				due = nil
+			case i%6 == 0:
+				due = at(t0.Add(time.Hour))
+			}
+			var labels []string
+			if i%2 == 0 {
+				labels = []string{"even"}
+			}
+			tk := f.storedTask(t, o.ID, admin.ID, nil, p, due, labels...)
+			if i%3 == 0 {
+				updated, err := f.s.Tasks.Update(f.ctx, o.ID, tk.ID, func(tk *domain.Task) error {
+					return tk.Transition(domain.StatusInProgress, t0.Add(time.Duration(1+i%2)*time.Hour))
+				})
+				wantNoErr(t, "update", err)
+				tk = updated
+			}
+			tasks = append(tasks, *tk)
+		}
+		// Another tenant's tasks in the same groups are never seen.
+		other, otherAdmin := f.orgWithAdmin()
+		for range 3 {
+			f.storedTask(t, other.ID, otherAdmin.ID, nil, domain.PriorityMedium, at(t0), "even")
+		}
+
+		// Each sort's order by its definition: the key, then id descending.
+		byID := func(a, b domain.Task) int { return cmp.Compare(b.ID, a.ID) }
+		due := func(tk domain.Task) time.Time {
+			if tk.DueAt == nil {
+				return time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+			}
+			return *tk.DueAt
+		}
+		orders := map[ports.TaskSort]func(a, b domain.Task) int{
+			ports.SortCreatedDesc: byID,
+			ports.SortCreated:     func(a, b domain.Task) int { return cmp.Compare(a.ID, b.ID) },
+			ports.SortUpdatedDesc: func(a, b domain.Task) int { return cmp.Or(b.UpdatedAt.Compare(a.UpdatedAt), byID(a, b)) },
+			ports.SortUpdated:     func(a, b domain.Task) int { return cmp.Or(a.UpdatedAt.Compare(b.UpdatedAt), byID(a, b)) },
+			ports.SortDue:         func(a, b domain.Task) int { return cmp.Or(due(a).Compare(due(b)), byID(a, b)) },
+			ports.SortPriorityDesc: func(a, b domain.Task) int {
+				return cmp.Or(cmp.Compare(b.Priority.Rank(), a.Priority.Rank()), byID(a, b))
+			},
+		}
+		even := "even"
+		words, err := domain.ParseSearch("q", "description")
+		wantNoErr(t, "search", err)
+		for _, v := range []struct {
+			name   string
+			filter ports.TaskFilter
+			match  func(domain.Task) bool
+		}{
+			{"all", ports.TaskFilter{}, func(domain.Task) bool { return true }},
+			{"label", ports.TaskFilter{Label: &even}, func(tk domain.Task) bool { return slices.Contains(tk.Labels, even) }},
+			{"label_and_q", ports.TaskFilter{Label: &even, Search: words},
+				func(tk domain.Task) bool { return slices.Contains(tk.Labels, even) }},
+		} {
+			for _, sort := range ports.TaskSorts {
+				var want []domain.TaskID
+				sorted := slices.Clone(tasks)
+				slices.SortFunc(sorted, orders[sort])
+				for _, tk := range sorted {
+					if v.match(tk) {
+						want = append(want, tk.ID)
+					}
+				}
+				// Every page size puts the cursor somewhere else in each
+				// tie group.
+				for limit := 1; limit <= len(want)+1; limit++ {
+					name := fmt.Sprintf("%s sort=%s limit %d", v.name, sort, limit)
+					var got []domain.TaskID
+					filter := v.filter
+					filter.Limit, filter.Sort, filter.After = limit, sort, nil
+					for pages := 0; ; pages++ {
+						if pages > len(want)+1 {
+							t.Fatalf("%s: the cursor never ends", name)
+						}
+						page, err := f.s.Tasks.List(f.ctx, o.ID, filter)
+						wantNoErr(t, name, err)
+						got = append(got, ids(page.Tasks)...)
+						if !page.HasMore {
+							break
+						}
+						c := ports.CursorOf(sort, &page.Tasks[len(page.Tasks)-1])
+						filter.After = &c
+					}
+					wantEqual(t, name+": ids", got, want)
+				}
+				// A cursor and an offset together skip that many tasks
+				// after the cursor, ties included.
+				if len(want) > 6 {
+					c := ports.CursorOf(sort, &tasks[slices.IndexFunc(tasks, func(tk domain.Task) bool { return tk.ID == want[2] })])
+					filter := v.filter
+					filter.Limit, filter.Offset, filter.Sort, filter.After = 2, 2, sort, &c
+					page, err := f.s.Tasks.List(f.ctx, o.ID, filter)
+					wantNoErr(t, v.name+" offset after a cursor", err)
+					wantEqual(t, fmt.Sprintf("%s sort=%s: offset after a cursor: ids", v.name, sort), ids(page.Tasks), want[5:7])
+				}
+			}
+		}
+	}},
 	{"paging_by_cursor_through_every_sort_sees_each_task_once_while_tasks_are_created", func(t *testing.T, f *fixture) {
 		o, admin := f.orgWithAdmin()
 		prios := []domain.Priority{domain.PriorityLow, domain.PriorityMedium, domain.PriorityHigh, domain.PriorityUrgent}
