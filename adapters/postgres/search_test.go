@@ -167,3 +167,4 @@ func TestMigrate_TaskSearchBackfill(t *testing.T) {
 		}
 	}
 }
+
