@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"slices"
@@ -302,6 +303,12 @@ func TestFormatValue(t *testing.T) {
 // per chart, and a panel with data differs from one without.
 func TestRender(t *testing.T) {
 	t0 := time.Unix(0, 0)
+	lag := func(v float64) sample {
+		return sample{name: "taskflow_webhook_lag_seconds", labels: map[string]string{"shard": fmt.Sprint(v)}, value: v}
+	}
+	if got := (timeline{{samples: []sample{lag(2), lag(7), lag(3)}}}).maxOf(0, sel("taskflow_webhook_lag_seconds")); got[""] != 7 {
+		t.Errorf("maxOf = %v, want 7", got)
+	}
 	tl := timeline{
 		{at: t0, samples: []sample{{name: "go_goroutines", labels: map[string]string{}, value: 10}}},
 		{at: t0.Add(time.Second), samples: []sample{{name: "go_goroutines", labels: map[string]string{}, value: 30}}},

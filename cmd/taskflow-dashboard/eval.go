@@ -168,6 +168,17 @@ func histogramQuantile(q float64, les, counts []float64) float64 {
 // gaugeBy is sum by (by) (s) at scrape i.
 func (tl timeline) gaugeBy(i int, s selector, by string) values { return sumBy(tl[i], s, by) }
 
+// maxOf is max(s) at scrape i (under the key "", none without samples).
+func (tl timeline) maxOf(i int, s selector) values {
+	out := values{}
+	for _, x := range tl[i].samples {
+		if v, ok := out[""]; s.matches(x) && (!ok || x.value > v) {
+			out[""] = x.value
+		}
+	}
+	return out
+}
+
 // named puts one unlabelled value under a legend.
 func named(legend string, v values) values {
 	out := values{}
@@ -237,7 +248,7 @@ var evaluators = map[string]func(tl timeline, i int) values{
 		return tl.rateBy(i, sel("taskflow_webhook_deliveries_total"), "result")
 	},
 	"Webhook lag": func(tl timeline, i int) values {
-		return named("lag", tl.gaugeBy(i, sel("taskflow_webhook_lag_seconds"), ""))
+		return named("lag", tl.maxOf(i, sel("taskflow_webhook_lag_seconds")))
 	},
 	"Open event streams": func(tl timeline, i int) values {
 		return named("streams", tl.gaugeBy(i, sel("taskflow_event_streams"), ""))
