@@ -59,3 +59,11 @@ fuzz:
 .PHONY: bench
 bench:
 	go run ./cmd/taskflow-bench $(BENCH_FLAGS)
+
+## dashboard-png: render deploy/grafana/taskflow.json's panels from a 40 s
+## mixed load of the real service (SQLite, memory cache) into
+## docs/dashboard.png; DASHBOARD_FLAGS passes options (-duration,
+## -database-url, -cache redis)
+.PHONY: dashboard-png
+dashboard-png:
+	go run ./cmd/taskflow-dashboard -out docs/dashboard.png $(DASHBOARD_FLAGS)
