@@ -167,4 +167,3 @@ func TestMigrate_TaskSearchBackfill(t *testing.T) {
 		}
 	}
 }
-
