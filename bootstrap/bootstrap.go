@@ -42,6 +42,7 @@ func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
 		CacheModule,
 		AuthModule,
 		ApplicationModule,
+		WebhooksModule,
 		HTTPModule,
 		fx.Invoke(func(*Server) {}),
 	}

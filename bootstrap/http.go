@@ -52,6 +52,8 @@ type serverIn struct {
 	Idem    *application.Idempotency
 	Checks  []httpadapter.Check `group:"checks"`
 	Limiter ports.RateLimiter
+	// Webhooks serves the webhook endpoints.
+	Webhooks *application.Webhooks
 }
 
 func newServer(lc fx.Lifecycle, in serverIn) *Server {
@@ -60,6 +62,7 @@ func newServer(lc fx.Lifecycle, in serverIn) *Server {
 		CORSOrigins: in.Cfg.CORSOrigins,
 		Limits:      httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},
 	})
+	h.WithWebhooks(in.Webhooks)
 	s := &Server{app: h.App(), h: h}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {

@@ -1,0 +1,333 @@
+package application
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// DispatchConfig tunes the delivery loop.
+type DispatchConfig struct {
+	// RetrySchedule is the delay before each retry (WEBHOOK_RETRY_SCHEDULE):
+	// an event gets 1+len(RetrySchedule) attempts, then it is exhausted.
+	RetrySchedule []time.Duration
+	// DisableAfter exhausted events in a row disable the hook
+	// (WEBHOOK_DISABLE_AFTER).
+	DisableAfter int
+	// Timeout bounds one attempt (WEBHOOK_TIMEOUT); the claim's lease is
+	// derived from it.
+	Timeout time.Duration
+	// Batch is how many hooks one Step claims at most (default 32).
+	Batch int
+	// PerClaim is how many events in a row one claim may deliver to its
+	// hook while they succeed (default 100).
+	PerClaim int
+	// Jitter spreads a retry delay; nil adds up to a fifth of it, at
+	// random, so that the retries of many hooks failing together do not
+	// arrive together.
+	Jitter func(time.Duration) time.Duration
+}
+
+// Dispatcher delivers events to webhooks: the delivery loop as a use case
+// that a clock and a sender drive. Each Step claims the hooks that are
+// due (ports.WebhookStore.ClaimDue: on Postgres FOR UPDATE SKIP LOCKED,
+// so each attempt is made by exactly one replica), and for each makes
+// the attempts due, outside any transaction, settling each one (new
+// delivery state, the deliveries log, and when the hook is disabled its
+// webhook.disabled event) in one transaction that holds only while the
+// claim does.
+//
+// Guarantees. A hook's events are attempted in event order: the next one
+// waits until the current one is delivered or exhausted. Events are
+// read from the log after their commit, so an uncommitted change is
+// never sent, and a committed one is sent even if the replica that made
+// it died right after (at least once: a replica dying between an
+// attempt and its settling leaves the claim to expire, and another
+// replica makes the attempt again, with the same webhook-id).
+type Dispatcher struct {
+	tx     ports.Transactor
+	hooks  ports.WebhookStore
+	events ports.EventStore
+	sender ports.WebhookSender
+	box    ports.SecretBox
+	clock  ports.Clock
+	encode EventEncoder
+	rep    WebhookRepresenter
+	log    *slog.Logger
+	cfg    DispatchConfig
+	lease  time.Duration
+	pings  sync.WaitGroup
+}
+
+// NewDispatcher builds the delivery loop. hooks and events are stores
+// over the pools.
+func NewDispatcher(tx ports.Transactor, hooks ports.WebhookStore, events ports.EventStore, sender ports.WebhookSender,
+	box ports.SecretBox, clock ports.Clock, encode EventEncoder, rep WebhookRepresenter, log *slog.Logger,
+	cfg DispatchConfig) *Dispatcher {
+	if cfg.Batch <= 0 {
+		cfg.Batch = 32
+	}
+	if cfg.PerClaim <= 0 {
+		cfg.PerClaim = 100
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Jitter == nil {
+		cfg.Jitter = func(d time.Duration) time.Duration { return d + mrand.N(d/5+1) }
+	}
+	return &Dispatcher{tx: tx, hooks: hooks, events: events, sender: sender, box: box, clock: clock,
+		encode: encode, rep: rep, log: log, cfg: cfg,
+		// Long enough for an attempt and its settling, with a margin for
+		// the clocks of two replicas; short enough that a dead replica's
+		// hooks are taken over soon.
+		lease: 2*cfg.Timeout + 30*time.Second}
+}
+
+// Lease is how long a claim holds a hook.
+func (d *Dispatcher) Lease() time.Duration { return d.lease }
+
+// errClaimLost aborts a settling whose claim is no longer held.
+var errClaimLost = errors.New("webhook claim lost")
+
+// Step claims the hooks due now and makes their attempts, and returns
+// how many hooks it claimed (0: nothing was due).
+func (d *Dispatcher) Step(ctx context.Context) (int, error) {
+	now := d.clock.Now()
+	token, err := claimToken()
+	if err != nil {
+		return 0, err
+	}
+	claimed, err := d.hooks.ClaimDue(ctx, now, now.Add(d.lease), token, d.cfg.Batch)
+	if err != nil {
+		return 0, fmt.Errorf("claim webhooks: %w", err)
+	}
+	var wg sync.WaitGroup
+	for _, h := range claimed {
+		wg.Go(func() {
+			if err := d.work(ctx, h, token); err != nil && ctx.Err() == nil {
+				d.log.Warn("webhook dispatch", "organization_id", h.OrgID, "webhook_id", h.ID, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	return len(claimed), nil
+}
+
+func claimToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("claim token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// work makes the attempts due on one claimed hook: the next matching
+// event's, and while they succeed the following ones', up to PerClaim.
+func (d *Dispatcher) work(ctx context.Context, h *domain.Webhook, token string) error {
+	for range d.cfg.PerClaim {
+		now := d.clock.Now()
+		last, err := d.events.Last(ctx, h.OrgID)
+		if err != nil {
+			return err
+		}
+		evs, err := d.events.List(ctx, h.OrgID, ports.EventFilter{After: h.Cursor, Types: h.Events, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			// Nothing after the cursor matches, up to last (read first: any
+			// event above it committed after the list was read, or not at
+			// all): the hook is done with everything up to last.
+			_, err := d.hooks.Settle(ctx, h.OrgID, h.ID, token, ports.WebhookSettlement{
+				Cursor: max(h.Cursor, last), Attempt: 0, NextAttemptAt: now, Failures: h.Failures}, true, time.Time{})
+			return err
+		}
+		ev := &evs[0]
+		delivered, err := d.attempt(ctx, h, ev, token, now)
+		if err != nil || !delivered {
+			return err
+		}
+		h.Cursor, h.Attempt, h.Failures = ev.ID, 0, 0
+	}
+	// More may be due: release the hook for the next Step.
+	_, err := d.hooks.Settle(ctx, h.OrgID, h.ID, token, ports.WebhookSettlement{
+		Cursor: h.Cursor, NextAttemptAt: d.clock.Now(), Failures: h.Failures}, true, time.Time{})
+	return err
+}
+
+// attempt sends ev to h once and settles the outcome. It reports whether
+// ev was delivered and the claim is still held (so the next event may
+// follow under it).
+func (d *Dispatcher) attempt(ctx context.Context, h *domain.Webhook, ev *domain.Event, token string, now time.Time) (bool, error) {
+	n := h.Attempt + 1
+	res := d.send(ctx, h, ev, now)
+	st := ports.WebhookSettlement{Cursor: h.Cursor, Attempt: n, Failures: h.Failures}
+	delivered := res.Delivered()
+	switch {
+	case delivered:
+		st.Cursor, st.Attempt, st.Failures, st.NextAttemptAt = ev.ID, 0, 0, now
+	case n <= len(d.cfg.RetrySchedule):
+		st.NextAttemptAt = now.Add(d.cfg.Jitter(d.cfg.RetrySchedule[n-1]))
+	default:
+		// Exhausted: the hook moves on to its next event.
+		st.Cursor, st.Attempt, st.Failures, st.NextAttemptAt = ev.ID, 0, h.Failures+1, now
+		if d.cfg.DisableAfter > 0 && st.Failures >= d.cfg.DisableAfter {
+			st.Disable = true
+			st.DisabledReason = fmt.Sprintf("%d events in a row were not delivered after %d attempts each",
+				st.Failures, 1+len(d.cfg.RetrySchedule))
+		}
+	}
+	entry := &domain.WebhookDelivery{OrgID: h.OrgID, WebhookID: h.ID, EventID: &ev.ID, EventType: ev.Type,
+		Attempt: n, Error: res.Err, DurationMS: res.Duration.Milliseconds(), DeliveredAt: now}
+	if res.StatusCode != 0 {
+		code := res.StatusCode
+		entry.StatusCode = &code
+	}
+	keep := delivered && !st.Disable
+	err := d.tx.InTx(ctx, func(s ports.Stores) error {
+		ok, err := s.Webhooks.Settle(ctx, h.OrgID, h.ID, token, st, !keep, d.clock.Now().Add(d.lease))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errClaimLost
+		}
+		if err := s.Webhooks.LogDelivery(ctx, entry); err != nil {
+			return err
+		}
+		if st.Disable {
+			return d.recordDisabled(ctx, s, h, st.DisabledReason, now)
+		}
+		return nil
+	})
+	if errors.Is(err, errClaimLost) {
+		// Another replica took the hook over after our lease, or an ADMIN
+		// changed it: its state is theirs now.
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("settle webhook attempt: %w", err)
+	}
+	return keep, nil
+}
+
+// send makes the HTTP attempt, within the timeout.
+func (d *Dispatcher) send(ctx context.Context, h *domain.Webhook, ev *domain.Event, now time.Time) ports.WebhookResult {
+	body, err := d.encode(ev)
+	if err != nil {
+		return ports.WebhookResult{Err: "encode event: " + err.Error()}
+	}
+	secrets, err := webhookSecrets(d.box, h, now)
+	if err != nil {
+		return ports.WebhookResult{Err: err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	return d.sender.Send(ctx, ports.WebhookMessage{URL: h.URL, ID: "evt_" + strconv.FormatInt(ev.ID, 10),
+		Timestamp: now, Body: body, Secrets: secrets})
+}
+
+// recordDisabled appends the webhook.disabled event in the transaction
+// that disables the hook.
+func (d *Dispatcher) recordDisabled(ctx context.Context, s ports.Stores, h *domain.Webhook, reason string, now time.Time) error {
+	shown := *h
+	shown.Active, shown.DisabledReason = false, reason
+	data, err := d.hookData(&shown)
+	if err != nil {
+		return err
+	}
+	e := &domain.Event{OrgID: h.OrgID, Type: domain.EventWebhookDisabled, OccurredAt: now,
+		Subject: domain.EventSubject{Type: domain.SubjectWebhook, ID: int64(h.ID)}, Data: data}
+	return s.Events.Append(ctx, e)
+}
+
+func (d *Dispatcher) hookData(h *domain.Webhook) ([]byte, error) {
+	body, err := d.rep.Webhook(h)
+	if err != nil {
+		return nil, fmt.Errorf("render webhook: %w", err)
+	}
+	return append(append([]byte(`{"webhook":`), body...), '}'), nil
+}
+
+// Ping sends a webhook.ping event to h in the background, once. Its
+// webhook-id is "ping_" and a random id (a receiver deduplicating by id
+// must not take a second ping for the first); its event id is 0, since
+// the event is in no log.
+func (d *Dispatcher) Ping(ctx context.Context, h *domain.Webhook, actor domain.EventActor) error {
+	now := d.clock.Now()
+	data, err := d.hookData(h)
+	if err != nil {
+		return err
+	}
+	ev := &domain.Event{ID: 0, OrgID: h.OrgID, Type: domain.EventWebhookPing, OccurredAt: now.UTC(), Actor: actor,
+		Subject: domain.EventSubject{Type: domain.SubjectWebhook, ID: int64(h.ID)}, Data: data}
+	body, err := d.encode(ev)
+	if err != nil {
+		return err
+	}
+	id, err := claimToken()
+	if err != nil {
+		return err
+	}
+	secrets, err := webhookSecrets(d.box, h, now)
+	if err != nil {
+		return err
+	}
+	d.pings.Go(func() {
+		// The request that asked for the ping is over by now.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout)
+		defer cancel()
+		res := d.sender.Send(ctx, ports.WebhookMessage{URL: h.URL, ID: "ping_" + id, Timestamp: now, Body: body,
+			Secrets: secrets})
+		entry := &domain.WebhookDelivery{OrgID: h.OrgID, WebhookID: h.ID, EventType: domain.EventWebhookPing,
+			Attempt: 1, Error: res.Err, DurationMS: res.Duration.Milliseconds(), DeliveredAt: now}
+		if res.StatusCode != 0 {
+			code := res.StatusCode
+			entry.StatusCode = &code
+		}
+		logCtx, cancelLog := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancelLog()
+		if err := d.hooks.LogDelivery(logCtx, entry); err != nil && !errors.Is(err, domain.ErrWebhookNotFound) {
+			d.log.Warn("webhook ping not logged", "organization_id", h.OrgID, "webhook_id", h.ID, "err", err)
+		}
+	})
+	return nil
+}
+
+// WaitPings waits for the pings in flight (shutdown, tests).
+func (d *Dispatcher) WaitPings() { d.pings.Wait() }
+
+// Run steps until ctx ends: at once again after a Step that found work,
+// else after idle.
+func (d *Dispatcher) Run(ctx context.Context, idle time.Duration) {
+	for {
+		n, err := d.Step(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			d.log.Warn("webhook dispatch", "err", err)
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		t := time.NewTimer(idle)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
