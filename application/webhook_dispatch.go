@@ -89,9 +89,10 @@ func NewDispatcher(tx ports.Transactor, hooks ports.WebhookStore, events ports.E
 	return &Dispatcher{tx: tx, hooks: hooks, events: events, sender: sender, box: box, clock: clock,
 		encode: encode, rep: rep, log: log, cfg: cfg,
 		// Long enough for an attempt and its settling, with a margin for
-		// the clocks of two replicas; short enough that a dead replica's
-		// hooks are taken over soon.
-		lease: 2*cfg.Timeout + 30*time.Second}
+		// the clocks of two replicas (a replica whose clock runs ahead by
+		// more may take a hook over early: a duplicate, never a loss);
+		// short enough that a dead replica's hooks are taken over soon.
+		lease: 2*cfg.Timeout + min(30*time.Second, 2*cfg.Timeout)}
 }
 
 // Lease is how long a claim holds a hook.
