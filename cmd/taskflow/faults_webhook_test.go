@@ -63,7 +63,7 @@ func TestFaults_KillDuringADelivery_AnotherReplicaDeliversIt(t *testing.T) {
 	inbox := &hookInbox{release: make(chan struct{})}
 	rcv := httptest.NewServer(inbox)
 	defer rcv.Close()
-	defer close(inbox.release) // before Close, which waits for the handler
+	defer close(inbox.release)     // before Close, which waits for the handler
 	key := strings.Repeat("s", 40) // both replicas open the hook's sealed secret
 	env := func(port string) []string {
 		return dbEnv(port, "DATABASE_URL="+appURL, "MIGRATION_DATABASE_URL="+ownerURL, "SECRET_KEY="+key,
