@@ -133,16 +133,36 @@ func claimToken() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
+// settleEvery bounds how many delivered events wait for one settling
+// transaction: under load the dispatcher makes one commit per batch, not
+// one per delivery. A replica that dies with a batch unsettled leaves
+// those events to be delivered again (at least once, never lost).
+const settleEvery = 20
+
 // work makes the attempts due on one claimed hook: the next matching
-// event's, and while they succeed the following ones', up to PerClaim.
+// event's, and while they succeed the following ones', up to PerClaim,
+// reading the events after the cursor a page at a time.
 func (d *Dispatcher) work(ctx context.Context, h *domain.Webhook, token string) error {
-	for range d.cfg.PerClaim {
+	var (
+		pending   []*domain.WebhookDelivery // delivered, not yet settled
+		lastFlush = d.clock.Now()
+	)
+	// flush settles the deliveries made so far and keeps the claim.
+	flush := func() (bool, error) {
 		now := d.clock.Now()
+		lastFlush = now
+		ok, err := d.settle(ctx, h, token, ports.WebhookSettlement{Cursor: h.Cursor, NextAttemptAt: now},
+			false, pending)
+		pending = nil
+		return ok, err
+	}
+	for done := 0; done < d.cfg.PerClaim; {
 		last, err := d.events.Last(ctx, h.OrgID)
 		if err != nil {
 			return err
 		}
-		evs, err := d.events.List(ctx, h.OrgID, ports.EventFilter{After: h.Cursor, Types: h.Events, Limit: 1})
+		evs, err := d.events.List(ctx, h.OrgID, ports.EventFilter{After: h.Cursor, Types: h.Events,
+			Limit: d.cfg.PerClaim - done})
 		if err != nil {
 			return err
 		}
@@ -150,77 +170,92 @@ func (d *Dispatcher) work(ctx context.Context, h *domain.Webhook, token string) 
 			// Nothing after the cursor matches, up to last (read first: any
 			// event above it committed after the list was read, or not at
 			// all): the hook is done with everything up to last.
-			_, err := d.hooks.Settle(ctx, h.OrgID, h.ID, token, ports.WebhookSettlement{
-				Cursor: max(h.Cursor, last), Attempt: 0, NextAttemptAt: now, Failures: h.Failures}, true, time.Time{})
+			h.Cursor = max(h.Cursor, last)
+			_, err := d.settle(ctx, h, token, ports.WebhookSettlement{Cursor: h.Cursor, NextAttemptAt: d.clock.Now(),
+				Failures: h.Failures}, true, pending)
 			return err
 		}
-		ev := &evs[0]
-		delivered, err := d.attempt(ctx, h, ev, token, now)
-		if err != nil || !delivered {
-			return err
+		for i := range evs {
+			ev := &evs[i]
+			now := d.clock.Now()
+			n := h.Attempt + 1
+			res := d.send(ctx, h, ev, now)
+			entry := &domain.WebhookDelivery{OrgID: h.OrgID, WebhookID: h.ID, EventID: &ev.ID, EventType: ev.Type,
+				Attempt: n, Error: res.Err, DurationMS: res.Duration.Milliseconds(), DeliveredAt: now}
+			if res.StatusCode != 0 {
+				code := res.StatusCode
+				entry.StatusCode = &code
+			}
+			if !res.Delivered() {
+				_, err := d.settle(ctx, h, token, d.failed(h, ev, n, now), true, append(pending, entry))
+				return err
+			}
+			pending = append(pending, entry)
+			h.Cursor, h.Attempt, h.Failures = ev.ID, 0, 0
+			done++
+			if len(pending) >= settleEvery || d.clock.Now().Sub(lastFlush) > d.lease/4 {
+				if ok, err := flush(); err != nil || !ok {
+					return err
+				}
+			}
 		}
-		h.Cursor, h.Attempt, h.Failures = ev.ID, 0, 0
 	}
 	// More may be due: release the hook for the next Step.
-	_, err := d.hooks.Settle(ctx, h.OrgID, h.ID, token, ports.WebhookSettlement{
-		Cursor: h.Cursor, NextAttemptAt: d.clock.Now(), Failures: h.Failures}, true, time.Time{})
+	_, err := d.settle(ctx, h, token, ports.WebhookSettlement{Cursor: h.Cursor, NextAttemptAt: d.clock.Now()},
+		true, pending)
 	return err
 }
 
-// attempt sends ev to h once and settles the outcome. It reports whether
-// ev was delivered and the claim is still held (so the next event may
-// follow under it).
-func (d *Dispatcher) attempt(ctx context.Context, h *domain.Webhook, ev *domain.Event, token string, now time.Time) (bool, error) {
-	n := h.Attempt + 1
-	res := d.send(ctx, h, ev, now)
+// failed is the hook's state after attempt n at ev failed at now: a retry
+// on the schedule, or, the attempts exhausted, the next event (and the
+// hook disabled after DisableAfter such events in a row).
+func (d *Dispatcher) failed(h *domain.Webhook, ev *domain.Event, n int, now time.Time) ports.WebhookSettlement {
 	st := ports.WebhookSettlement{Cursor: h.Cursor, Attempt: n, Failures: h.Failures}
-	delivered := res.Delivered()
-	switch {
-	case delivered:
-		st.Cursor, st.Attempt, st.Failures, st.NextAttemptAt = ev.ID, 0, 0, now
-	case n <= len(d.cfg.RetrySchedule):
+	if n <= len(d.cfg.RetrySchedule) {
 		st.NextAttemptAt = now.Add(d.cfg.Jitter(d.cfg.RetrySchedule[n-1]))
-	default:
-		// Exhausted: the hook moves on to its next event.
-		st.Cursor, st.Attempt, st.Failures, st.NextAttemptAt = ev.ID, 0, h.Failures+1, now
-		if d.cfg.DisableAfter > 0 && st.Failures >= d.cfg.DisableAfter {
-			st.Disable = true
-			st.DisabledReason = fmt.Sprintf("%d events in a row were not delivered after %d attempts each",
-				st.Failures, 1+len(d.cfg.RetrySchedule))
-		}
+		return st
 	}
-	entry := &domain.WebhookDelivery{OrgID: h.OrgID, WebhookID: h.ID, EventID: &ev.ID, EventType: ev.Type,
-		Attempt: n, Error: res.Err, DurationMS: res.Duration.Milliseconds(), DeliveredAt: now}
-	if res.StatusCode != 0 {
-		code := res.StatusCode
-		entry.StatusCode = &code
+	st.Cursor, st.Attempt, st.Failures, st.NextAttemptAt = ev.ID, 0, h.Failures+1, now
+	if d.cfg.DisableAfter > 0 && st.Failures >= d.cfg.DisableAfter {
+		st.Disable = true
+		st.DisabledReason = fmt.Sprintf("%d events in a row were not delivered after %d attempts each",
+			st.Failures, 1+len(d.cfg.RetrySchedule))
 	}
-	keep := delivered && !st.Disable
+	return st
+}
+
+// settle writes the hook's new state, logs the attempts made, and when
+// the hook is being disabled records its webhook.disabled event, in one
+// transaction that holds only while the claim does. It reports false
+// when the claim was lost: another replica took the hook over after the
+// lease, or an ADMIN changed it; its state is theirs now.
+func (d *Dispatcher) settle(ctx context.Context, h *domain.Webhook, token string, st ports.WebhookSettlement,
+	release bool, entries []*domain.WebhookDelivery) (bool, error) {
 	err := d.tx.InTx(ctx, func(s ports.Stores) error {
-		ok, err := s.Webhooks.Settle(ctx, h.OrgID, h.ID, token, st, !keep, d.clock.Now().Add(d.lease))
+		ok, err := s.Webhooks.Settle(ctx, h.OrgID, h.ID, token, st, release, d.clock.Now().Add(d.lease))
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return errClaimLost
 		}
-		if err := s.Webhooks.LogDelivery(ctx, entry); err != nil {
-			return err
+		for _, e := range entries {
+			if err := s.Webhooks.LogDelivery(ctx, e); err != nil {
+				return err
+			}
 		}
 		if st.Disable {
-			return d.recordDisabled(ctx, s, h, st.DisabledReason, now)
+			return d.recordDisabled(ctx, s, h, st.DisabledReason, d.clock.Now())
 		}
 		return nil
 	})
 	if errors.Is(err, errClaimLost) {
-		// Another replica took the hook over after our lease, or an ADMIN
-		// changed it: its state is theirs now.
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("settle webhook attempt: %w", err)
+		return false, fmt.Errorf("settle webhook attempts: %w", err)
 	}
-	return keep, nil
+	return true, nil
 }
 
 // send makes the HTTP attempt, within the timeout.
