@@ -316,16 +316,18 @@ func (d *Dispatcher) Ping(ctx context.Context, h *domain.Webhook, actor domain.E
 	if err != nil {
 		return err
 	}
-	secrets, err := webhookSecrets(d.box, h, now)
-	if err != nil {
-		return err
-	}
+	// A secret that does not open (sealed under another SECRET_KEY) fails
+	// the ping, in the deliveries log, as it fails deliveries.
+	secrets, secretErr := webhookSecrets(d.box, h, now)
 	d.pings.Go(func() {
 		// The request that asked for the ping is over by now.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout)
 		defer cancel()
-		res := d.sender.Send(ctx, ports.WebhookMessage{URL: h.URL, ID: "ping_" + id, Timestamp: now, Body: body,
-			Secrets: secrets})
+		res := ports.WebhookResult{Err: fmt.Sprint(secretErr)}
+		if secretErr == nil {
+			res = d.sender.Send(ctx, ports.WebhookMessage{URL: h.URL, ID: "ping_" + id, Timestamp: now, Body: body,
+				Secrets: secrets})
+		}
 		entry := &domain.WebhookDelivery{OrgID: h.OrgID, WebhookID: h.ID, EventType: domain.EventWebhookPing,
 			Attempt: 1, Error: res.Err, DurationMS: res.Duration.Milliseconds(), DeliveredAt: now}
 		if res.StatusCode != 0 {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/taskflow/taskflow/domain"
@@ -204,6 +205,11 @@ func (w *Webhooks) Update(ctx context.Context, actor domain.Actor, id domain.Web
 				h.URL = *p.URL
 			}
 			if p.Events != nil {
+				if !slices.Equal(h.Events, *p.Events) {
+					// The event being retried may no longer be wanted: the
+					// next one starts its attempts afresh, now.
+					h.Attempt, h.NextAttemptAt = 0, now
+				}
 				h.Events = *p.Events
 			}
 			if p.Description != nil {

@@ -239,16 +239,20 @@ func (m message) id() string { return m.header.Get("webhook-id") }
 type inbox struct {
 	mu     sync.Mutex
 	got    []message
-	status map[string]int
+	status map[string]int // by path
+	byID   map[string]int // by webhook-id, before the path's
 }
 
-func newInbox() *inbox { return &inbox{status: map[string]int{}} }
+func newInbox() *inbox { return &inbox{status: map[string]int{}, byID: map[string]int{}} }
 
 func (b *inbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	b.mu.Lock()
 	b.got = append(b.got, message{path: r.URL.Path, header: r.Header.Clone(), body: body})
-	status, ok := b.status[r.URL.Path]
+	status, ok := b.byID[r.Header.Get("webhook-id")]
+	if !ok {
+		status, ok = b.status[r.URL.Path]
+	}
 	b.mu.Unlock()
 	if !ok {
 		status = http.StatusNoContent
@@ -411,6 +415,52 @@ func TestWebhooks_DeliverSignedInOrderRetryOnScheduleAndDisable(t *testing.T) {
 		wantEqual(t, "after re-enabling", msgIDs(rcv.at("/a"))[8:], []string{evt(e7)})
 		wantEqual(t, "b's hook got", msgIDs(rcv.at("/b")), []string{evt(eb)})
 	})
+}
+
+func (b *inbox) answerID(id string, status int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if status == 0 {
+		delete(b.byID, id)
+		return
+	}
+	b.byID[id] = status
+}
+
+// Successful deliveries are settled in batches: a failure in the middle
+// of one keeps what was delivered before it (logged, the cursor past it)
+// and retries from the failed event.
+func TestWebhooks_AFailureInABatchKeepsWhatWasDeliveredBeforeIt(t *testing.T) {
+	t.Parallel()
+	eachDatabase(t, hookSettings{allowPrivate: true, schedule: []time.Duration{5 * time.Second}, disableAfter: 20},
+		func(t *testing.T, r *hookRig) {
+			rcv := newInbox()
+			srv := httptest.NewServer(rcv)
+			defer srv.Close()
+			a := r.newTenant(t)
+			h := r.register(t, a.Admin.Token, srv.URL+"/h", "*")
+			var es []int64
+			for range 5 {
+				es = append(es, r.event(t, a.ID, domain.EventTaskCreated))
+			}
+			rcv.answerID(evt(es[2]), http.StatusBadGateway)
+			r.drain(t)
+			wantEqual(t, "sent", msgIDs(rcv.at("/h")), []string{evt(es[0]), evt(es[1]), evt(es[2])})
+			var ds []map[string]any
+			r.expect(t, http.StatusOK, "", "GET", hookPath(h.ID, "/deliveries"), a.Admin.Token, nil).into(t, &ds)
+			if len(ds) != 3 || ds[0]["event_id"] != float64(es[2]) || ds[0]["status_code"] != float64(502) ||
+				ds[1]["event_id"] != float64(es[1]) || ds[2]["event_id"] != float64(es[0]) || ds[1]["error"] != nil {
+				t.Fatalf("deliveries log: %v", ds)
+			}
+			w := r.hook(t, a.ID, h.ID)
+			wantEqual(t, "cursor, attempt", []int64{w.Cursor, int64(w.Attempt)}, []int64{es[1], 1})
+			rcv.answerID(evt(es[2]), 0)
+			r.clock.set(w.NextAttemptAt)
+			r.drain(t)
+			wantEqual(t, "sent", msgIDs(rcv.at("/h")),
+				[]string{evt(es[0]), evt(es[1]), evt(es[2]), evt(es[2]), evt(es[3]), evt(es[4])})
+			wantEqual(t, "cursor", r.hook(t, a.ID, h.ID).Cursor, es[4])
+		})
 }
 
 func TestWebhooks_RotationSignsWithBothSecretsForADay(t *testing.T) {
