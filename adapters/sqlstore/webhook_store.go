@@ -215,7 +215,9 @@ func (s *WebhookStore) Delete(ctx context.Context, org domain.OrgID, id domain.W
 	return nil
 }
 
-// ClaimDue runs across organizations. Under row-level security
+// ClaimDue runs across organizations. A hook has work when an event of
+// its organization follows its cursor: one probe of the events' primary
+// key (organization_id, id). Under row-level security
 // taskflow_claim_webhooks (migrations/postgres/00016) is its narrow path:
 // one UPDATE whose subquery locks the due hooks with FOR UPDATE SKIP
 // LOCKED, so that concurrent dispatchers on several replicas each take
@@ -233,10 +235,10 @@ func (s *WebhookStore) ClaimDue(ctx context.Context, now, until time.Time, token
 		}
 		if err := s.c.sel(ctx, q, &rows,
 			`SELECT `+prefixed("w.", webhookColumns)+`
-			 FROM webhooks w JOIN organizations o ON o.id = w.organization_id
+			 FROM webhooks w
 			 WHERE w.active AND w.next_attempt_at <= ?
 			   AND (w.claimed_until IS NULL OR w.claimed_until <= ?)
-			   AND o.event_seq > w.event_cursor
+			   AND EXISTS (SELECT 1 FROM events e WHERE e.organization_id = w.organization_id AND e.id > w.event_cursor)
 			 ORDER BY w.next_attempt_at LIMIT ?`, now, now, limit); err != nil {
 			return err
 		}

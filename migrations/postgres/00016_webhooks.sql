@@ -78,17 +78,17 @@ CREATE POLICY tenant_isolation ON webhook_deliveries
 -- which FORCE defeats): policies keyed on a setting that only
 -- taskflow_claim_webhooks sets, for its one statement. They show the
 -- webhooks rows and let update them (the claim columns are all the
--- function writes), and show the organizations rows (their event_seq, to
--- tell which hooks have events after their cursor). Nothing else: no
--- insert, no delete, no event, no delivery log. Everything after the
--- claim (reading the events, settling the attempt) runs confined to the
--- hook's organization, under tenant_isolation.
+-- function writes), and show the events rows, read only, to tell which
+-- hooks have events after their cursor (the function returns nothing of
+-- them). Nothing else: no insert, no delete, no delivery log. Everything
+-- after the claim (reading the events, settling the attempt) runs
+-- confined to the hook's organization, under tenant_isolation.
 CREATE POLICY dispatch_claim_read ON webhooks FOR SELECT
     USING (current_setting('app.webhook_dispatch', true) = 'on');
 CREATE POLICY dispatch_claim_update ON webhooks FOR UPDATE
     USING      (current_setting('app.webhook_dispatch', true) = 'on')
     WITH CHECK (current_setting('app.webhook_dispatch', true) = 'on');
-CREATE POLICY dispatch_claim_read ON organizations FOR SELECT
+CREATE POLICY dispatch_claim_read ON events FOR SELECT
     USING (current_setting('app.webhook_dispatch', true) = 'on');
 
 -- +goose StatementBegin
@@ -106,10 +106,11 @@ BEGIN
         UPDATE public.webhooks w SET claim_token = p_token, claimed_until = p_until
         WHERE (w.organization_id, w.id) IN (
             SELECT d.organization_id, d.id
-            FROM public.webhooks d JOIN public.organizations o ON o.id = d.organization_id
+            FROM public.webhooks d
             WHERE d.active AND d.next_attempt_at <= p_now
               AND (d.claimed_until IS NULL OR d.claimed_until <= p_now)
-              AND o.event_seq > d.event_cursor
+              AND EXISTS (SELECT 1 FROM public.events e
+                          WHERE e.organization_id = d.organization_id AND e.id > d.event_cursor)
             ORDER BY d.next_attempt_at
             LIMIT p_limit
             FOR UPDATE OF d SKIP LOCKED)
@@ -125,6 +126,6 @@ GRANT EXECUTE ON FUNCTION taskflow_claim_webhooks(timestamptz, timestamptz, text
 
 -- +goose Down
 DROP FUNCTION taskflow_claim_webhooks(timestamptz, timestamptz, text, integer);
-DROP POLICY dispatch_claim_read ON organizations;
+DROP POLICY dispatch_claim_read ON events;
 DROP TABLE webhook_deliveries;
 DROP TABLE webhooks;
