@@ -43,6 +43,7 @@ func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
 		CacheModule,
 		AuthModule,
 		ApplicationModule,
+		WebhooksModule,
 		HTTPModule,
 		RetentionModule,
 		// The admin listener starts first and stops last: metrics and

@@ -55,6 +55,8 @@ type serverIn struct {
 	Checks  []httpadapter.Check `group:"checks"`
 	Limiter ports.RateLimiter
 	Metrics *metrics.Metrics
+	// Webhooks serves the webhook endpoints.
+	Webhooks *application.Webhooks
 }
 
 func newServer(lc fx.Lifecycle, in serverIn) *Server {
@@ -63,6 +65,7 @@ func newServer(lc fx.Lifecycle, in serverIn) *Server {
 		CORSOrigins: in.Cfg.CORSOrigins, Metrics: in.Metrics,
 		Limits: httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},
 	}).WithEvents(in.Events)
+	h.WithWebhooks(in.Webhooks)
 	s := &Server{app: h.App(), h: h}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {

@@ -89,6 +89,19 @@ type Config struct {
 	// EventRetention is EVENT_RETENTION: how long events are kept before
 	// the retention job purges them.
 	EventRetention time.Duration
+	// WebhookTimeout is WEBHOOK_TIMEOUT: how long one delivery attempt may
+	// take.
+	WebhookTimeout time.Duration
+	// WebhookDisableAfter is WEBHOOK_DISABLE_AFTER: how many events in a
+	// row may exhaust their attempts before the hook is disabled.
+	WebhookDisableAfter int
+	// WebhookRetrySchedule is WEBHOOK_RETRY_SCHEDULE: the delays before
+	// each retry of an event, 1 to 20 of them.
+	WebhookRetrySchedule []time.Duration
+	// WebhookAllowPrivate is WEBHOOK_ALLOW_PRIVATE: hooks may use http://
+	// and reach loopback and private addresses (development and tests;
+	// refused with APP_ENV=production).
+	WebhookAllowPrivate bool
 }
 
 // defaults lists every key with its default, as text parsed like any
@@ -126,7 +139,11 @@ var defaults = map[string]string{
 	// Empty: 5s with APP_ENV=production, else 0s (see shutdownDrain).
 	"SHUTDOWN_DRAIN": "",
 	// 30 days.
-	"EVENT_RETENTION": "720h",
+	"EVENT_RETENTION":        "720h",
+	"WEBHOOK_TIMEOUT":        "10s",
+	"WEBHOOK_DISABLE_AFTER":  "20",
+	"WEBHOOK_RETRY_SCHEDULE": "30s,2m,10m,1h,4h,12h",
+	"WEBHOOK_ALLOW_PRIVATE":  "false",
 }
 
 // Keys returns the names of all configuration keys, sorted.
@@ -254,7 +271,35 @@ func (p *parser) parse() *Config {
 	c.CORSOrigins = p.origins("CORS_ORIGINS")
 	c.StartupTimeout = p.duration("STARTUP_TIMEOUT", 0, time.Hour)
 	c.ShutdownDrain = p.shutdownDrain("SHUTDOWN_DRAIN", c.Env == EnvProduction)
+	c.WebhookTimeout = p.duration("WEBHOOK_TIMEOUT", 100*time.Millisecond, 5*time.Minute)
+	c.WebhookDisableAfter = p.integer("WEBHOOK_DISABLE_AFTER", 1, 10000)
+	c.WebhookRetrySchedule = p.durations("WEBHOOK_RETRY_SCHEDULE", 1, 20, 7*24*time.Hour)
+	c.WebhookAllowPrivate = p.boolean("WEBHOOK_ALLOW_PRIVATE")
+	if c.WebhookAllowPrivate && c.Env == EnvProduction {
+		p.problem("WEBHOOK_ALLOW_PRIVATE=true lets webhooks reach loopback and private addresses and use http://; it is for development and tests only and is refused with APP_ENV=production")
+	}
 	return c
+}
+
+// durations parses a comma-separated list of min to max durations, each
+// above zero and at most most.
+func (p *parser) durations(key string, min, max int, most time.Duration) []time.Duration {
+	raw := p.get(key)
+	var out []time.Duration
+	for _, part := range strings.Split(raw, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 || d > most {
+			p.problem("%s must list durations above 0s and at most %s, separated by commas, such as %q; got %q",
+				key, fmtDuration(most), "30s,2m,10m", raw)
+			return nil
+		}
+		out = append(out, d)
+	}
+	if len(out) < min || len(out) > max {
+		p.problem("%s must list %d to %d durations, got %d", key, min, max, len(out))
+		return nil
+	}
+	return out
 }
 
 // shutdownDrain defaults to 5s in production, where a load balancer needs
@@ -695,7 +740,19 @@ func (c *Config) Redacted() map[string]any {
 		"STARTUP_TIMEOUT":            fmtDuration(c.StartupTimeout),
 		"SHUTDOWN_DRAIN":             fmtDuration(c.ShutdownDrain),
 		"EVENT_RETENTION":            fmtDuration(c.EventRetention),
+		"WEBHOOK_TIMEOUT":            fmtDuration(c.WebhookTimeout),
+		"WEBHOOK_DISABLE_AFTER":      c.WebhookDisableAfter,
+		"WEBHOOK_RETRY_SCHEDULE":     fmtDurations(c.WebhookRetrySchedule),
+		"WEBHOOK_ALLOW_PRIVATE":      c.WebhookAllowPrivate,
 	}
+}
+
+func fmtDurations(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmtDuration(d)
+	}
+	return strings.Join(parts, ",")
 }
 
 // LogValue makes slog print the redacted form, so logging a *Config can

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,8 @@ func TestLoad_defaults(t *testing.T) {
 		InviteTTL: 168 * time.Hour, DBMaxOpenConns: 20, MigrateOnStart: true,
 		RefreshTTL: 720 * time.Hour, AuthPerMinute: 10, OrgPerMinute: 12000,
 		StartupTimeout: time.Minute, ShutdownDrain: 0, EventRetention: 720 * time.Hour,
+		WebhookTimeout: 10 * time.Second, WebhookDisableAfter: 20,
+		WebhookRetrySchedule: []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", *c, want)
@@ -213,6 +216,8 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 		DBMaxOpenConns: 5, MigrateOnStart: false,
 		RefreshTTL: 720 * time.Hour, AuthPerMinute: 10, OrgPerMinute: 12000,
 		StartupTimeout: 2 * time.Minute, ShutdownDrain: 12 * time.Second, EventRetention: 48 * time.Hour,
+		WebhookTimeout: 10 * time.Second, WebhookDisableAfter: 20,
+		WebhookRetrySchedule: []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", got, want)
@@ -638,4 +643,62 @@ func TestLoad_empty_admin_addr_turns_the_admin_listener_off(t *testing.T) {
 			t.Fatalf("AdminAddr = %q, want the default 127.0.0.1:9090", c.AdminAddr)
 		}
 	})
+}
+
+func TestLoad_webhook_settings(t *testing.T) {
+	isolate(t)
+	t.Setenv("DATABASE_URL", testDB)
+	c := mustLoad(t, "")
+	want := []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour}
+	if !slices.Equal(c.WebhookRetrySchedule, want) || c.WebhookTimeout != 10*time.Second ||
+		c.WebhookDisableAfter != 20 || c.WebhookAllowPrivate {
+		t.Fatalf("webhook defaults = %v %s %d %v", c.WebhookRetrySchedule, c.WebhookTimeout, c.WebhookDisableAfter, c.WebhookAllowPrivate)
+	}
+	if got := c.Redacted()["WEBHOOK_RETRY_SCHEDULE"]; got != "30s,2m,10m,1h,4h,12h" {
+		t.Fatalf("Redacted WEBHOOK_RETRY_SCHEDULE = %v", got)
+	}
+	t.Setenv("WEBHOOK_RETRY_SCHEDULE", " 100ms, 1s ")
+	t.Setenv("WEBHOOK_ALLOW_PRIVATE", "true")
+	c = mustLoad(t, "")
+	if !slices.Equal(c.WebhookRetrySchedule, []time.Duration{100 * time.Millisecond, time.Second}) || !c.WebhookAllowPrivate {
+		t.Fatalf("webhook settings = %v %v", c.WebhookRetrySchedule, c.WebhookAllowPrivate)
+	}
+}
+
+func TestLoad_bad_webhook_settings_are_refused(t *testing.T) {
+	for _, c := range []struct{ key, value, want string }{
+		{"WEBHOOK_RETRY_SCHEDULE", "30s,0s", "WEBHOOK_RETRY_SCHEDULE must list durations above 0s"},
+		{"WEBHOOK_RETRY_SCHEDULE", "30s,-1m", "WEBHOOK_RETRY_SCHEDULE must list durations above 0s"},
+		{"WEBHOOK_RETRY_SCHEDULE", "30s,,1m", "WEBHOOK_RETRY_SCHEDULE must list durations above 0s"},
+		{"WEBHOOK_RETRY_SCHEDULE", "30", "WEBHOOK_RETRY_SCHEDULE must list durations above 0s"},
+		{"WEBHOOK_RETRY_SCHEDULE", strings.Repeat("1s,", 20) + "1s", "WEBHOOK_RETRY_SCHEDULE must list 1 to 20 durations, got 21"},
+		{"WEBHOOK_TIMEOUT", "0s", "WEBHOOK_TIMEOUT must be between"},
+		{"WEBHOOK_DISABLE_AFTER", "0", "WEBHOOK_DISABLE_AFTER must be a whole number from 1"},
+		{"WEBHOOK_ALLOW_PRIVATE", "maybe", "WEBHOOK_ALLOW_PRIVATE must be true or false"},
+	} {
+		t.Run(c.key+"="+c.value, func(t *testing.T) {
+			isolate(t)
+			t.Setenv("DATABASE_URL", testDB)
+			t.Setenv(c.key, c.value)
+			_, err := config.Load("")
+			if ps := problems(t, err); len(ps) != 1 || !strings.Contains(ps[0], c.want) {
+				t.Fatalf("problems = %q, want one containing %q", ps, c.want)
+			}
+		})
+	}
+}
+
+func TestLoad_production_refuses_webhooks_to_private_addresses(t *testing.T) {
+	isolate(t)
+	t.Setenv("DATABASE_URL", testDB)
+	t.Setenv("SECRET_KEY", strongKey)
+	t.Setenv("APP_ENV", "production")
+	t.Setenv("WEBHOOK_ALLOW_PRIVATE", "true")
+	_, err := config.Load("")
+	if ps := problems(t, err); len(ps) != 1 || !strings.Contains(ps[0], "WEBHOOK_ALLOW_PRIVATE") ||
+		!strings.Contains(ps[0], "APP_ENV=production") {
+		t.Fatalf("problems = %q", ps)
+	}
+	t.Setenv("WEBHOOK_ALLOW_PRIVATE", "false")
+	mustLoad(t, "")
 }

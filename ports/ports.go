@@ -287,6 +287,9 @@ type Stores struct {
 	// Events is the outbox: a use case appends the event of its change
 	// here, in the change's transaction.
 	Events EventStore
+	// Webhooks is here so that settling a delivery, logging it and
+	// recording a hook's disabling commit together.
+	Webhooks WebhookStore
 }
 
 // Transactor runs fn with stores bound to one transaction: committed when
@@ -459,4 +462,102 @@ type IdempotencyStore interface {
 	// Release gives up an uncompleted claim, so that the client may retry
 	// with the key at once. A claim no longer held is left alone, silently.
 	Release(ctx context.Context, c IdempotencyClaim) error
+}
+
+// WebhookSettlement is what the dispatcher writes back after an attempt:
+// the hook's delivery state (see domain.Webhook) and, when the hook is
+// being disabled, why.
+type WebhookSettlement struct {
+	Cursor         int64
+	Attempt        int
+	NextAttemptAt  time.Time
+	Failures       int
+	Disable        bool
+	DisabledReason string
+}
+
+// WebhookStore persists webhooks, their delivery state and the log of
+// their delivery attempts. Every method but ClaimDue is scoped by
+// organization.
+type WebhookStore interface {
+	// Create inserts w and sets its ID.
+	Create(ctx context.Context, w *domain.Webhook) error
+	// Get returns one hook of org; another organization's, or none, is
+	// domain.ErrWebhookNotFound.
+	Get(ctx context.Context, org domain.OrgID, id domain.WebhookID) (*domain.Webhook, error)
+	// List returns org's hooks, oldest first.
+	List(ctx context.Context, org domain.OrgID) ([]*domain.Webhook, error)
+	// Update loads the hook locked against other writers, lets fn change
+	// it, and writes back everything fn may change (url, events,
+	// description, active, disabled_reason, secrets, delivery state,
+	// updated_at). With releaseClaim, a dispatcher's claim on the hook is
+	// dropped: its attempt in flight will not settle.
+	Update(ctx context.Context, org domain.OrgID, id domain.WebhookID, releaseClaim bool,
+		fn func(*domain.Webhook) error) (*domain.Webhook, error)
+	// Delete removes the hook and its deliveries log.
+	Delete(ctx context.Context, org domain.OrgID, id domain.WebhookID) error
+
+	// ClaimDue claims, across organizations, at most limit active hooks
+	// whose next attempt is due at now, that have events after their
+	// cursor, and that no live claim holds: each until until, under
+	// token. Two concurrent callers never claim the same hook (Postgres:
+	// FOR UPDATE SKIP LOCKED). A claim lets its holder make one attempt
+	// and Settle it without holding a transaction open meanwhile.
+	ClaimDue(ctx context.Context, now, until time.Time, token string, limit int) ([]*domain.Webhook, error)
+	// Settle writes s into the hook while token still holds its claim,
+	// and ends the claim when release is true (else extends it to until).
+	// It reports false, writing nothing, when the claim was lost (taken
+	// over after its lease, dropped by Update, or the hook deleted).
+	Settle(ctx context.Context, org domain.OrgID, id domain.WebhookID, token string, s WebhookSettlement,
+		release bool, until time.Time) (bool, error)
+	// LogDelivery appends d (setting its ID) to the hook's log and drops
+	// the hook's entries beyond the newest domain.MaxWebhookDeliveries.
+	LogDelivery(ctx context.Context, d *domain.WebhookDelivery) error
+	// Deliveries returns the hook's logged attempts, newest first, at most
+	// limit.
+	Deliveries(ctx context.Context, org domain.OrgID, id domain.WebhookID, limit int) ([]domain.WebhookDelivery, error)
+}
+
+// WebhookMessage is one HTTP POST to a hook's URL: the Standard Webhooks
+// webhook-id (the same on every retry of an event) and timestamp, the
+// body, and the secrets to sign with ("whsec_..."; two during a
+// rotation's overlap, each giving one signature).
+type WebhookMessage struct {
+	URL       string
+	ID        string
+	Timestamp time.Time
+	Body      []byte
+	Secrets   []string
+}
+
+// WebhookResult is the outcome of one attempt: the answer's status code
+// (0 when none came) and, when the attempt failed, why.
+type WebhookResult struct {
+	StatusCode int
+	Err        string
+	Duration   time.Duration
+}
+
+// Delivered reports whether the receiver accepted the message: any 2xx.
+func (r WebhookResult) Delivered() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
+
+// WebhookSender posts a message to a hook's URL, signed, within its
+// timeout, refusing targets that are not allowed (request forgery) at
+// connect time. It never follows redirects.
+type WebhookSender interface {
+	Send(ctx context.Context, m WebhookMessage) WebhookResult
+}
+
+// WebhookTargetChecker checks, at registration, that a URL's host
+// resolves only to addresses a hook may be sent to. A refusal is a
+// domain validation error on the field "url".
+type WebhookTargetChecker interface {
+	CheckTarget(ctx context.Context, rawURL string) error
+}
+
+// SecretBox encrypts secrets that the service must read back (webhook
+// signing secrets) for storage, and decrypts them.
+type SecretBox interface {
+	Seal(plain []byte) ([]byte, error)
+	Open(sealed []byte) ([]byte, error)
 }

@@ -43,6 +43,7 @@ var problemPages = []problemPage{
 	{Code: "task_not_found", Status: 404, About: "There is no such task in your organization. A task of another organization is not found either."},
 	{Code: "invite_not_found", Status: 404, About: "There is no such unused invite in your organization."},
 	{Code: "api_key_not_found", Status: 404, About: "There is no such API key in your organization. A key of another organization is not found either."},
+	{Code: "webhook_not_found", Status: 404, About: "There is no such webhook in your organization. A webhook of another organization is not found either."},
 	{Code: "method_not_allowed", Status: 405, About: "The path exists but does not serve this method. The Allow header names the methods it serves."},
 	{Code: "request_timeout", Status: 408, About: "The request was not received in time. Send it again."},
 	{Code: "email_taken", Status: 409, About: "This email address is already registered. Email addresses are unique across the service, compared case-insensitively."},

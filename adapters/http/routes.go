@@ -41,6 +41,15 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/api-keys", with(auth, s.listAPIKeys)...)
 	app.Delete("/api-keys/:id", with(auth, s.deleteAPIKey)...)
 
+	app.Post("/webhooks", with(auth, adminOnly, s.idempotent, s.createWebhook)...)
+	app.Get("/webhooks", with(auth, adminOnly, s.listWebhooks)...)
+	app.Get("/webhooks/:id", with(auth, adminOnly, s.getWebhook)...)
+	app.Patch("/webhooks/:id", with(auth, adminOnly, s.patchWebhook)...)
+	app.Delete("/webhooks/:id", with(auth, adminOnly, s.deleteWebhook)...)
+	app.Get("/webhooks/:id/deliveries", with(auth, adminOnly, s.webhookDeliveries)...)
+	app.Post("/webhooks/:id/ping", with(auth, adminOnly, s.pingWebhook)...)
+	app.Post("/webhooks/:id/rotate-secret", with(auth, adminOnly, s.rotateWebhookSecret)...)
+
 	app.Get("/tasks", with(auth, s.listTasks)...)
 	app.Post("/tasks", with(auth, adminOnly, s.idempotent, s.createTask)...)
 	app.Get("/tasks/:id", with(auth, s.getTask)...)

@@ -48,6 +48,8 @@ type Server struct {
 	// draining is set by Drain: /ready fails and every answer closes its
 	// connection.
 	draining atomic.Bool
+	// webhooks serves the webhook endpoints (WithWebhooks).
+	webhooks *application.Webhooks
 }
 
 // NewServer builds the handlers around the use cases. rl counts requests

@@ -274,6 +274,7 @@ func (c conn) stores() ports.Stores {
 
 		Idempotency: &IdempotencyStore{c: c},
 		Events:      &EventStore{c: c},
+		Webhooks:    &WebhookStore{c: c},
 	}
 }
 

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStores func(t *testing.T) (ports.Stores, ports.Transac
 		{"Idempotency", idempotencyTests},
 		{"APIKeys", apiKeyTests},
 		{"Events", eventTests},
+		{"Webhooks", webhookTests},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			t.Parallel()

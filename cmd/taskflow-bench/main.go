@@ -51,7 +51,8 @@ const (
 	scMixed        = "mixed"
 )
 
-var allScenarios = []string{scCachedList, scUncachedList, scGetTask, scCreateTask, scTransition, scDepth, scSearch, scLogin, scLoginFlood, scMixed}
+var allScenarios = []string{scCachedList, scUncachedList, scGetTask, scCreateTask, scTransition, scDepth, scSearch, scLogin, scLoginFlood, scMixed,
+	scWebhooks}
 
 // cacheScenarios also run on the redis backend: the cache is on their path.
 var cacheScenarios = map[string]bool{scCachedList: true, scUncachedList: true, scCreateTask: true, scTransition: true, scMixed: true}
@@ -440,6 +441,7 @@ func (b *bench) runScenarios(ctx context.Context) error {
 			}
 			return err
 		}},
+		{scWebhooks, func() error { return b.webhookDeliveries(ctx) }},
 		{scMixed, func() error {
 			// On a fresh server, so that its peak RSS is the mixed load's,
 			// not what earlier scenarios left in the heap and the memory

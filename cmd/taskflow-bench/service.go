@@ -80,6 +80,8 @@ var benchEnv = []string{
 	"LOG_LEVEL=warn",
 	"RATE_LIMIT_AUTH_PER_MINUTE=0",
 	"RATE_LIMIT_ORG_PER_MINUTE=0",
+	// The webhooks scenario's receiver listens on loopback.
+	"WEBHOOK_ALLOW_PRIVATE=true",
 }
 
 // service is a running child process of the real binary.
