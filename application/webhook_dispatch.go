@@ -84,7 +84,8 @@ func NewDispatcher(tx ports.Transactor, hooks ports.WebhookStore, events ports.E
 		cfg.Timeout = 10 * time.Second
 	}
 	if cfg.Jitter == nil {
-		cfg.Jitter = func(d time.Duration) time.Duration { return d + mrand.N(d/5+1) }
+		// Jitter spreads retries; it need not be unpredictable.
+		cfg.Jitter = func(d time.Duration) time.Duration { return d + mrand.N(d/5+1) } //nolint:gosec // G404
 	}
 	return &Dispatcher{tx: tx, hooks: hooks, events: events, sender: sender, box: box, clock: clock,
 		encode: encode, rep: rep, log: log, cfg: cfg,

@@ -86,6 +86,7 @@ var webhookTests = []test{
 		wantEqual(t, "b's list", len(list), 0)
 		ds, err := f.s.Webhooks.Deliveries(f.ctx, b.ID, w.ID, 10)
 		wantNoErr(t, "deliveries", err)
+		wantEqual(t, "b's view of a's deliveries before any", len(ds), 0)
 		f.logDelivery(w, 1, 1)
 		ds, err = f.s.Webhooks.Deliveries(f.ctx, b.ID, w.ID, 10)
 		wantNoErr(t, "deliveries", err)

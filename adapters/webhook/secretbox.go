@@ -17,7 +17,7 @@ var _ ports.SecretBox = (*SecretBox)(nil)
 // secretBoxInfo labels the key derived from SECRET_KEY for this one use,
 // so that it is unrelated to the JWT signing key and to any other key
 // derived from SECRET_KEY later.
-const secretBoxInfo = "taskflow webhook signing secrets v1"
+const secretBoxInfo = "taskflow webhook signing secrets v1" //nolint:gosec // G101: an HKDF label, not a credential
 
 // sealedVersion is the first byte of a sealed secret: the scheme, so that
 // another one can be read beside it later.

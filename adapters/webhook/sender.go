@@ -198,7 +198,8 @@ func (s *Sender) send(ctx context.Context, m ports.WebhookMessage) ports.Webhook
 		sigs = append(sigs, sig)
 	}
 	u, err := url.Parse(m.URL)
-	if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && s.opts.AllowPrivate)) {
+	allowed := u != nil && (u.Scheme == "https" || u.Scheme == "http" && s.opts.AllowPrivate)
+	if err != nil || !allowed {
 		return ports.WebhookResult{Err: "refused: the URL must be https://"}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL, bytes.NewReader(m.Body))

@@ -121,14 +121,14 @@ func (b *bench) webhookDeliveries(ctx context.Context) error {
 	st, hook, err := benchCall(ctx, "POST", base+"/webhooks", token,
 		map[string]any{"url": rcv.url, "events": []string{"task.created"}, "description": "taskflow-bench"})
 	if err != nil || st != http.StatusCreated {
-		return fmt.Errorf("webhooks: register a hook: %d %v %v (the service runs with WEBHOOK_ALLOW_PRIVATE=true)", st, hook, err)
+		return fmt.Errorf("webhooks: register a hook: %d %v (the service runs with WEBHOOK_ALLOW_PRIVATE=true): %w", st, hook, err)
 	}
 	hookURL := base + "/webhooks/" + strconv.FormatFloat(hook["id"].(float64), 'f', -1, 64)
 	defer func() { _, _, _ = benchCall(context.WithoutCancel(ctx), "DELETE", hookURL, token, nil) }()
 
 	// A probe: the build must record an event for each POST /tasks.
 	if st, _, err := benchCall(ctx, "POST", base+"/tasks", token, map[string]any{"title": "webhook probe"}); err != nil || st != http.StatusCreated {
-		return fmt.Errorf("webhooks: probe task: %d %v", st, err)
+		return fmt.Errorf("webhooks: probe task: %d: %w", st, err)
 	}
 	if !waitUntil(ctx, 5*time.Second, func() bool { return rcv.count() >= 1 }) {
 		b.note("webhooks: skipped: no delivery within 5 s of a POST /tasks (does this build record an event for each write?)")
