@@ -381,7 +381,7 @@ func TestRowLevelSecurity(t *testing.T) {
 		if err := tx.GetContext(ctx, &code, `SELECT code_hash FROM taskflow_invite_by_code_hash($1)`, db.a.invite.CodeHash); err != nil {
 			t.Fatal(err)
 		}
-		for _, table := range []string{"users", "invites", "organizations"} {
+		for _, table := range []string{"users", "invites", "organizations", "user_email_lookup", "invite_code_lookup"} {
 			if n := count(t, tx, `SELECT count(*) FROM `+table); n != 0 {
 				t.Errorf("after the narrow lookups, %s shows %d rows in the same transaction", table, n)
 			}
