@@ -15,8 +15,9 @@ import (
 var _ ports.APIKeyStore = (*APIKeyStore)(nil)
 
 // APIKeyStore persists API keys. The secret is never stored, only its
-// hash, under a unique index: the lookup on every key-authenticated
-// request is one index probe.
+// hash, the primary key of api_key_lookup: the lookup on every
+// key-authenticated request is two primary key probes (the lookup row,
+// then the key by its organization and id).
 type APIKeyStore struct {
 	c conn
 }

@@ -72,10 +72,10 @@ CREATE POLICY tenant_isolation ON api_key_lookup
 CREATE POLICY key_lookup ON api_key_lookup FOR SELECT
     USING (key_hash = NULLIF(current_setting('app.api_key_hash', true), ''));
 
--- The backfill, in this migration's transaction: its first ALTER TABLE
--- locks users, invites and api_keys until the migration commits, so
--- their writers wait for it (the downtime is the migration's own) and no
--- row is written between the copy and the stores that keep it up. FORCE binds
+-- The backfill, in this migration's transaction: its first ALTER TABLEs
+-- lock users, invites and api_keys until the migration commits, so
+-- requests on them wait for it (the downtime is the migration's own) and
+-- no row is written between the copy and the stores that keep it up. FORCE binds
 -- the migrating owner too: lifted for these statements (as 00013 does),
 -- so that the copy sees every tenant's rows rather than none.
 ALTER TABLE users NO FORCE ROW LEVEL SECURITY;
