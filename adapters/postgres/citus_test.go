@@ -281,3 +281,49 @@ func TestMigrate_CitusReadyBackfillsTheLookupsAsANonSuperuserOwner(t *testing.T)
 		t.Fatalf("sign-up with a backfilled email elsewhere: %v, want ErrEmailTaken", err)
 	}
 }
+
+// TestNarrowLookups_AreServedByPrimaryKeys: the two statements of each
+// narrow function (the lookup row by its key, then the row by its
+// organization and id), run as the application role with the function's
+// setting as the function sets it, are each one probe of a primary key,
+// row-level security notwithstanding (an index condition under a policy
+// needs a leakproof operator: text and bigint equality are).
+func TestNarrowLookups_AreServedByPrimaryKeys(t *testing.T) {
+	t.Parallel()
+	db := openMigrated(t)
+	for _, c := range []struct {
+		setting, lookup, lookupKey, lookupIndex string
+		row, rowIndex                           string
+	}{
+		{"app.login_email", `SELECT organization_id, user_id FROM user_email_lookup WHERE email = $1`, "email", "user_email_lookup_pkey",
+			`SELECT id FROM users WHERE organization_id = 1 AND id = 2 AND lower(email) = $1`, "users_pkey"},
+		{"app.invite_code_hash", `SELECT organization_id, invite_id FROM invite_code_lookup WHERE code_hash = $1`, "code_hash", "invite_code_lookup_pkey",
+			`SELECT id FROM invites WHERE organization_id = 1 AND id = 2 AND code_hash = $1`, "invites_pkey"},
+		{"app.api_key_hash", `SELECT organization_id, api_key_id FROM api_key_lookup WHERE key_hash = $1`, "key_hash", "api_key_lookup_pkey",
+			`SELECT id FROM api_keys WHERE organization_id = 1 AND id = 2 AND key_hash = $1`, "api_keys_pkey"},
+	} {
+		for _, q := range []struct{ query, index, col string }{
+			{c.lookup, c.lookupIndex, c.lookupKey},
+			{c.row, c.rowIndex, "organization_id"},
+		} {
+			// As explain does: the question is which index serves the
+			// statement, not how the planner weighs an empty table.
+			tx := db.MustBeginTx(t.Context(), nil)
+			if _, err := tx.ExecContext(t.Context(), "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.ExecContext(t.Context(), `SELECT set_config($1, 'k', true)`, c.setting); err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			if err := tx.SelectContext(t.Context(), &lines, "EXPLAIN "+q.query, "k"); err != nil {
+				t.Fatal(err)
+			}
+			_ = tx.Rollback()
+			plan := strings.Join(lines, "\n")
+			if !scansIndex(plan, q.index) || !indexCondHas(plan, q.col, "") {
+				t.Errorf("with %s set, %s is not a probe of %s:\n%s", c.setting, q.query, q.index, plan)
+			}
+		}
+	}
+}

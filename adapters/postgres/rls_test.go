@@ -299,6 +299,9 @@ func TestRowLevelSecurity(t *testing.T) {
 				strings.ToLower(randomSuffix()) + `@example.test', 'x', 'USER')`,
 			"invites": `INSERT INTO invites (organization_id, code_hash, role, expires_at) VALUES ($1, 'planted-` +
 				randomSuffix() + `', 'USER', now())`,
+			// A lookup row pointing login at another tenant's member.
+			"user_email_lookup": `INSERT INTO user_email_lookup (email, organization_id, user_id) VALUES ('planted-` +
+				strings.ToLower(randomSuffix()) + `@example.test', $1, 1)`,
 		}
 		for table, insert := range inserts {
 			db.asTenant(t, db.a.org, func(tx *sqlx.Tx) {
