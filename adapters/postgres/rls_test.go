@@ -299,6 +299,9 @@ func TestRowLevelSecurity(t *testing.T) {
 				strings.ToLower(randomSuffix()) + `@example.test', 'x', 'USER')`,
 			"invites": `INSERT INTO invites (organization_id, code_hash, role, expires_at) VALUES ($1, 'planted-` +
 				randomSuffix() + `', 'USER', now())`,
+			// A lookup row pointing login at another tenant's member.
+			"user_email_lookup": `INSERT INTO user_email_lookup (email, organization_id, user_id) VALUES ('planted-` +
+				strings.ToLower(randomSuffix()) + `@example.test', $1, 1)`,
 		}
 		for table, insert := range inserts {
 			db.asTenant(t, db.a.org, func(tx *sqlx.Tx) {
@@ -381,7 +384,7 @@ func TestRowLevelSecurity(t *testing.T) {
 		if err := tx.GetContext(ctx, &code, `SELECT code_hash FROM taskflow_invite_by_code_hash($1)`, db.a.invite.CodeHash); err != nil {
 			t.Fatal(err)
 		}
-		for _, table := range []string{"users", "invites", "organizations"} {
+		for _, table := range []string{"users", "invites", "organizations", "user_email_lookup", "invite_code_lookup"} {
 			if n := count(t, tx, `SELECT count(*) FROM `+table); n != 0 {
 				t.Errorf("after the narrow lookups, %s shows %d rows in the same transaction", table, n)
 			}

@@ -140,7 +140,7 @@ func (Dialect) Now() string { return "strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')
 // Violation classifies unique and foreign-key violations. SQLite names
 // the columns of a unique constraint ("UNIQUE constraint failed:
 // invites.code_hash"), or the index of a unique index on an expression
-// ("... index 'users_email_lower_key'"); the former is reported under the
+// ("... index 'users_email_key'"); the former is reported under the
 // name Postgres gives it (invites_code_hash_key, organizations_pkey). It
 // never says which foreign key failed: that name is "".
 func (Dialect) Violation(err error) (class, constraint string) {

@@ -15,8 +15,9 @@ import (
 var _ ports.APIKeyStore = (*APIKeyStore)(nil)
 
 // APIKeyStore persists API keys. The secret is never stored, only its
-// hash, under a unique index: the lookup on every key-authenticated
-// request is one index probe.
+// hash, the primary key of api_key_lookup: the lookup on every
+// key-authenticated request is two primary key probes (the lookup row,
+// then the key by its organization and id).
 type APIKeyStore struct {
 	c conn
 }
@@ -62,19 +63,22 @@ func apiKeyFromRow(r apiKeyRow) *domain.APIKey {
 	}
 }
 
-// Create inserts k and sets its ID.
+// Create inserts k and sets its ID, and its hash's lookup row in the same
+// transaction.
 func (s *APIKeyStore) Create(ctx context.Context, k *domain.APIKey) error {
 	k.CreatedAt = dbTime(k.CreatedAt)
 	k.ExpiresAt = dbTimePtr(k.ExpiresAt)
 	expires := nullTime(k.ExpiresAt)
-	err := s.c.scoped(ctx, k.OrgID, writesOnce, func(q sqlx.ExtContext) error {
+	err := s.c.scoped(ctx, k.OrgID, atomically, func(q sqlx.ExtContext) error {
 		var id int64
-		err := s.c.get(ctx, q, &id,
+		if err := s.c.get(ctx, q, &id,
 			`INSERT INTO api_keys (organization_id, user_id, name, prefix, key_hash, read_only, created_at, expires_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			k.OrgID, k.UserID, k.Name, k.Prefix, k.Hash, k.ReadOnly, k.CreatedAt, expires)
+			k.OrgID, k.UserID, k.Name, k.Prefix, k.Hash, k.ReadOnly, k.CreatedAt, expires); err != nil {
+			return err
+		}
 		k.ID = domain.APIKeyID(id)
-		return err
+		return s.c.addLookup(ctx, q, apiKeyLookup, "?", k.Hash, k.OrgID, id)
 	})
 	switch {
 	case s.c.violates(err, ViolationForeignKey, apiKeysUserFKey, true):
@@ -85,12 +89,17 @@ func (s *APIKeyStore) Create(ctx context.Context, k *domain.APIKey) error {
 	return nil
 }
 
-// ByHash runs before the tenant is known. Row-level security shows no key
-// to a transaction not yet confined to an organization;
-// taskflow_api_key_by_hash (migrations/postgres/00012) is the narrow path
-// it opens on purpose: the one key with the given hash, read only.
+// ByHash runs before the tenant is known: the hash's lookup row (see
+// lookup.go) names the key's organization and id. Row-level security
+// shows no key to a transaction not yet confined to an organization;
+// taskflow_api_key_by_hash (migrations/postgres/00012, 00019) is the
+// narrow path it opens on purpose: the one lookup row and the one key
+// with the given hash, read only.
 func (s *APIKeyStore) ByHash(ctx context.Context, hash string) (*domain.APIKey, error) {
-	query := `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE key_hash = ?`
+	query := `SELECT k.organization_id, k.id, k.user_id, k.name, k.prefix, k.key_hash, k.read_only,
+		       k.created_at, k.expires_at, k.last_used_at
+		FROM api_key_lookup l JOIN api_keys k ON k.organization_id = l.organization_id AND k.id = l.api_key_id
+		WHERE l.key_hash = ?`
 	if s.c.db.rls != nil {
 		query = `SELECT ` + apiKeyColumns + ` FROM taskflow_api_key_by_hash(?)`
 	}
@@ -164,18 +173,21 @@ func (s *APIKeyStore) Get(ctx context.Context, org domain.OrgID, id domain.APIKe
 	return apiKeyFromRow(r), nil
 }
 
-// Delete removes one key of org.
+// Delete removes one key of org, and its hash's lookup row.
 func (s *APIKeyStore) Delete(ctx context.Context, org domain.OrgID, id domain.APIKeyID) error {
-	var n int64
-	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) (err error) {
-		n, err = s.c.exec(ctx, q, `DELETE FROM api_keys WHERE organization_id = ? AND id = ?`, org, id)
-		return err
+	err := s.c.scoped(ctx, org, atomically, func(q sqlx.ExtContext) error {
+		var hash string
+		if err := s.c.get(ctx, q, &hash,
+			`DELETE FROM api_keys WHERE organization_id = ? AND id = ? RETURNING key_hash`, org, id); err != nil {
+			return err
+		}
+		return s.c.dropLookups(ctx, q, apiKeyLookup, org, []string{hash})
 	})
 	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return domain.ErrAPIKeyNotFound
 	case err != nil:
 		return wrapInfra("api key store: delete", err)
-	case n == 0:
-		return domain.ErrAPIKeyNotFound
 	}
 	return nil
 }

@@ -59,7 +59,8 @@ func inviteFromRow(r inviteRow) *domain.Invite {
 	return inv
 }
 
-// Create inserts inv and sets its ID. An invite with a creator is made
+// Create inserts inv and sets its ID, and its code's lookup row in the
+// same transaction. An invite with a creator is made
 // only while the creator is an ADMIN of its organization: the check reads
 // the member's row under a share lock held until the transaction ends, so
 // a demotion or a removal (which lock that row to change it) either comes
@@ -74,22 +75,23 @@ func (s *InviteStore) Create(ctx context.Context, inv *domain.Invite) error {
 		inv.UsedAt, usedAt = &at, &at
 	}
 	var createdBy sql.NullInt64
-	a := writesOnce
 	if inv.CreatedBy != nil {
 		createdBy = sql.NullInt64{Int64: int64(*inv.CreatedBy), Valid: true}
-		a = atomically
 	}
-	err := s.c.scoped(ctx, inv.OrgID, a, func(q sqlx.ExtContext) error {
+	err := s.c.scoped(ctx, inv.OrgID, atomically, func(q sqlx.ExtContext) error {
 		if inv.CreatedBy != nil {
 			if err := s.c.requireAdmin(ctx, q, inv.OrgID, *inv.CreatedBy); err != nil {
 				return err
 			}
 		}
-		return s.c.get(ctx, q, &inv.ID,
+		if err := s.c.get(ctx, q, &inv.ID,
 			`INSERT INTO invites (organization_id, code_hash, role, email, expires_at, created_at, used_at, created_by)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			inv.OrgID, inv.CodeHash, inv.Role, sql.NullString{String: inv.Email, Valid: inv.Email != ""},
-			inv.ExpiresAt, inv.CreatedAt, usedAt, createdBy)
+			inv.ExpiresAt, inv.CreatedAt, usedAt, createdBy); err != nil {
+			return err
+		}
+		return s.c.addLookup(ctx, q, inviteCodeLookup, "?", inv.CodeHash, inv.OrgID, inv.ID)
 	})
 	switch {
 	case s.c.violates(err, ViolationForeignKey, invitesOrgFKey, true):
@@ -120,14 +122,18 @@ func (c conn) requireAdmin(ctx context.Context, q sqlx.ExtContext, org domain.Or
 // ByCodeHash finds an invite, used or not, by the hash of its code. It is
 // not scoped by organization: sign-up learns the organization from the
 // invite itself. The hash of a random code identifies one invite only.
-// Row-level security shows no invite to a transaction not yet confined to
-// an organization; taskflow_invite_by_code_hash
-// (migrations/postgres/00006) is the narrow path it opens on purpose for
-// sign-up: the one invite with that hash, read only. Redeeming it
+// The code's lookup row (see lookup.go) names the invite's organization
+// and id. Row-level security shows no invite to a transaction not yet
+// confined to an organization; taskflow_invite_by_code_hash
+// (migrations/postgres/00006, 00019) is the narrow path it opens on
+// purpose for sign-up: the one lookup row and the one invite with that
+// hash, read only. Redeeming it
 // (MarkUsed, and creating the user) is scoped to the invite's
 // organization.
 func (s *InviteStore) ByCodeHash(ctx context.Context, codeHash string) (*domain.Invite, error) {
-	query := `SELECT ` + inviteColumns + ` FROM invites WHERE code_hash = ?`
+	query := `SELECT i.organization_id, i.id, i.code_hash, i.role, i.email, i.expires_at, i.created_at, i.used_at, i.created_by
+		FROM invite_code_lookup l JOIN invites i ON i.organization_id = l.organization_id AND i.id = l.invite_id
+		WHERE l.code_hash = ?`
 	if s.c.db.rls != nil {
 		query = `SELECT ` + inviteColumns + ` FROM taskflow_invite_by_code_hash(?)`
 	}
@@ -185,13 +191,16 @@ func (s *InviteStore) ListUsable(ctx context.Context, org domain.OrgID, now time
 	return out, nil
 }
 
-// Delete removes an unused invite of org. A used one stays, as the record
+// Delete removes an unused invite of org, and its code's lookup row. A used one stays, as the record
 // of a sign-up, and is domain.ErrInviteNotFound like an absent one.
 func (s *InviteStore) Delete(ctx context.Context, org domain.OrgID, id int64) (*domain.Invite, error) {
 	var r inviteRow
-	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) error {
-		return s.c.get(ctx, q, &r,
-			`DELETE FROM invites WHERE organization_id = ? AND id = ? AND used_at IS NULL RETURNING `+inviteColumns, org, id)
+	err := s.c.scoped(ctx, org, atomically, func(q sqlx.ExtContext) error {
+		if err := s.c.get(ctx, q, &r,
+			`DELETE FROM invites WHERE organization_id = ? AND id = ? AND used_at IS NULL RETURNING `+inviteColumns, org, id); err != nil {
+			return err
+		}
+		return s.c.dropLookups(ctx, q, inviteCodeLookup, org, []string{r.CodeHash})
 	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -202,12 +211,17 @@ func (s *InviteStore) Delete(ctx context.Context, org domain.OrgID, id int64) (*
 	return inviteFromRow(r), nil
 }
 
-// DeleteUnusedBy removes the unused invites member made in org.
+// DeleteUnusedBy removes the unused invites member made in org, and their
+// codes' lookup rows.
 func (s *InviteStore) DeleteUnusedBy(ctx context.Context, org domain.OrgID, member domain.UserID) error {
-	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) error {
-		_, err := s.c.exec(ctx, q,
-			`DELETE FROM invites WHERE organization_id = ? AND created_by = ? AND used_at IS NULL`, org, member)
-		return err
+	err := s.c.scoped(ctx, org, atomically, func(q sqlx.ExtContext) error {
+		var codes []string
+		if err := s.c.sel(ctx, q, &codes,
+			`DELETE FROM invites WHERE organization_id = ? AND created_by = ? AND used_at IS NULL RETURNING code_hash`,
+			org, member); err != nil {
+			return err
+		}
+		return s.c.dropLookups(ctx, q, inviteCodeLookup, org, codes)
 	})
 	if err != nil {
 		return fmt.Errorf("invite store: delete unused by member: %w", err)

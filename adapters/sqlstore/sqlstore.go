@@ -103,8 +103,9 @@ type Dialect interface {
 // Such a database shows a transaction no tenant's rows until ScopeSQL has
 // run in it, so the calls made before the tenant is known use functions
 // its migrations must provide, each one narrow path:
-// taskflow_user_by_email (login), taskflow_invite_by_code_hash (sign-up)
-// and taskflow_create_organization.
+// taskflow_user_by_email (login), taskflow_invite_by_code_hash (sign-up),
+// taskflow_api_key_by_hash (a request signed with an API key), each
+// through its lookup table (lookup.go), and taskflow_create_organization.
 type RowSecurity interface {
 	// ScopeSQL returns the statement that, run first in a transaction,
 	// confines the rest of it to org's rows, for that transaction only.

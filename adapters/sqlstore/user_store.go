@@ -17,12 +17,8 @@ type UserStore struct {
 	c conn
 }
 
-// Constraint names from the migrations, matched on errors. usersOrgFKey
-// is the users table's one foreign key.
-const (
-	usersEmailKey = "users_email_lower_key"
-	usersOrgFKey  = "users_organization_id_fkey"
-)
+// usersOrgFKey is the users table's one foreign key, matched on errors.
+const usersOrgFKey = "users_organization_id_fkey"
 
 const userColumns = `organization_id, id, email, password_hash, role, created_at`
 
@@ -48,19 +44,24 @@ func userFromRow(r userRow) *domain.User {
 	}
 }
 
-// Create inserts u and sets its ID. The unique index on lower(email), not
-// a prior lookup, decides whether the email is taken: two racing sign-ups
-// cannot both pass.
+// Create inserts u and sets its ID, and its email's lookup row in the
+// same transaction. The lookup table's primary key on the lower-cased
+// email, not a prior lookup, decides whether the email is taken in any
+// organization: of two racing sign-ups with one email, the second insert
+// waits for the first to commit and then fails.
 func (s *UserStore) Create(ctx context.Context, u *domain.User) error {
 	u.CreatedAt = dbTime(u.CreatedAt)
-	err := s.c.scoped(ctx, u.OrgID, writesOnce, func(q sqlx.ExtContext) error {
-		return s.c.get(ctx, q, &u.ID,
+	err := s.c.scoped(ctx, u.OrgID, atomically, func(q sqlx.ExtContext) error {
+		if err := s.c.get(ctx, q, &u.ID,
 			`INSERT INTO users (organization_id, email, password_hash, role, created_at)
 			 VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			u.OrgID, u.Email, u.PasswordHash, u.Role, u.CreatedAt)
+			u.OrgID, u.Email, u.PasswordHash, u.Role, u.CreatedAt); err != nil {
+			return err
+		}
+		return s.c.addLookup(ctx, q, userEmailLookup, "lower(?)", u.Email, u.OrgID, int64(u.ID))
 	})
 	switch {
-	case s.c.violates(err, ViolationUnique, usersEmailKey, false):
+	case s.c.violates(err, ViolationUnique, userEmailLookupPKey, false):
 		return domain.ErrEmailTaken
 	case s.c.violates(err, ViolationForeignKey, usersOrgFKey, true):
 		return domain.ErrOrgNotFound
@@ -72,13 +73,16 @@ func (s *UserStore) Create(ctx context.Context, u *domain.User) error {
 
 // ByEmail finds a user by email in any case. It is the one user query not
 // scoped by organization: it serves login, which is how the organization
-// becomes known. Emails are unique across the service, so at most one row
-// matches. Row-level security shows no user to a transaction not yet
-// confined to an organization; taskflow_user_by_email
-// (migrations/postgres/00006) is the narrow path it opens on purpose for
-// login: the one user with the given email, read only.
+// becomes known. The email's lookup row (see lookup.go) names the user's
+// organization and id, and the user is read by its primary key. Row-level
+// security shows no user to a transaction not yet confined to an
+// organization; taskflow_user_by_email (migrations/postgres/00006, 00019)
+// is the narrow path it opens on purpose for login: the one lookup row
+// and the one user with the given email, read only.
 func (s *UserStore) ByEmail(ctx context.Context, email string) (*domain.User, error) {
-	query := `SELECT ` + userColumns + ` FROM users WHERE lower(email) = lower(?)`
+	query := `SELECT u.organization_id, u.id, u.email, u.password_hash, u.role, u.created_at
+		FROM user_email_lookup l JOIN users u ON u.organization_id = l.organization_id AND u.id = l.user_id
+		WHERE l.email = lower(?)`
 	if s.c.db.rls != nil {
 		query = `SELECT ` + userColumns + ` FROM taskflow_user_by_email(?)`
 	}
@@ -206,6 +210,9 @@ func (s *UserStore) Delete(ctx context.Context, org domain.OrgID, id domain.User
 		if unassigned, err = s.c.tasksByID(ctx, q, org, ids); err != nil {
 			return fmt.Errorf("read unassigned tasks: %w", err)
 		}
+		if err := s.c.dropMemberLookups(ctx, q, u); err != nil {
+			return err
+		}
 		if _, err := s.c.exec(ctx, q, `DELETE FROM users WHERE organization_id = ? AND id = ?`, org, id); err != nil {
 			return fmt.Errorf("delete user: %w", err)
 		}
@@ -216,6 +223,34 @@ func (s *UserStore) Delete(ctx context.Context, org domain.OrgID, id domain.User
 		return nil, nil, wrapInfra("user store: delete", err)
 	}
 	return removed, unassigned, nil
+}
+
+// dropMemberLookups deletes the lookup rows of a member about to be
+// removed: their email's, which frees the email for a new sign-up, and
+// those of the invites and API keys their removal takes along (the
+// foreign keys cascade to the rows, never to a lookup table).
+func (c conn) dropMemberLookups(ctx context.Context, q sqlx.ExtContext, u *domain.User) error {
+	if _, err := c.exec(ctx, q,
+		`DELETE FROM user_email_lookup WHERE email = lower(?) AND organization_id = ? AND user_id = ?`,
+		u.Email, u.OrgID, u.ID); err != nil {
+		return fmt.Errorf("delete the email lookup: %w", err)
+	}
+	var codes, keys []string
+	if err := c.sel(ctx, q, &codes,
+		`SELECT code_hash FROM invites WHERE organization_id = ? AND created_by = ?`, u.OrgID, u.ID); err != nil {
+		return fmt.Errorf("read the member's invites: %w", err)
+	}
+	if err := c.dropLookups(ctx, q, inviteCodeLookup, u.OrgID, codes); err != nil {
+		return fmt.Errorf("delete the invite lookups: %w", err)
+	}
+	if err := c.sel(ctx, q, &keys,
+		`SELECT key_hash FROM api_keys WHERE organization_id = ? AND user_id = ?`, u.OrgID, u.ID); err != nil {
+		return fmt.Errorf("read the member's api keys: %w", err)
+	}
+	if err := c.dropLookups(ctx, q, apiKeyLookup, u.OrgID, keys); err != nil {
+		return fmt.Errorf("delete the api key lookups: %w", err)
+	}
+	return nil
 }
 
 // lockMember locks the organization (see lockOrg), then the member's row,

@@ -1,6 +1,7 @@
 // Package storetest is the contract suite of the store ports (OrgStore,
 // UserStore, InviteStore, TaskStore, SessionStore, IdempotencyStore,
-// APIKeyStore, EventStore, Transactor): what any implementation
+// APIKeyStore, EventStore, Transactor, and the lookups before the tenant
+// is known): what any implementation
 // must do, written once and run by each database's own tests
 // (adapters/postgres and adapters/sqlite, over adapters/sqlstore), the
 // same cases for both. It imports the domain, the ports and the standard
@@ -46,6 +47,7 @@ func Run(t *testing.T, newStores func(t *testing.T) (ports.Stores, ports.Transac
 		{"APIKeys", apiKeyTests},
 		{"Events", eventTests},
 		{"Webhooks", webhookTests},
+		{"Lookups", lookupTests},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			t.Parallel()

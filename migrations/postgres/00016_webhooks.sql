@@ -31,8 +31,9 @@ CREATE TABLE webhooks (
     claimed_until       timestamptz NULL,
     created_at          timestamptz NOT NULL,
     updated_at          timestamptz NOT NULL,
-    PRIMARY KEY (organization_id, id),
-    UNIQUE (id)
+    -- Keyed by organization first, like every tenant table, so that the
+    -- table can be distributed by organization (docs/SCALING.md).
+    PRIMARY KEY (organization_id, id)
 );
 -- The dispatcher's claim: active hooks by due time.
 CREATE INDEX webhooks_due_idx ON webhooks (next_attempt_at) WHERE active;
