@@ -42,6 +42,8 @@ func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
 		CacheModule,
 		AuthModule,
 		ApplicationModule,
+		StreamModule,
+		fx.Decorate(publishCommitted),
 		HTTPModule,
 		fx.Invoke(func(*Server) {}),
 	}

@@ -52,6 +52,7 @@ type serverIn struct {
 	Idem    *application.Idempotency
 	Checks  []httpadapter.Check `group:"checks"`
 	Limiter ports.RateLimiter
+	Streams *application.Streams
 }
 
 func newServer(lc fx.Lifecycle, in serverIn) *Server {
@@ -60,6 +61,7 @@ func newServer(lc fx.Lifecycle, in serverIn) *Server {
 		CORSOrigins: in.Cfg.CORSOrigins,
 		Limits:      httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},
 	})
+	h.ServeStreams(in.Streams)
 	s := &Server{app: h.App(), h: h}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
@@ -79,6 +81,9 @@ func newServer(lc fx.Lifecycle, in serverIn) *Server {
 		OnStop: func(ctx context.Context) error {
 			// In-flight requests finish; new connections are refused. The
 			// deadline comes from SHUTDOWN_TIMEOUT via fx.StopTimeout.
+			// Event streams never finish by themselves: they are closed
+			// first (Run has closed them already, at the drain).
+			in.Streams.CloseAll()
 			shutdownCtx, cancel := context.WithTimeout(ctx, in.Cfg.ShutdownTimeout)
 			defer cancel()
 			return s.app.ShutdownWithContext(shutdownCtx)

@@ -83,6 +83,9 @@ type Config struct {
 	// serving, with /ready at 503 and Connection: close on every answer,
 	// before it stops accepting.
 	ShutdownDrain time.Duration
+	// StreamMaxPerOrg is STREAM_MAX_PER_ORG: an organization's open event
+	// streams, across the replicas that share Redis (per replica without).
+	StreamMaxPerOrg int
 }
 
 // defaults lists every key with its default, as text parsed like any
@@ -117,7 +120,8 @@ var defaults = map[string]string{
 	"CORS_ORIGINS":               "",
 	"STARTUP_TIMEOUT":            "60s",
 	// Empty: 5s with APP_ENV=production, else 0s (see shutdownDrain).
-	"SHUTDOWN_DRAIN": "",
+	"SHUTDOWN_DRAIN":     "",
+	"STREAM_MAX_PER_ORG": "100",
 }
 
 // Keys returns the names of all configuration keys, sorted.
@@ -238,6 +242,7 @@ func (p *parser) parse() *Config {
 	c.CORSOrigins = p.origins("CORS_ORIGINS")
 	c.StartupTimeout = p.duration("STARTUP_TIMEOUT", 0, time.Hour)
 	c.ShutdownDrain = p.shutdownDrain("SHUTDOWN_DRAIN", c.Env == EnvProduction)
+	c.StreamMaxPerOrg = p.integer("STREAM_MAX_PER_ORG", 1, 100_000)
 	return c
 }
 
@@ -658,6 +663,7 @@ func (c *Config) Redacted() map[string]any {
 		"CORS_ORIGINS":               strings.Join(c.CORSOrigins, ","),
 		"STARTUP_TIMEOUT":            fmtDuration(c.StartupTimeout),
 		"SHUTDOWN_DRAIN":             fmtDuration(c.ShutdownDrain),
+		"STREAM_MAX_PER_ORG":         c.StreamMaxPerOrg,
 	}
 }
 

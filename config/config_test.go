@@ -86,7 +86,7 @@ func TestLoad_defaults(t *testing.T) {
 		BodyLimit: 1 << 20, RequestTimeout: 10 * time.Second, ShutdownTimeout: 15 * time.Second,
 		InviteTTL: 168 * time.Hour, DBMaxOpenConns: 20, MigrateOnStart: true,
 		RefreshTTL: 720 * time.Hour, AuthPerMinute: 10, OrgPerMinute: 12000,
-		StartupTimeout: time.Minute, ShutdownDrain: 0,
+		StartupTimeout: time.Minute, ShutdownDrain: 0, StreamMaxPerOrg: 100,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", *c, want)
@@ -199,6 +199,7 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 		"CACHE_TTL": "2m", "JWT_TTL": "1h", "BCRYPT_COST": "10", "LOG_LEVEL": "debug", "LOG_FORMAT": "text",
 		"BODY_LIMIT": "2048", "REQUEST_TIMEOUT": "3s", "SHUTDOWN_TIMEOUT": "1m", "INVITE_TTL": "24h",
 		"DB_MAX_OPEN_CONNS": "5", "MIGRATE_ON_START": "false", "STARTUP_TIMEOUT": "2m", "SHUTDOWN_DRAIN": "12s",
+		"STREAM_MAX_PER_ORG": "7",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -212,6 +213,7 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 		DBMaxOpenConns: 5, MigrateOnStart: false,
 		RefreshTTL: 720 * time.Hour, AuthPerMinute: 10, OrgPerMinute: 12000,
 		StartupTimeout: 2 * time.Minute, ShutdownDrain: 12 * time.Second,
+		StreamMaxPerOrg: 7,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", got, want)
@@ -381,6 +383,7 @@ func TestLoad_invalid_value(t *testing.T) {
 		{"SHUTDOWN_DRAIN", "5", `SHUTDOWN_DRAIN must be a duration with a unit, such as "60s" or "30m", got "5"`},
 		{"SHUTDOWN_DRAIN", "-1s", `SHUTDOWN_DRAIN must be between 0s and 10m, got "-1s"`},
 		{"SHUTDOWN_DRAIN", "11m", `SHUTDOWN_DRAIN must be between 0s and 10m, got "11m"`},
+		{"STREAM_MAX_PER_ORG", "0", `STREAM_MAX_PER_ORG must be a whole number from 1 to 100000, got "0"`},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s=%s", tt.key, tt.value), func(t *testing.T) {

@@ -41,6 +41,8 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/api-keys", with(auth, s.listAPIKeys)...)
 	app.Delete("/api-keys/:id", with(auth, s.deleteAPIKey)...)
 
+	app.Get("/events/stream", with(auth, s.eventStream)...)
+
 	app.Get("/tasks", with(auth, s.listTasks)...)
 	app.Post("/tasks", with(auth, adminOnly, s.idempotent, s.createTask)...)
 	app.Get("/tasks/:id", with(auth, s.getTask)...)

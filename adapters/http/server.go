@@ -44,6 +44,8 @@ type Server struct {
 	// draining is set by Drain: /ready fails and every answer closes its
 	// connection.
 	draining atomic.Bool
+	// streams serves GET /events/stream (ServeStreams); nil: none.
+	streams *application.Streams
 }
 
 // NewServer builds the handlers around the use cases. rl counts requests
@@ -53,6 +55,10 @@ func NewServer(auth *application.Auth, orgs *application.Organizations, tasks *a
 	return &Server{auth: auth, orgs: orgs, tasks: tasks, idem: idem, checks: checks, log: log, opts: opts,
 		limit: &limiter{rl: rl, limits: opts.Limits, log: log}}
 }
+
+// ServeStreams hands the live feed to the server: GET /events/stream
+// opens its streams, and Drain closes them.
+func (s *Server) ServeStreams(st *application.Streams) { s.streams = st }
 
 // App builds the Fiber application: error handling, limits, middleware
 // and routes.
