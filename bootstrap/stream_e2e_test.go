@@ -680,3 +680,28 @@ func TestStream_DrainClosesStreams(t *testing.T) {
 		t.Errorf("does not match the OpenAPI document: %v", err)
 	}
 }
+
+// A stream outlives the request timeout (its handler's deadline) and the
+// server's 30 s write timeout, which fasthttp sets once per answer: the
+// stream moves the connection's write deadline on as it writes.
+func TestStream_OutlivesTheRequestAndWriteTimeouts(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "memory", "")
+	cfg.RequestTimeout = 500 * time.Millisecond
+	a := startReplica(t, cfg, time.Second)
+	tn := a.newTenant(t)
+	s := a.openStream(t, "/events/stream?after="+strconv.FormatInt(a.lastEvent(t, tn.ID), 10), tn.Admin.Token)
+	defer s.close()
+	opened := time.Now()
+	for time.Since(opened) < 35*time.Second {
+		select {
+		case <-s.pings:
+		case <-s.ended:
+			t.Fatalf("the stream ended after %s", time.Since(opened))
+		case <-time.After(5 * time.Second):
+			t.Fatal("no ping for 5 s")
+		}
+	}
+	e := a.emit(t, tn.ID, domain.EventTaskCreated)
+	checkFrame(t, s.nextMine(t, 5*time.Second), e)
+}
