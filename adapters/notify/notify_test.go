@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,9 +16,11 @@ import (
 	_ "github.com/lib/pq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/taskflow/taskflow/adapters/faulttest"
 	"github.com/taskflow/taskflow/adapters/notify"
 	"github.com/taskflow/taskflow/adapters/notify/notifytest"
 	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
+	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/ports"
 )
 
@@ -92,4 +96,57 @@ func TestRedis_Slots(t *testing.T) {
 		p := prefix()
 		return notify.NewRedisSlots(redisClient(t), p), notify.NewRedisSlots(redisClient(t), p)
 	})
+}
+
+// afterRestart checks what a listener does across a restart of the
+// backend it listens on: it reports the gap (a notification of
+// organization 0, "look again"), and hears what is published once the
+// backend is back.
+func afterRestart(t *testing.T, pub, sub ports.Notifier, restart func()) {
+	t.Helper()
+	var mu sync.Mutex
+	var heard []int64 // org*1000 + last
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = sub.Listen(ctx, func(org domain.OrgID, last int64) {
+			mu.Lock()
+			heard = append(heard, int64(org)*1000+last)
+			mu.Unlock()
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	has := func(v int64) bool { mu.Lock(); defer mu.Unlock(); return slices.Contains(heard, v) }
+	publishUntilHeard := func(org domain.OrgID, last int64) {
+		faulttest.WaitFor(t, "a notification heard", 30*time.Second, func() bool {
+			_ = pub.Publish(context.Background(), org, last)
+			time.Sleep(20 * time.Millisecond)
+			return has(int64(org)*1000 + last)
+		})
+	}
+	publishUntilHeard(1, 1)
+	restart()
+	faulttest.WaitFor(t, "the listener reports the gap", 30*time.Second, func() bool { return has(0) })
+	publishUntilHeard(2, 2)
+}
+
+func TestRedis_ListenerSurvivesARestart(t *testing.T) {
+	r := faulttest.StartRedis(t)
+	opt, _ := redis.ParseURL(r.URL())
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	n := notify.NewRedis(c, prefix(), quiet)
+	afterRestart(t, n, n, func() { r.Kill(); r.Start() })
+}
+
+func TestPostgres_ListenerSurvivesARestart(t *testing.T) {
+	p := faulttest.StartPostgres(t)
+	db, err := sqlx.Open("postgres", p.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	n := notify.NewPostgres(db.DB, p.URL(), quiet)
+	afterRestart(t, n, n, func() { p.Kill(); p.Start() })
 }
