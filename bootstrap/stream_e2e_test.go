@@ -652,6 +652,7 @@ func TestStream_HeartbeatAndBadRequests(t *testing.T) {
 	a.expect(t, http.StatusUnprocessableEntity, "validation_failed", "GET", "/events/stream?after=x", tn.Admin.Token, nil)
 	a.expect(t, http.StatusUnprocessableEntity, "validation_failed", "GET", "/events/stream?after=-1", tn.Admin.Token, nil)
 	a.expect(t, http.StatusUnprocessableEntity, "validation_failed", "GET", "/events/stream?limit=5", tn.Admin.Token, nil)
+	a.expect(t, http.StatusUnprocessableEntity, "validation_failed", "GET", "/events/stream?after=1&after=2", tn.Admin.Token, nil)
 	a.expect(t, http.StatusUnprocessableEntity, "validation_failed", "GET", "/events/stream", tn.Admin.Token, nil,
 		"Last-Event-ID", "abc")
 }

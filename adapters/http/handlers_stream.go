@@ -81,11 +81,17 @@ func retryElsewhere(c *fiber.Ctx) error {
 func streamCursor(c *fiber.Ctx) (int64, error) {
 	var fields []domain.FieldError
 	after := int64(0)
+	seen := false
 	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
 		if string(k) != "after" {
 			fields = append(fields, domain.FieldError{Field: string(k), Message: "is not a query parameter of this endpoint"})
 			return
 		}
+		if seen {
+			fields = append(fields, domain.FieldError{Field: "after", Message: "must be given at most once"})
+			return
+		}
+		seen = true
 		n, err := strconv.ParseInt(string(v), 10, 64)
 		if err != nil || n < 0 {
 			fields = append(fields, domain.FieldError{Field: "after", Message: "must be an event id (an integer, 0 or more)"})
