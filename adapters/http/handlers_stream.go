@@ -54,9 +54,23 @@ func (s *Server) eventStream(c *fiber.Ctx) error {
 		return nil
 	}
 	sink := &sseSink{conn: c.Context().Conn(), grace: s.streams.Heartbeat() + streamWriteGrace}
+	// The access line is written when the handler returns, as the stream
+	// begins; this one says how it ended.
+	rid, org, opened := requestID(c), actorOf(c).OrgID, time.Now()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		sink.w = w
-		_ = st.Run(sink)
+		err := st.Run(sink)
+		reason := "closed"
+		switch {
+		case errors.Is(err, application.ErrStreamRevoked), errors.Is(err, application.ErrStreamShutdown):
+			reason = err.Error()
+		case sink.failed:
+			reason = "client gone"
+		case err != nil:
+			reason = err.Error()
+		}
+		s.log.Info("event stream ended", "request_id", rid, "organization_id", int64(org),
+			"duration", time.Since(opened).Round(time.Millisecond).String(), "reason", reason)
 	})
 	return nil
 }
@@ -118,6 +132,8 @@ type sseSink struct {
 	conn  net.Conn
 	grace time.Duration
 	buf   []byte
+	// failed: a write failed (the client has gone, or stopped reading).
+	failed bool
 }
 
 // Event writes "id: <id>\nevent: <type>\ndata: <event JSON>\n\n". The
@@ -145,8 +161,10 @@ func (k *sseSink) flush(b []byte) error {
 	if k.conn != nil {
 		_ = k.conn.SetWriteDeadline(time.Now().Add(k.grace))
 	}
-	if _, err := k.w.Write(b); err != nil {
-		return err
+	_, err := k.w.Write(b)
+	if err == nil {
+		err = k.w.Flush()
 	}
-	return k.w.Flush()
+	k.failed = err != nil
+	return err
 }
