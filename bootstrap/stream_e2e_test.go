@@ -338,7 +338,7 @@ func TestStream_AWriteOnOneReplicaReachesAStreamOnTheOtherWithinASecond(t *testi
 			t.Parallel()
 			a, b := twoReplicas(t, backend, time.Minute, nil)
 			tn := a.newTenant(t)
-			s := b.openStream(t, "/events/stream", tn.Admin.Token)
+			s := b.openStream(t, "/events/stream?after="+strconv.FormatInt(a.lastEvent(t, tn.ID), 10), tn.Admin.Token)
 			defer s.close()
 			select {
 			case <-s.pings:
