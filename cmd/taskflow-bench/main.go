@@ -48,12 +48,19 @@ const (
 	scLogin        = "login"
 	scLoginFlood   = "login_flood"
 	scMixed        = "mixed"
+	// scStreamFanout is create_task with streamFanout event streams of the
+	// organization open: commit to frame.
+	scStreamFanout = "stream_fanout"
 )
 
-var allScenarios = []string{scCachedList, scUncachedList, scGetTask, scCreateTask, scTransition, scDepth, scLogin, scLoginFlood, scMixed}
+var allScenarios = []string{scCachedList, scUncachedList, scGetTask, scCreateTask, scTransition, scDepth, scLogin, scLoginFlood, scMixed,
+	scStreamFanout}
 
 // cacheScenarios also run on the redis backend: the cache is on their path.
-var cacheScenarios = map[string]bool{scCachedList: true, scUncachedList: true, scCreateTask: true, scTransition: true, scMixed: true}
+// The stream fan-out too: its notifications go through Redis pub/sub there,
+// through Postgres NOTIFY on the memory backend.
+var cacheScenarios = map[string]bool{scCachedList: true, scUncachedList: true, scCreateTask: true, scTransition: true, scMixed: true,
+	scStreamFanout: true}
 
 type options struct {
 	duration    time.Duration
@@ -417,6 +424,21 @@ func (b *bench) runScenarios(ctx context.Context) error {
 			})
 			if err == nil && r.res.exhausted {
 				r.note = "ran out of CREATED tasks before the end"
+			}
+			return err
+		}},
+		{scStreamFanout, func() error {
+			fan, err := openStreamFan(ctx, base, ds.writes.token, streamFanout)
+			if err != nil {
+				return err
+			}
+			defer fan.close()
+			r, err := b.measure(ctx, scStreamFanout, "", o.conc, o.duration, func() (httpGen, error) {
+				fan.reset()
+				return genCreateTask(base, ds), nil
+			})
+			if err == nil {
+				r.note = fan.summary()
 			}
 			return err
 		}},
