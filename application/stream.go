@@ -275,8 +275,12 @@ func (s *Streams) release(st *Stream) {
 	}
 }
 
+// renew runs in the stream's goroutine, between frames: a shared count
+// that does not answer (a frozen Redis) holds the stream up at most
+// renewTimeout per Recheck, and the lease, three Rechecks long, survives a
+// few failed renewals.
 func (s *Streams) renew(st *Stream) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), renewTimeout)
 	defer cancel()
 	_ = s.local.Renew(ctx, st.org, st.holder, s.leaseTTL())
 	if s.slots != nil {
@@ -285,6 +289,8 @@ func (s *Streams) renew(st *Stream) {
 		}
 	}
 }
+
+const renewTimeout = 300 * time.Millisecond
 
 // forget takes st off its feed; the feed stops with its last stream.
 func (s *Streams) forget(st *Stream) {
