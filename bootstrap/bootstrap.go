@@ -44,6 +44,8 @@ func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
 		AuthModule,
 		ApplicationModule,
 		WebhooksModule,
+		StreamModule,
+		fx.Decorate(publishCommitted),
 		HTTPModule,
 		RetentionModule,
 		// The admin listener starts first and stops last: metrics and

@@ -30,7 +30,15 @@ type cacheOut struct {
 	Cache   ports.ListCache
 	Limiter ports.RateLimiter
 	Check   httpadapter.Check `group:"checks"`
+	// Redis is the client of the shared Redis, for the event notifier
+	// and the stream slots; nil with the memory backend.
+	Redis *redis.Client
 }
+
+// redisPrefix starts every Redis key and channel of an installation: two
+// deployments sharing one Redis (each with its own organization 1) never
+// meet.
+func redisPrefix(install InstallationID) string { return "taskflow:" + string(install) }
 
 func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install InstallationID, m *metrics.Metrics) (cacheOut, error) {
 	switch cfg.CacheBackend {
@@ -67,7 +75,7 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		log.Info("list cache: redis", "url", config.RedactURL(cfg.RedisURL), "ttl", cfg.CacheTTL.String())
 		// Keys carry the installation id: two deployments sharing one
 		// Redis (each with its own organization 1) never meet.
-		prefix := "taskflow:" + string(install)
+		prefix := redisPrefix(install)
 		// The breaker skips Redis from its first failure until the probe
 		// finds it answering and has moved the epoch (see cache.Redis).
 		// Appended after the client's hook, so it stops before the client
@@ -110,6 +118,7 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 			Cache:   m.CountCache(list, "redis"),
 			Limiter: limiter,
 			Check:   httpadapter.Check{Name: "redis", Ping: redisPinger{client}},
+			Redis:   client,
 		}, nil
 	default:
 		log.Info("list cache: memory", "ttl", cfg.CacheTTL.String())

@@ -57,6 +57,7 @@ type serverIn struct {
 	Metrics *metrics.Metrics
 	// Webhooks serves the webhook endpoints.
 	Webhooks *application.Webhooks
+	Streams  *application.Streams
 }
 
 func newServer(lc fx.Lifecycle, in serverIn) *Server {
@@ -66,6 +67,7 @@ func newServer(lc fx.Lifecycle, in serverIn) *Server {
 		Limits: httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},
 	}).WithEvents(in.Events)
 	h.WithWebhooks(in.Webhooks)
+	h.ServeStreams(in.Streams)
 	s := &Server{app: h.App(), h: h}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
@@ -85,6 +87,9 @@ func newServer(lc fx.Lifecycle, in serverIn) *Server {
 		OnStop: func(ctx context.Context) error {
 			// In-flight requests finish; new connections are refused. The
 			// deadline comes from SHUTDOWN_TIMEOUT via fx.StopTimeout.
+			// Event streams never finish by themselves: they are closed
+			// first (Run has closed them already, at the drain).
+			in.Streams.CloseAll()
 			shutdownCtx, cancel := context.WithTimeout(ctx, in.Cfg.ShutdownTimeout)
 			defer cancel()
 			return s.app.ShutdownWithContext(shutdownCtx)

@@ -102,6 +102,9 @@ type Config struct {
 	// and reach loopback and private addresses (development and tests;
 	// refused with APP_ENV=production).
 	WebhookAllowPrivate bool
+	// StreamMaxPerOrg is STREAM_MAX_PER_ORG: an organization's open event
+	// streams, across the replicas that share Redis (per replica without).
+	StreamMaxPerOrg int
 }
 
 // defaults lists every key with its default, as text parsed like any
@@ -144,6 +147,7 @@ var defaults = map[string]string{
 	"WEBHOOK_DISABLE_AFTER":  "20",
 	"WEBHOOK_RETRY_SCHEDULE": "30s,2m,10m,1h,4h,12h",
 	"WEBHOOK_ALLOW_PRIVATE":  "false",
+	"STREAM_MAX_PER_ORG":     "100",
 }
 
 // Keys returns the names of all configuration keys, sorted.
@@ -278,6 +282,7 @@ func (p *parser) parse() *Config {
 	if c.WebhookAllowPrivate && c.Env == EnvProduction {
 		p.problem("WEBHOOK_ALLOW_PRIVATE=true lets webhooks reach loopback and private addresses and use http://; it is for development and tests only and is refused with APP_ENV=production")
 	}
+	c.StreamMaxPerOrg = p.integer("STREAM_MAX_PER_ORG", 1, 100_000)
 	return c
 }
 
@@ -744,6 +749,7 @@ func (c *Config) Redacted() map[string]any {
 		"WEBHOOK_DISABLE_AFTER":      c.WebhookDisableAfter,
 		"WEBHOOK_RETRY_SCHEDULE":     fmtDurations(c.WebhookRetrySchedule),
 		"WEBHOOK_ALLOW_PRIVATE":      c.WebhookAllowPrivate,
+		"STREAM_MAX_PER_ORG":         c.StreamMaxPerOrg,
 	}
 }
 

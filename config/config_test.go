@@ -90,6 +90,7 @@ func TestLoad_defaults(t *testing.T) {
 		StartupTimeout: time.Minute, ShutdownDrain: 0, EventRetention: 720 * time.Hour,
 		WebhookTimeout: 10 * time.Second, WebhookDisableAfter: 20,
 		WebhookRetrySchedule: []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour},
+		StreamMaxPerOrg:      100,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", *c, want)
@@ -202,7 +203,8 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 		"CACHE_TTL": "2m", "JWT_TTL": "1h", "BCRYPT_COST": "10", "LOG_LEVEL": "debug", "LOG_FORMAT": "text",
 		"BODY_LIMIT": "2048", "REQUEST_TIMEOUT": "3s", "SHUTDOWN_TIMEOUT": "1m", "INVITE_TTL": "24h",
 		"DB_MAX_OPEN_CONNS": "5", "MIGRATE_ON_START": "false", "STARTUP_TIMEOUT": "2m", "SHUTDOWN_DRAIN": "12s",
-		"EVENT_RETENTION": "48h",
+		"EVENT_RETENTION":    "48h",
+		"STREAM_MAX_PER_ORG": "7",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -218,6 +220,7 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 		StartupTimeout: 2 * time.Minute, ShutdownDrain: 12 * time.Second, EventRetention: 48 * time.Hour,
 		WebhookTimeout: 10 * time.Second, WebhookDisableAfter: 20,
 		WebhookRetrySchedule: []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour},
+		StreamMaxPerOrg:      7,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", got, want)
@@ -392,6 +395,7 @@ func TestLoad_invalid_value(t *testing.T) {
 		{"SHUTDOWN_DRAIN", "5", `SHUTDOWN_DRAIN must be a duration with a unit, such as "60s" or "30m", got "5"`},
 		{"SHUTDOWN_DRAIN", "-1s", `SHUTDOWN_DRAIN must be between 0s and 10m, got "-1s"`},
 		{"SHUTDOWN_DRAIN", "11m", `SHUTDOWN_DRAIN must be between 0s and 10m, got "11m"`},
+		{"STREAM_MAX_PER_ORG", "0", `STREAM_MAX_PER_ORG must be a whole number from 1 to 100000, got "0"`},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s=%s", tt.key, tt.value), func(t *testing.T) {

@@ -12,9 +12,19 @@ import (
 // connections under clients that have just sent a request on one, and
 // those requests get a reset instead of an answer.
 //
+// Live event streams are closed at once (clients reconnect with
+// Last-Event-ID, through the balancer, to another replica): they would
+// otherwise hold the final shutdown for SHUTDOWN_TIMEOUT. A stream asked
+// for during the drain is told to retry (eventStream).
+//
 // The caller keeps serving for a while after Drain (SHUTDOWN_DRAIN), then
 // shuts the server down.
-func (s *Server) Drain() { s.draining.Store(true) }
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	if s.streams != nil {
+		s.streams.CloseAll()
+	}
+}
 
 // closeWhileDraining is the outermost middleware: it marks the answer
 // Connection: close once Drain has been called, also for a request that

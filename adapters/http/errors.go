@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/domain"
 )
 
@@ -60,6 +61,11 @@ var codeOfStatus = map[int]string{
 // client does not give up on a blip.
 const retryAfter = "2"
 
+// streamsRetryAfter is the Retry-After of a stream refused for the
+// organization's limit: a slot frees when a client goes, or when the
+// lease of a replica that died runs out.
+const streamsRetryAfter = "5"
+
 // errorHandler answers every error with problem+json. Domain errors keep
 // their code and message; Fiber's own errors get a fixed code; anything
 // else is a 500 that reveals nothing but the request id, with the cause in
@@ -87,6 +93,9 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		case errors.As(err, &rl):
 			q := rateLimitedProblem(c, rl)
 			p.Status, p.Code, p.Detail = q.Status, q.Code, q.Detail
+		case errors.Is(err, application.ErrTooManyStreams):
+			p.Status, p.Code, p.Detail = fiber.StatusTooManyRequests, application.ErrTooManyStreams.Code, application.ErrTooManyStreams.Message
+			c.Set(fiber.HeaderRetryAfter, streamsRetryAfter)
 		case errors.As(err, &de) && de.Kind != domain.KindInternal:
 			p.Status, p.Code, p.Detail = statusOf[de.Kind], de.Code, de.Message
 			for _, f := range de.Fields {

@@ -54,6 +54,7 @@ var problemPages = []problemPage{
 	{Code: "unsupported_media_type", Status: 415, About: "The body must be application/json (POST /login also takes application/x-www-form-urlencoded), sent without a Content-Encoding."},
 	{Code: "validation_failed", Status: 422, About: "The request is well-formed but a value is not acceptable: out of its range, of the wrong type, or a field or query parameter this request does not accept. errors lists each field and what is wrong with it."},
 	{Code: "rate_limited", Status: 429, About: "Too many requests. Wait for the number of seconds in Retry-After before trying again."},
+	{Code: "too_many_streams", Status: 429, About: "Your organization has as many open event streams (GET /events/stream) as it may (STREAM_MAX_PER_ORG, 100 by default), across all replicas. Close one, or retry after the number of seconds in Retry-After."},
 	{Code: "headers_too_large", Status: 431, About: "The request's header block is larger than the server accepts (16 KiB)."},
 	{Code: "internal", Status: 500, About: "A bug in TaskFlow. The answer reveals nothing else; the server log has the cause under the request_id. Report the request_id."},
 	{Code: "unavailable", Status: 503, About: "A dependency (the database, or the rate limiter's store) cannot be reached now. Nothing half-done stays behind. Retry after the number of seconds in Retry-After."},

@@ -49,6 +49,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/webhooks/:id/deliveries", with(auth, adminOnly, s.webhookDeliveries)...)
 	app.Post("/webhooks/:id/ping", with(auth, adminOnly, s.pingWebhook)...)
 	app.Post("/webhooks/:id/rotate-secret", with(auth, adminOnly, s.rotateWebhookSecret)...)
+	app.Get("/events/stream", with(auth, s.eventStream)...)
 
 	app.Get("/tasks", with(auth, s.listTasks)...)
 	app.Post("/tasks", with(auth, adminOnly, s.idempotent, s.createTask)...)

@@ -50,6 +50,8 @@ type Server struct {
 	draining atomic.Bool
 	// webhooks serves the webhook endpoints (WithWebhooks).
 	webhooks *application.Webhooks
+	// streams serves GET /events/stream (ServeStreams); nil: none.
+	streams *application.Streams
 }
 
 // NewServer builds the handlers around the use cases. rl counts requests
@@ -66,6 +68,10 @@ func (s *Server) WithEvents(events *application.Events) *Server {
 	s.events = events
 	return s
 }
+
+// ServeStreams hands the live feed to the server: GET /events/stream
+// opens its streams, and Drain closes them.
+func (s *Server) ServeStreams(st *application.Streams) { s.streams = st }
 
 // App builds the Fiber application: error handling, limits, middleware
 // and routes.

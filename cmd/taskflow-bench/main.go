@@ -49,13 +49,19 @@ const (
 	scLogin        = "login"
 	scLoginFlood   = "login_flood"
 	scMixed        = "mixed"
+	// scStreamFanout is create_task with streamFanout event streams of the
+	// organization open: commit to frame.
+	scStreamFanout = "stream_fanout"
 )
 
 var allScenarios = []string{scCachedList, scUncachedList, scGetTask, scCreateTask, scTransition, scDepth, scSearch, scLogin, scLoginFlood, scMixed,
-	scWebhooks}
+	scWebhooks, scStreamFanout}
 
 // cacheScenarios also run on the redis backend: the cache is on their path.
-var cacheScenarios = map[string]bool{scCachedList: true, scUncachedList: true, scCreateTask: true, scTransition: true, scMixed: true}
+// The stream fan-out too: its notifications go through Redis pub/sub there,
+// through Postgres NOTIFY on the memory backend.
+var cacheScenarios = map[string]bool{scCachedList: true, scUncachedList: true, scCreateTask: true, scTransition: true, scMixed: true,
+	scStreamFanout: true}
 
 type options struct {
 	duration    time.Duration
@@ -442,6 +448,21 @@ func (b *bench) runScenarios(ctx context.Context) error {
 			return err
 		}},
 		{scWebhooks, func() error { return b.webhookDeliveries(ctx) }},
+		{scStreamFanout, func() error {
+			fan, err := openStreamFan(ctx, base, ds.writes.token, streamFanout)
+			if err != nil {
+				return err
+			}
+			defer fan.close()
+			r, err := b.measure(ctx, scStreamFanout, "", o.conc, o.duration, func() (httpGen, error) {
+				fan.reset()
+				return genCreateTask(base, ds), nil
+			})
+			if err == nil {
+				r.note = fan.summary()
+			}
+			return err
+		}},
 		{scMixed, func() error {
 			// On a fresh server, so that its peak RSS is the mixed load's,
 			// not what earlier scenarios left in the heap and the memory

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -23,9 +24,21 @@ type Validator struct {
 	router routers.Router
 }
 
+// eventStream reads a text/event-stream body (the part of a stream a test
+// read, or a stream that ended) as the string its schema describes;
+// kin-openapi has no decoder of its own for it.
+var eventStream = sync.OnceFunc(func() {
+	openapi3filter.RegisterBodyDecoder("text/event-stream",
+		func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+			b, err := io.ReadAll(body)
+			return string(b), err
+		})
+})
+
 // New loads and validates spec. The document's servers are dropped so that
 // operations match on method and path alone, whatever host a test uses.
 func New(spec []byte) (*Validator, error) {
+	eventStream()
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromData(spec)
 	if err != nil {

@@ -1,0 +1,152 @@
+package notify_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskflow/taskflow/adapters/faulttest"
+	"github.com/taskflow/taskflow/adapters/notify"
+	"github.com/taskflow/taskflow/adapters/notify/notifytest"
+	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
+	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestMemory_Notifier(t *testing.T) {
+	notifytest.Notifier(t, func(t *testing.T) (ports.Notifier, ports.Notifier) {
+		m := notify.NewMemory()
+		return m, m
+	}, func(t *testing.T) ports.Notifier { return notify.NewMemory() })
+}
+
+func TestMemory_Slots(t *testing.T) {
+	notifytest.Slots(t, func(t *testing.T) (ports.StreamSlots, ports.StreamSlots) {
+		m := notify.NewMemorySlots()
+		return m, m
+	})
+}
+
+func TestPostgres_Notifier(t *testing.T) {
+	newOn := func(t *testing.T, url string) ports.Notifier {
+		db, err := sqlx.Open("postgres", url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return notify.NewPostgres(db.DB, url, quiet)
+	}
+	notifytest.Notifier(t, func(t *testing.T) (ports.Notifier, ports.Notifier) {
+		url := pgtest.NewDatabase(t)
+		return newOn(t, url), newOn(t, url)
+	}, func(t *testing.T) ports.Notifier { return newOn(t, pgtest.NewDatabase(t)) })
+}
+
+func redisClient(t *testing.T) *redis.Client {
+	t.Helper()
+	u := os.Getenv("TEST_REDIS_URL")
+	if u == "" {
+		u = "redis://127.0.0.1:6379/0"
+	}
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis at %s is unreachable: %v", u, err)
+		}
+		t.Skipf("redis at %s is unreachable: %v (set CI=true to fail instead of skipping)", u, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func prefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "taskflow-test:" + hex.EncodeToString(b[:])
+}
+
+func TestRedis_Notifier(t *testing.T) {
+	notifytest.Notifier(t, func(t *testing.T) (ports.Notifier, ports.Notifier) {
+		p := prefix()
+		return notify.NewRedis(redisClient(t), p, quiet), notify.NewRedis(redisClient(t), p, quiet)
+	}, func(t *testing.T) ports.Notifier { return notify.NewRedis(redisClient(t), prefix(), quiet) })
+}
+
+func TestRedis_Slots(t *testing.T) {
+	notifytest.Slots(t, func(t *testing.T) (ports.StreamSlots, ports.StreamSlots) {
+		p := prefix()
+		return notify.NewRedisSlots(redisClient(t), p), notify.NewRedisSlots(redisClient(t), p)
+	})
+}
+
+// afterRestart checks what a listener does across a restart of the
+// backend it listens on: it reports the gap (a notification of
+// organization 0, "look again"), and hears what is published once the
+// backend is back.
+func afterRestart(t *testing.T, pub, sub ports.Notifier, restart func()) {
+	t.Helper()
+	var mu sync.Mutex
+	var heard []int64 // org*1000 + last
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = sub.Listen(ctx, func(org domain.OrgID, last int64) {
+			mu.Lock()
+			heard = append(heard, int64(org)*1000+last)
+			mu.Unlock()
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	has := func(v int64) bool { mu.Lock(); defer mu.Unlock(); return slices.Contains(heard, v) }
+	publishUntilHeard := func(org domain.OrgID, last int64) {
+		faulttest.WaitFor(t, "a notification heard", 30*time.Second, func() bool {
+			_ = pub.Publish(context.Background(), org, last)
+			time.Sleep(20 * time.Millisecond)
+			return has(int64(org)*1000 + last)
+		})
+	}
+	publishUntilHeard(1, 1)
+	restart()
+	faulttest.WaitFor(t, "the listener reports the gap", 30*time.Second, func() bool { return has(0) })
+	publishUntilHeard(2, 2)
+}
+
+func TestRedis_ListenerSurvivesARestart(t *testing.T) {
+	r := faulttest.StartRedis(t)
+	opt, _ := redis.ParseURL(r.URL())
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	n := notify.NewRedis(c, prefix(), quiet)
+	afterRestart(t, n, n, func() { r.Kill(); r.Start() })
+}
+
+func TestPostgres_ListenerSurvivesARestart(t *testing.T) {
+	p := faulttest.StartPostgres(t)
+	db, err := sqlx.Open("postgres", p.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	n := notify.NewPostgres(db.DB, p.URL(), quiet)
+	afterRestart(t, n, n, func() { p.Kill(); p.Start() })
+}
