@@ -53,6 +53,8 @@ func (p *Postgres) Listen(ctx context.Context, fn func(domain.OrgID, int64)) err
 			p.log.Warn("event notifications: postgres listener disconnected", "err", fmt.Sprint(err))
 		case pq.ListenerEventReconnected:
 			p.log.Info("event notifications: postgres listener reconnected")
+		case pq.ListenerEventConnected:
+			// The first connection: nothing to report.
 		}
 	})
 	stop := context.AfterFunc(ctx, func() { _ = l.Close() })
