@@ -11,6 +11,7 @@ import (
 
 	httpadapter "github.com/taskflow/taskflow/adapters/http"
 	"github.com/taskflow/taskflow/adapters/metrics"
+	"github.com/taskflow/taskflow/adapters/telemetry"
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/config"
 	"github.com/taskflow/taskflow/ports"
@@ -54,12 +55,13 @@ type serverIn struct {
 	Checks  []httpadapter.Check `group:"checks"`
 	Limiter ports.RateLimiter
 	Metrics *metrics.Metrics
+	Tracing *telemetry.Tracing
 }
 
 func newServer(lc fx.Lifecycle, in serverIn) *Server {
 	h := httpadapter.NewServer(in.Auth, in.Orgs, in.Tasks, in.Idem, in.Checks, in.Limiter, in.Log, httpadapter.Options{
 		BodyLimit: in.Cfg.BodyLimit, RequestTimeout: in.Cfg.RequestTimeout, Version: in.Info.Version,
-		CORSOrigins: in.Cfg.CORSOrigins, Metrics: in.Metrics,
+		CORSOrigins: in.Cfg.CORSOrigins, Metrics: in.Metrics, Tracing: in.Tracing.Provider(),
 		Limits: httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},
 	})
 	s := &Server{app: h.App(), h: h}

@@ -66,7 +66,8 @@ func newAutoPipeline(client redis.UniversalClient, maxFlights int) *autoPipeline
 // never blocks on a caller that stopped waiting.
 type pipeCall struct {
 	add  func(context.Context, redis.Pipeliner)
-	err  error // set when the batch was skipped, before done
+	ctx  context.Context // the caller's, for its values (a trace span)
+	err  error           // set when the batch was skipped, before done
 	done chan struct{}
 }
 
@@ -80,7 +81,7 @@ var pipeCallPool = sync.Pool{New: func() any { return &pipeCall{done: make(chan 
 // skip dropped the batch (add was never called).
 func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.Pipeliner)) error {
 	c := pipeCallPool.Get().(*pipeCall)
-	c.add, c.err = add, nil
+	c.add, c.ctx, c.err = add, ctx, nil
 
 	p.mu.Lock()
 	p.queue = append(p.queue, c)
@@ -93,13 +94,13 @@ func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.P
 		// In a goroutine of its own, so that this caller still returns at
 		// its deadline; the flight ends with the client's read timeout,
 		// not with this caller's request, since it answers others too.
-		go p.fly(context.WithoutCancel(ctx))
+		go p.fly()
 	}
 
 	select {
 	case <-c.done:
 		err := c.err
-		c.add, c.err = nil, nil
+		c.add, c.ctx, c.err = nil, nil, nil
 		pipeCallPool.Put(c)
 		return err
 	case <-ctx.Done():
@@ -111,7 +112,15 @@ func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.P
 
 // fly takes the queue as a batch and sends it, again while callers keep
 // queueing; it frees its slot when none did.
-func (p *autoPipeline) fly(ctx context.Context) {
+//
+// A batch is sent with the context values of its first caller, never
+// with its cancellation (the batch answers others too): with tracing on,
+// the pipeline's span (redisotel's, naming every command in it) joins
+// that caller's trace, the request that was waiting first, rather than
+// the trace of whichever request started the flight, which may have
+// ended long before. The other callers of the batch see no Redis span of
+// their own.
+func (p *autoPipeline) fly() {
 	for {
 		// The callers that are about to queue (handlers already running
 		// on another P, or runnable) get a chance to join this batch.
@@ -126,6 +135,7 @@ func (p *autoPipeline) fly(ctx context.Context) {
 		p.queue = make([]*pipeCall, 0, cap(batch))
 		p.mu.Unlock()
 
+		ctx := context.WithoutCancel(batch[0].ctx)
 		if p.skip != nil {
 			if err := p.skip(); err != nil {
 				for _, c := range batch {
