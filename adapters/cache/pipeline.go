@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // autoPipeline sends the commands of concurrent callers to Redis together:
@@ -69,6 +72,10 @@ type pipeCall struct {
 	ctx  context.Context // the caller's, for its values (a trace span)
 	err  error           // set when the batch was skipped, before done
 	done chan struct{}
+	// Set before done, for the caller's span: how many callers its batch
+	// carried, and whether this one was the first.
+	batch int
+	first bool
 }
 
 var pipeCallPool = sync.Pool{New: func() any { return &pipeCall{done: make(chan struct{}, 1)} }}
@@ -79,7 +86,18 @@ var pipeCallPool = sync.Pool{New: func() any { return &pipeCall{done: make(chan 
 // when ctx ends first (the commands still go, and their results are
 // dropped, so add must not capture anything the caller reuses) or when
 // skip dropped the batch (add was never called).
+//
+// With tracing on (ctx carries a recording span: a request's), the wait
+// is a span of the caller's, redis.autopipeline, saying how many callers
+// its batch carried and whether this caller was the first, whose trace
+// then also holds the pipeline's own span (redisotel's, naming its
+// commands), under this one. Without a recording span this costs one
+// context lookup.
 func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.Pipeliner)) error {
+	var span trace.Span
+	if s := trace.SpanFromContext(ctx); s.IsRecording() {
+		ctx, span = s.TracerProvider().Tracer(tracerName).Start(ctx, "redis.autopipeline")
+	}
 	c := pipeCallPool.Get().(*pipeCall)
 	c.add, c.ctx, c.err = add, ctx, nil
 
@@ -100,12 +118,19 @@ func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.P
 	select {
 	case <-c.done:
 		err := c.err
+		if span != nil {
+			span.SetAttributes(attribute.Int("taskflow.redis.batch_callers", c.batch), attribute.Bool("taskflow.redis.batch_first", c.first))
+			endSpan(span, err)
+		}
 		c.add, c.ctx, c.err = nil, nil, nil
 		pipeCallPool.Put(c)
 		return err
 	case <-ctx.Done():
 		// c stays with its batch, which will still signal it; it is not
 		// returned to the pool.
+		if span != nil {
+			endSpan(span, ctx.Err())
+		}
 		return ctx.Err()
 	}
 }
@@ -118,8 +143,8 @@ func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.P
 // the pipeline's span (redisotel's, naming every command in it) joins
 // that caller's trace, the request that was waiting first, rather than
 // the trace of whichever request started the flight, which may have
-// ended long before. The other callers of the batch see no Redis span of
-// their own.
+// ended long before. The other callers of the batch have their
+// redis.autopipeline span only (see do).
 func (p *autoPipeline) fly() {
 	for {
 		// The callers that are about to queue (handlers already running
@@ -138,8 +163,8 @@ func (p *autoPipeline) fly() {
 		ctx := context.WithoutCancel(batch[0].ctx)
 		if p.skip != nil {
 			if err := p.skip(); err != nil {
-				for _, c := range batch {
-					c.err = err
+				for i, c := range batch {
+					c.err, c.batch, c.first = err, len(batch), i == 0
 					c.done <- struct{}{}
 				}
 				continue
@@ -153,8 +178,19 @@ func (p *autoPipeline) fly() {
 		if err != nil && p.failed != nil {
 			p.failed(err)
 		}
-		for _, c := range batch {
+		for i, c := range batch {
+			c.batch, c.first = len(batch), i == 0
 			c.done <- struct{}{}
 		}
 	}
+}
+
+// tracerName names the tracer of the cache's own spans.
+const tracerName = "github.com/taskflow/taskflow/adapters/cache"
+
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
