@@ -69,8 +69,8 @@ func newAutoPipeline(client redis.UniversalClient, maxFlights int) *autoPipeline
 // never blocks on a caller that stopped waiting.
 type pipeCall struct {
 	add  func(context.Context, redis.Pipeliner)
-	ctx  context.Context // the caller's, for its values (a trace span)
-	err  error           // set when the batch was skipped, before done
+	span trace.Span // the caller's redis.autopipeline span; nil when not tracing
+	err  error      // set when the batch was skipped, before done
 	done chan struct{}
 	// Set before done, for the caller's span: how many callers its batch
 	// carried, and whether this one was the first.
@@ -99,7 +99,7 @@ func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.P
 		ctx, span = s.TracerProvider().Tracer(tracerName).Start(ctx, "redis.autopipeline")
 	}
 	c := pipeCallPool.Get().(*pipeCall)
-	c.add, c.ctx, c.err = add, ctx, nil
+	c.add, c.span, c.err = add, span, nil
 
 	p.mu.Lock()
 	p.queue = append(p.queue, c)
@@ -112,7 +112,7 @@ func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.P
 		// In a goroutine of its own, so that this caller still returns at
 		// its deadline; the flight ends with the client's read timeout,
 		// not with this caller's request, since it answers others too.
-		go p.fly()
+		go p.fly(context.WithoutCancel(ctx))
 	}
 
 	select {
@@ -122,7 +122,7 @@ func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.P
 			span.SetAttributes(attribute.Int("taskflow.redis.batch_callers", c.batch), attribute.Bool("taskflow.redis.batch_first", c.first))
 			endSpan(span, err)
 		}
-		c.add, c.ctx, c.err = nil, nil, nil
+		c.add, c.span, c.err = nil, nil, nil
 		pipeCallPool.Put(c)
 		return err
 	case <-ctx.Done():
@@ -138,14 +138,13 @@ func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.P
 // fly takes the queue as a batch and sends it, again while callers keep
 // queueing; it frees its slot when none did.
 //
-// A batch is sent with the context values of its first caller, never
-// with its cancellation (the batch answers others too): with tracing on,
-// the pipeline's span (redisotel's, naming every command in it) joins
-// that caller's trace, the request that was waiting first, rather than
-// the trace of whichever request started the flight, which may have
-// ended long before. The other callers of the batch have their
-// redis.autopipeline span only (see do).
-func (p *autoPipeline) fly() {
+// With tracing on, a batch is sent under the redis.autopipeline span of
+// its first caller (see do), so that the pipeline's span (redisotel's,
+// naming every command in it) joins that caller's trace, the request
+// that was waiting first, rather than the trace of whichever request
+// started the flight, which may have ended long before. The other
+// callers of the batch have their redis.autopipeline span only.
+func (p *autoPipeline) fly(ctx context.Context) {
 	for {
 		// The callers that are about to queue (handlers already running
 		// on another P, or runnable) get a chance to join this batch.
@@ -160,7 +159,7 @@ func (p *autoPipeline) fly() {
 		p.queue = make([]*pipeCall, 0, cap(batch))
 		p.mu.Unlock()
 
-		ctx := context.WithoutCancel(batch[0].ctx)
+		sendCtx := underSpan(ctx, batch[0].span)
 		if p.skip != nil {
 			if err := p.skip(); err != nil {
 				for i, c := range batch {
@@ -170,9 +169,9 @@ func (p *autoPipeline) fly() {
 				continue
 			}
 		}
-		err := p.exec(ctx, func(pipe redis.Pipeliner) {
+		err := p.exec(sendCtx, func(pipe redis.Pipeliner) {
 			for _, c := range batch {
-				c.add(ctx, pipe)
+				c.add(sendCtx, pipe)
 			}
 		})
 		if err != nil && p.failed != nil {
@@ -183,6 +182,14 @@ func (p *autoPipeline) fly() {
 			c.done <- struct{}{}
 		}
 	}
+}
+
+// underSpan is ctx, under span if there is one (with tracing on).
+func underSpan(ctx context.Context, span trace.Span) context.Context {
+	if span == nil {
+		return ctx
+	}
+	return trace.ContextWithSpan(ctx, span)
 }
 
 // tracerName names the tracer of the cache's own spans.

@@ -118,48 +118,6 @@ func TestAutoPipeline(t *testing.T) {
 		}
 	})
 
-	t.Run("a_batch_goes_with_its_first_callers_context_values_never_its_cancellation", func(t *testing.T) {
-		t.Parallel()
-		// With tracing on, a request's span is a value of its context: the
-		// pipeline span of a batch must join a request of that batch (the
-		// first), not the one that started the flight, long gone.
-		type key struct{}
-		g := newGatedPipeline(client, 1)
-		var mu sync.Mutex
-		var seen []any
-		send := g.exec
-		g.exec = func(ctx context.Context, queue func(redis.Pipeliner)) error {
-			mu.Lock()
-			seen = append(seen, ctx.Value(key{}))
-			if ctx.Err() != nil {
-				t.Errorf("batch sent with an ended context: %v", ctx.Err())
-			}
-			mu.Unlock()
-			return send(ctx, queue)
-		}
-		first, cancelFirst := context.WithCancel(context.WithValue(t.Context(), key{}, "first"))
-		var wg sync.WaitGroup
-		call := func(ctx context.Context) {
-			wg.Go(func() { _, _ = echo(ctx, g.autoPipeline, "x") })
-		}
-		call(first)
-		waitFor(t, "the flight", time.Second, func() bool { return g.inFlight() == 1 && g.queued() == 0 })
-		call(context.WithValue(t.Context(), key{}, "second"))
-		waitFor(t, "a queued caller", time.Second, func() bool { return g.queued() == 1 })
-		call(context.WithValue(t.Context(), key{}, "third"))
-		waitFor(t, "two queued callers", time.Second, func() bool { return g.queued() == 2 })
-		cancelFirst() // its caller leaves; its batch still goes
-		g.release <- struct{}{}
-		close(g.release)
-		wg.Wait()
-		waitFor(t, "the flight to end", time.Second, func() bool { return g.inFlight() == 0 })
-		mu.Lock()
-		defer mu.Unlock()
-		if !slices.Equal(seen, []any{"first", "second"}) {
-			t.Fatalf("batches sent with the context values of %v, want first then second (the first of each batch)", seen)
-		}
-	})
-
 	t.Run("with_tracing_each_caller_has_a_span_and_the_batch_goes_under_the_firsts", func(t *testing.T) {
 		t.Parallel()
 		exp := tracetest.NewInMemoryExporter()
