@@ -168,7 +168,9 @@ func startSpan(c *fiber.Ctx, tracer trace.Tracer) trace.Span {
 	method := methodLabel(c)
 	ctx, span := tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
 		attribute.String("http.request.method", method),
-		attribute.String("url.path", c.Path()),
+		// Cloned: Fiber's strings point into fasthttp's buffers, reused by
+		// the next request, and a span is exported after its request.
+		attribute.String("url.path", strings.Clone(c.Path())),
 		attribute.String("url.scheme", c.Protocol()),
 		attribute.String("http.request.id", requestID(c)),
 	))
