@@ -131,7 +131,13 @@ func TestTracing_RequestSpansHTTPThroughSQLAndRedis(t *testing.T) {
 
 			r := a.expect(t, http.StatusOK, "", "GET", taskPath(tk.ID), tn.Admin.Token, nil)
 			spans := exp.GetSpans()
+			// Another request on the same keep-alive connection: fasthttp
+			// reuses its buffers, which a span's attributes must not share.
+			a.expect(t, http.StatusNotFound, "task_not_found", "GET", "/tasks/98765432", tn.Admin.Token, nil)
 			server := spanOf(t, spans, "GET /tasks/{id}")
+			if got := attr(server, "url.path"); got != taskPath(tk.ID) {
+				t.Errorf("url.path = %q, want %q", got, taskPath(tk.ID))
+			}
 			if got := attr(server, "http.route"); got != "/tasks/{id}" {
 				t.Errorf("http.route = %q", got)
 			}
