@@ -157,7 +157,7 @@ func (a *Auth) authenticateKey(ctx context.Context, token string) (domain.Actor,
 		// conditional, so replicas racing here write once). A failure
 		// costs only the record, not the request.
 		if _, err := a.keys.Touch(ctx, k.OrgID, k.ID, now); err != nil {
-			a.log.Warn("api key: recording its use failed", "organization_id", int64(k.OrgID),
+			a.log.WarnContext(ctx, "api key: recording its use failed", "organization_id", int64(k.OrgID),
 				"api_key_id", int64(k.ID), "error", err)
 		}
 	}

@@ -195,7 +195,7 @@ func (a *Auth) rehash(ctx context.Context, u *domain.User, password string) {
 		err = a.users.ReplacePasswordHash(ctx, u.OrgID, u.ID, u.PasswordHash, hash)
 	}
 	if err != nil {
-		a.log.Error("rehash password at the configured cost", "organization_id", int64(u.OrgID), "user_id", int64(u.ID), "err", err)
+		a.log.ErrorContext(ctx, "rehash password at the configured cost", "organization_id", int64(u.OrgID), "user_id", int64(u.ID), "err", err)
 	}
 }
 

@@ -65,13 +65,13 @@ func (l *OrgCache) usable() bool {
 	return l != nil && l.cache != nil
 }
 
-func (l *OrgCache) failed(op string, org domain.OrgID, err error) {
+func (l *OrgCache) failed(ctx context.Context, op string, org domain.OrgID, err error) {
 	if errors.Is(err, ports.ErrCacheSkipped) {
 		return
 	}
 	now := time.Now().UnixNano()
 	if last := l.lastLog.Load(); now-last >= int64(logEvery) && l.lastLog.CompareAndSwap(last, now) {
-		l.log.Error("list cache unavailable, serving from the database",
+		l.log.ErrorContext(ctx, "list cache unavailable, serving from the database",
 			"op", op, "organization_id", int64(org), "err", err)
 	}
 }
@@ -102,7 +102,7 @@ func (l *OrgCache) settled(ctx context.Context, org domain.OrgID, space ports.Ca
 		return failures, l.cache.Invalidate(ctx, org, space)
 	})
 	if err != nil {
-		l.failed("invalidate", org, err)
+		l.failed(ctx, "invalidate", org, err)
 		return false
 	}
 	l.mu.Lock()
@@ -126,13 +126,13 @@ func (l *OrgCache) load(ctx context.Context, org domain.OrgID, space ports.Cache
 	}
 	gens, err := l.generations(ctx, org)
 	if err != nil {
-		l.failed("generations", org, err)
+		l.failed(ctx, "generations", org, err)
 		return fetch()
 	}
 	gen := gens[space]
 	val, err := l.cache.Get(ctx, org, space, gen, key)
 	if err != nil {
-		l.failed("get", org, err)
+		l.failed(ctx, "get", org, err)
 		return fetch()
 	}
 	if val != nil {
@@ -150,7 +150,7 @@ func (l *OrgCache) load(ctx context.Context, org domain.OrgID, space ports.Cache
 		// Stored under the generation read before the query: if a write
 		// invalidated the list meanwhile, this entry is already dead.
 		if err := l.cache.Set(ctx, org, space, gen, key, b); err != nil {
-			l.failed("set", org, err)
+			l.failed(ctx, "set", org, err)
 		}
 		return b, nil
 	})
@@ -185,7 +185,7 @@ func (l *OrgCache) invalidate(ctx context.Context, org domain.OrgID, spaces ...p
 	}
 	for _, space := range spaces {
 		if err := l.cache.Invalidate(ctx, org, space); err != nil {
-			l.failed("invalidate", org, err)
+			l.failed(ctx, "invalidate", org, err)
 			l.mu.Lock()
 			l.pending[orgSpace{org, space}]++
 			l.anyPending.Store(true)

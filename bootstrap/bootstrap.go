@@ -23,7 +23,8 @@ import (
 func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
 	log := NewLogger(cfg, os.Stderr)
 	opts := []fx.Option{
-		fx.Supply(cfg, log, buildInfo{Version: version}),
+		fx.Supply(cfg, rootLogger{log}, buildInfo{Version: version}),
+		fx.Provide(newServiceLogger),
 		fx.WithLogger(func() fxevent.Logger {
 			// fx's own lines (provides, hooks) are noise at info level.
 			l := &fxevent.SlogLogger{Logger: log}
@@ -38,6 +39,7 @@ func New(cfg *config.Config, version string, extra ...fx.Option) *fx.App {
 		// before the hooks run; fx's own limit must not cut that short.
 		fx.StartTimeout(cfg.StartupTimeout + 2*time.Minute),
 		fx.StopTimeout(cfg.ShutdownTimeout + 5*time.Second),
+		TelemetryModule,
 		MetricsModule,
 		StoreModule,
 		CacheModule,

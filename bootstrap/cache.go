@@ -14,6 +14,7 @@ import (
 	"github.com/taskflow/taskflow/adapters/cache"
 	httpadapter "github.com/taskflow/taskflow/adapters/http"
 	"github.com/taskflow/taskflow/adapters/metrics"
+	"github.com/taskflow/taskflow/adapters/telemetry"
 	"github.com/taskflow/taskflow/config"
 	"github.com/taskflow/taskflow/ports"
 )
@@ -40,7 +41,7 @@ type cacheOut struct {
 // meet.
 func redisPrefix(install InstallationID) string { return "taskflow:" + string(install) }
 
-func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install InstallationID, m *metrics.Metrics) (cacheOut, error) {
+func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install InstallationID, m *metrics.Metrics, tr *telemetry.Tracing) (cacheOut, error) {
 	switch cfg.CacheBackend {
 	case "redis":
 		// go-redis logs its own connection errors to stderr; route them into
@@ -52,6 +53,10 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		client, err := cache.NewRedisClient(cfg.RedisURL)
 		if err != nil {
 			return cacheOut{}, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		// A span per command and per pipeline, with tracing on.
+		if err := tr.InstrumentRedis(client); err != nil {
+			return cacheOut{}, errors.Join(err, client.Close())
 		}
 		// go-redis connects on first use; a first PING here waits for a
 		// Redis that is still starting, up to STARTUP_TIMEOUT. A Redis that

@@ -11,6 +11,7 @@ import (
 
 	httpadapter "github.com/taskflow/taskflow/adapters/http"
 	"github.com/taskflow/taskflow/adapters/metrics"
+	"github.com/taskflow/taskflow/adapters/telemetry"
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/config"
 	"github.com/taskflow/taskflow/ports"
@@ -58,12 +59,13 @@ type serverIn struct {
 	// Webhooks serves the webhook endpoints.
 	Webhooks *application.Webhooks
 	Streams  *application.Streams
+	Tracing  *telemetry.Tracing
 }
 
 func newServer(lc fx.Lifecycle, in serverIn) *Server {
 	h := httpadapter.NewServer(in.Auth, in.Orgs, in.Tasks, in.Idem, in.Checks, in.Limiter, in.Log, httpadapter.Options{
 		BodyLimit: in.Cfg.BodyLimit, RequestTimeout: in.Cfg.RequestTimeout, Version: in.Info.Version,
-		CORSOrigins: in.Cfg.CORSOrigins, Metrics: in.Metrics,
+		CORSOrigins: in.Cfg.CORSOrigins, Metrics: in.Metrics, Tracing: in.Tracing.Provider(),
 		Limits: httpadapter.RateLimits{Auth: in.Cfg.AuthPerMinute, Org: in.Cfg.OrgPerMinute},
 	}).WithEvents(in.Events)
 	h.WithWebhooks(in.Webhooks)

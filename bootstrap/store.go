@@ -17,6 +17,7 @@ import (
 	"github.com/taskflow/taskflow/adapters/postgres"
 	"github.com/taskflow/taskflow/adapters/sqlite"
 	"github.com/taskflow/taskflow/adapters/sqlstore"
+	"github.com/taskflow/taskflow/adapters/telemetry"
 	"github.com/taskflow/taskflow/config"
 	"github.com/taskflow/taskflow/ports"
 )
@@ -40,10 +41,10 @@ type storeOut struct {
 	Check   httpadapter.Check `group:"checks"`
 }
 
-func newStore(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (storeOut, error) {
+func newStore(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, m *metrics.Metrics, tr *telemetry.Tracing) (storeOut, error) {
 	// Opening waits up to STARTUP_TIMEOUT on its own; the minute is for
 	// what follows, once the database answers.
-	db, err := openDatabase(context.Background(), cfg, log)
+	db, err := openDatabase(context.Background(), cfg, log, tr)
 	if err != nil {
 		return storeOut{}, err
 	}
@@ -85,7 +86,7 @@ func Migrate(ctx context.Context, cfg *config.Config, command string, out io.Wri
 	// worth seeing beside the migration output; the rest is not.
 	quiet := *cfg
 	quiet.LogLevel = "warn"
-	db, err := openDatabase(ctx, cfg, NewLogger(&quiet, os.Stderr))
+	db, err := openDatabase(ctx, cfg, NewLogger(&quiet, os.Stderr), telemetry.Off())
 	if err != nil {
 		return err
 	}
@@ -111,8 +112,9 @@ type database struct {
 
 // openDatabase is the one place the database is chosen: Postgres for a
 // postgres:// DATABASE_URL, else SQLite, in the file a sqlite: URL names
-// or, with no DATABASE_URL at all, in DATA_DIR.
-func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*database, error) {
+// or, with no DATABASE_URL at all, in DATA_DIR. With tracing on, the
+// service's pools trace each statement (the migration owner's does not).
+func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger, tr *telemetry.Tracing) (*database, error) {
 	st, err := cfg.Store()
 	if err != nil {
 		return nil, err
@@ -125,7 +127,7 @@ func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*d
 		dep := dependency{What: "database", Setting: "DATABASE_URL", URL: config.RedactURL(st.URL)}
 		err := waitFor(ctx, log, dep, cfg.StartupTimeout, func(ctx context.Context) error {
 			var err error
-			db, err = postgres.Open(ctx, st.URL, cfg.DBMaxOpenConns)
+			db, err = postgres.OpenWith(ctx, tr.OpenSQL("postgresql"), st.URL, cfg.DBMaxOpenConns)
 			return err
 		})
 		if err != nil {
@@ -153,7 +155,7 @@ func openDatabase(ctx context.Context, cfg *config.Config, log *slog.Logger) (*d
 			checkRole: func(ctx context.Context, log *slog.Logger) error { return checkRowSecurity(ctx, db, log) },
 		}, nil
 	case config.StoreSQLite:
-		read, write, err := sqlite.Open(ctx, st.Path, cfg.DBMaxOpenConns)
+		read, write, err := sqlite.OpenWith(ctx, tr.OpenSQL("sqlite"), st.Path, cfg.DBMaxOpenConns)
 		if err != nil {
 			return nil, fmt.Errorf("open the SQLite store (%s): %w", st.Path, err)
 		}

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // autoPipeline sends the commands of concurrent callers to Redis together:
@@ -66,8 +69,13 @@ func newAutoPipeline(client redis.UniversalClient, maxFlights int) *autoPipeline
 // never blocks on a caller that stopped waiting.
 type pipeCall struct {
 	add  func(context.Context, redis.Pipeliner)
-	err  error // set when the batch was skipped, before done
+	span trace.Span // the caller's redis.autopipeline span; nil when not tracing
+	err  error      // set when the batch was skipped, before done
 	done chan struct{}
+	// Set before done, for the caller's span: how many callers its batch
+	// carried, and whether this one was the first.
+	batch int
+	first bool
 }
 
 var pipeCallPool = sync.Pool{New: func() any { return &pipeCall{done: make(chan struct{}, 1)} }}
@@ -78,9 +86,20 @@ var pipeCallPool = sync.Pool{New: func() any { return &pipeCall{done: make(chan 
 // when ctx ends first (the commands still go, and their results are
 // dropped, so add must not capture anything the caller reuses) or when
 // skip dropped the batch (add was never called).
+//
+// With tracing on (ctx carries a recording span: a request's), the wait
+// is a span of the caller's, redis.autopipeline, saying how many callers
+// its batch carried and whether this caller was the first, whose trace
+// then also holds the pipeline's own span (redisotel's, naming its
+// commands), under this one. Without a recording span this costs one
+// context lookup.
 func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.Pipeliner)) error {
+	var span trace.Span
+	if s := trace.SpanFromContext(ctx); s.IsRecording() {
+		ctx, span = s.TracerProvider().Tracer(tracerName).Start(ctx, "redis.autopipeline")
+	}
 	c := pipeCallPool.Get().(*pipeCall)
-	c.add, c.err = add, nil
+	c.add, c.span, c.err = add, span, nil
 
 	p.mu.Lock()
 	p.queue = append(p.queue, c)
@@ -99,18 +118,32 @@ func (p *autoPipeline) do(ctx context.Context, add func(context.Context, redis.P
 	select {
 	case <-c.done:
 		err := c.err
-		c.add, c.err = nil, nil
+		if span != nil {
+			span.SetAttributes(attribute.Int("taskflow.redis.batch_callers", c.batch), attribute.Bool("taskflow.redis.batch_first", c.first))
+			endSpan(span, err)
+		}
+		c.add, c.span, c.err = nil, nil, nil
 		pipeCallPool.Put(c)
 		return err
 	case <-ctx.Done():
 		// c stays with its batch, which will still signal it; it is not
 		// returned to the pool.
+		if span != nil {
+			endSpan(span, ctx.Err())
+		}
 		return ctx.Err()
 	}
 }
 
 // fly takes the queue as a batch and sends it, again while callers keep
 // queueing; it frees its slot when none did.
+//
+// With tracing on, a batch is sent under the redis.autopipeline span of
+// its first caller (see do), so that the pipeline's span (redisotel's,
+// naming every command in it) joins that caller's trace, the request
+// that was waiting first, rather than the trace of whichever request
+// started the flight, which may have ended long before. The other
+// callers of the batch have their redis.autopipeline span only.
 func (p *autoPipeline) fly(ctx context.Context) {
 	for {
 		// The callers that are about to queue (handlers already running
@@ -126,25 +159,45 @@ func (p *autoPipeline) fly(ctx context.Context) {
 		p.queue = make([]*pipeCall, 0, cap(batch))
 		p.mu.Unlock()
 
+		sendCtx := underSpan(ctx, batch[0].span)
 		if p.skip != nil {
 			if err := p.skip(); err != nil {
-				for _, c := range batch {
-					c.err = err
+				for i, c := range batch {
+					c.err, c.batch, c.first = err, len(batch), i == 0
 					c.done <- struct{}{}
 				}
 				continue
 			}
 		}
-		err := p.exec(ctx, func(pipe redis.Pipeliner) {
+		err := p.exec(sendCtx, func(pipe redis.Pipeliner) {
 			for _, c := range batch {
-				c.add(ctx, pipe)
+				c.add(sendCtx, pipe)
 			}
 		})
 		if err != nil && p.failed != nil {
 			p.failed(err)
 		}
-		for _, c := range batch {
+		for i, c := range batch {
+			c.batch, c.first = len(batch), i == 0
 			c.done <- struct{}{}
 		}
 	}
+}
+
+// underSpan is ctx, under span if there is one (with tracing on).
+func underSpan(ctx context.Context, span trace.Span) context.Context {
+	if span == nil {
+		return ctx
+	}
+	return trace.ContextWithSpan(ctx, span)
+}
+
+// tracerName names the tracer of the cache's own spans.
+const tracerName = "github.com/taskflow/taskflow/adapters/cache"
+
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // gatedPipeline is an autoPipeline on the test Redis whose flights wait
@@ -111,6 +115,82 @@ func TestAutoPipeline(t *testing.T) {
 		slices.Sort(sent) // the held flights land in any order
 		if !slices.Equal(sent, []int{1, 1, 10}) {
 			t.Fatalf("pipelines carried %v commands, want 1, 1 and the ten others together", sent)
+		}
+	})
+
+	t.Run("with_tracing_each_caller_has_a_span_and_the_batch_goes_under_the_firsts", func(t *testing.T) {
+		t.Parallel()
+		exp := tracetest.NewInMemoryExporter()
+		tracer := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp)).Tracer("test")
+		g := newGatedPipeline(client, 1)
+		var mu sync.Mutex
+		var sentUnder []trace.SpanID
+		send := g.exec
+		g.exec = func(ctx context.Context, queue func(redis.Pipeliner)) error {
+			mu.Lock()
+			sentUnder = append(sentUnder, trace.SpanContextFromContext(ctx).SpanID())
+			mu.Unlock()
+			return send(ctx, queue)
+		}
+		requests := map[string]trace.SpanContext{}
+		var wg sync.WaitGroup
+		call := func(name string) {
+			ctx, span := tracer.Start(t.Context(), name)
+			requests[name] = span.SpanContext()
+			wg.Go(func() {
+				defer span.End()
+				if _, err := echo(ctx, g.autoPipeline, name); err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+			})
+		}
+		call("a")
+		waitFor(t, "the flight", time.Second, func() bool { return g.inFlight() == 1 && g.queued() == 0 })
+		call("b")
+		waitFor(t, "a queued caller", time.Second, func() bool { return g.queued() == 1 })
+		call("c")
+		waitFor(t, "two queued callers", time.Second, func() bool { return g.queued() == 2 })
+		close(g.release)
+		wg.Wait()
+
+		waits := map[string]tracetest.SpanStub{} // by the request it is under
+		for _, s := range exp.GetSpans() {
+			if s.Name != "redis.autopipeline" {
+				continue
+			}
+			for name, sc := range requests {
+				if s.Parent.SpanID() == sc.SpanID() && s.SpanContext.TraceID() == sc.TraceID() {
+					waits[name] = s
+				}
+			}
+		}
+		attrs := func(s tracetest.SpanStub) string {
+			var out []string
+			for _, kv := range s.Attributes {
+				out = append(out, string(kv.Key)+"="+kv.Value.String())
+			}
+			slices.Sort(out)
+			return strings.Join(out, " ")
+		}
+		for name, want := range map[string]string{
+			"a": "taskflow.redis.batch_callers=1 taskflow.redis.batch_first=true",
+			"b": "taskflow.redis.batch_callers=2 taskflow.redis.batch_first=true",
+			"c": "taskflow.redis.batch_callers=2 taskflow.redis.batch_first=false",
+		} {
+			s, ok := waits[name]
+			if !ok {
+				t.Errorf("request %s has no redis.autopipeline span", name)
+				continue
+			}
+			if got := attrs(s); got != want {
+				t.Errorf("request %s: %s, want %s", name, got, want)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		want := []trace.SpanID{waits["a"].SpanContext.SpanID(), waits["b"].SpanContext.SpanID()}
+		if !slices.Equal(sentUnder, want) {
+			t.Errorf("batches sent under spans %v, want the first callers' waits %v", sentUnder, want)
 		}
 	})
 

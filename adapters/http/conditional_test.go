@@ -60,7 +60,7 @@ func conditionalApp(t testing.TB) *fiber.App {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	handle := errorHandler(log)
 	app := fiber.New(fiber.Config{ErrorHandler: handle, DisableStartupMessage: true})
-	app.Use(observe(log, handle, nil, nil))
+	app.Use(observe(log, handle, nil, nil, nil))
 	serve := func(tag string) fiber.Handler {
 		return func(c *fiber.Ctx) error {
 			cond, err := ifNoneMatch(c)

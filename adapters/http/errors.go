@@ -102,7 +102,7 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 				p.Errors = append(p.Errors, fieldProblem{Field: f.Field, Message: f.Message})
 			}
 			if de.Kind == domain.KindUnavailable {
-				log.Warn("dependency unavailable", "request_id", p.RequestID, "method", c.Method(), "path", c.Path(), "err", err)
+				log.WarnContext(c.UserContext(), "dependency unavailable", "request_id", p.RequestID, "method", c.Method(), "path", c.Path(), "err", err)
 			}
 		case errors.As(err, &fe) && fe.Code < 500:
 			p.Status, p.Detail = fe.Code, fe.Message
@@ -115,10 +115,10 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 			}
 		case errors.Is(err, context.DeadlineExceeded):
 			p.Status, p.Code, p.Detail = fiber.StatusServiceUnavailable, "timeout", "the request took too long; try again"
-			log.Warn("request timed out", "request_id", p.RequestID, "err", err)
+			log.WarnContext(c.UserContext(), "request timed out", "request_id", p.RequestID, "err", err)
 		default:
 			p.Status, p.Code, p.Detail = fiber.StatusInternalServerError, "internal", "internal error"
-			log.Error("internal error", "request_id", p.RequestID, "method", c.Method(), "path", c.Path(), "err", err)
+			log.ErrorContext(c.UserContext(), "internal error", "request_id", p.RequestID, "method", c.Method(), "path", c.Path(), "err", err)
 		}
 		p.Type = "/problems/" + problemTypeSegment(p.Code)
 		p.Title = titleOf(p.Code)

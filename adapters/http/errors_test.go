@@ -47,7 +47,7 @@ func TestErrorHandler_DependencyDownIs503WithRetryAfter(t *testing.T) {
 			log := slog.New(slog.NewJSONHandler(&logs, nil))
 			handle := errorHandler(log)
 			app := fiber.New(fiber.Config{ErrorHandler: handle, DisableStartupMessage: true})
-			app.Use(observe(log, handle, nil, nil))
+			app.Use(observe(log, handle, nil, nil, nil))
 			app.Get("/tasks", func(*fiber.Ctx) error { return tc.err })
 
 			resp, err := app.Test(httptest.NewRequest("GET", "/tasks", nil), -1)

@@ -18,7 +18,7 @@ func edgeApp(t testing.TB) *fiber.App {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	handle := errorHandler(log)
 	app := fiber.New(fiber.Config{ErrorHandler: handle, BodyLimit: 1 << 20, DisableStartupMessage: true})
-	app.Use(observe(log, handle, nil, nil), securityHeaders, limitBody(1<<16), recoverPanics(log))
+	app.Use(observe(log, handle, nil, nil, nil), securityHeaders, limitBody(1<<16), recoverPanics(log))
 	decodeInto := func(newDst func() any) fiber.Handler {
 		return func(c *fiber.Ctx) error {
 			if err := decodeJSON(c, newDst()); err != nil {

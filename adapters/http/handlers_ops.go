@@ -40,7 +40,7 @@ func (s *Server) ready(c *fiber.Ctx) error {
 	var failing []string
 	for _, ch := range s.checks {
 		if err := ch.Ping.Ping(ctx); err != nil {
-			s.log.Warn("readiness check failed", "dependency", ch.Name, "err", err)
+			s.log.WarnContext(ctx, "readiness check failed", "dependency", ch.Name, "err", err)
 			checks[ch.Name] = "unavailable"
 			failing = append(failing, ch.Name)
 			continue

@@ -80,12 +80,12 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 	switch {
 	case status >= fiber.StatusInternalServerError:
 		if err := s.idem.Release(after, claim); err != nil {
-			s.log.Warn("idempotency key not released; it frees itself when its lease ends",
+			s.log.WarnContext(ctx, "idempotency key not released; it frees itself when its lease ends",
 				"request_id", requestID(c), "err", err)
 		}
 	case !req.completed:
 		if err := s.idem.Complete(after, claim, stored(c)); err != nil {
-			s.log.Warn("idempotency key not completed; a retry runs the request again once its lease ends",
+			s.log.WarnContext(ctx, "idempotency key not completed; a retry runs the request again once its lease ends",
 				"request_id", requestID(c), "err", err)
 		}
 	}

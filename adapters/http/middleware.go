@@ -14,6 +14,11 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/domain"
@@ -89,7 +94,11 @@ var fallbackIDs = newRequestIDs()
 // With metrics, it counts the request in flight and records its duration
 // under its route template (see routeLabels); labels is read when the
 // request ends, so it may be filled after this is made, before serving.
-func observe(log *slog.Logger, handle fiber.ErrorHandler, metrics Metrics, labels *routeLabels) fiber.Handler {
+//
+// With a tracer, the request runs under a server span (see startSpan),
+// named by its method and route template once the route is known, and
+// the access-log line carries its trace_id and span_id.
+func observe(log *slog.Logger, handle fiber.ErrorHandler, metrics Metrics, tracer trace.Tracer, labels *routeLabels) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		entry := c.Route()
@@ -97,10 +106,17 @@ func observe(log *slog.Logger, handle fiber.ErrorHandler, metrics Metrics, label
 			metrics.RequestStarted()
 		}
 		requestID(c)
+		var span trace.Span
+		if tracer != nil {
+			span = startSpan(c, tracer)
+		}
 		if err := c.Next(); err != nil {
 			if herr := handle(c, err); herr != nil {
 				if metrics != nil {
 					metrics.RequestFinished(methodLabel(c), labels.label(c, entry), fiber.StatusInternalServerError, time.Since(start))
+				}
+				if span != nil {
+					endSpan(c, span, labels.label(c, entry), fiber.StatusInternalServerError)
 				}
 				return herr
 			}
@@ -108,6 +124,9 @@ func observe(log *slog.Logger, handle fiber.ErrorHandler, metrics Metrics, label
 		status := c.Response().StatusCode()
 		if metrics != nil {
 			metrics.RequestFinished(methodLabel(c), labels.label(c, entry), status, time.Since(start))
+		}
+		if span != nil {
+			endSpan(c, span, labels.label(c, entry), status)
 		}
 		level := slog.LevelInfo
 		if status >= 500 {
@@ -129,9 +148,65 @@ func observe(log *slog.Logger, handle fiber.ErrorHandler, metrics Metrics, label
 				attrs = append(attrs, slog.Int64("api_key_id", int64(a.APIKeyID)))
 			}
 		}
+		if span != nil {
+			sc := span.SpanContext()
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		}
+		// Not the request's context: this line names its trace itself.
 		log.LogAttrs(context.Background(), level, "request", attrs...)
 		return nil
 	}
+}
+
+// startSpan starts the request's server span, as a child of the caller's
+// span if the request carries a W3C traceparent, and makes the request's
+// context carry it, so that every span and log line of the request (SQL,
+// Redis, the handlers' logs) joins it. Its name is the method until
+// endSpan knows the route.
+func startSpan(c *fiber.Ctx, tracer trace.Tracer) trace.Span {
+	ctx := propagation.TraceContext{}.Extract(c.UserContext(), headerCarrier{&c.Request().Header})
+	method := methodLabel(c)
+	ctx, span := tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		attribute.String("http.request.method", method),
+		// Cloned: Fiber's strings point into fasthttp's buffers, reused by
+		// the next request, and a span is exported after its request.
+		attribute.String("url.path", strings.Clone(c.Path())),
+		attribute.String("url.scheme", c.Protocol()),
+		attribute.String("http.request.id", requestID(c)),
+	))
+	c.SetUserContext(ctx)
+	return span
+}
+
+// endSpan names the span by its method and route template (just the
+// method for a request no route took: raw paths would make a name per
+// id), records the status and ends it. A 5xx is an error; a 4xx is the
+// caller's, not the server's (OpenTelemetry's HTTP conventions).
+func endSpan(c *fiber.Ctx, span trace.Span, route string, status int) {
+	method := methodLabel(c)
+	if route != UnmatchedRoute {
+		span.SetName(method + " " + route)
+		span.SetAttributes(attribute.String("http.route", route))
+	}
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, strconv.Itoa(status))
+	}
+	if a, ok := c.Locals(keyActor).(domain.Actor); ok {
+		span.SetAttributes(attribute.Int64("taskflow.organization_id", int64(a.OrgID)))
+	}
+	span.End()
+}
+
+// headerCarrier reads the propagation headers of a fasthttp request.
+type headerCarrier struct{ h *fasthttp.RequestHeader }
+
+func (hc headerCarrier) Get(key string) string { return string(hc.h.Peek(key)) }
+func (hc headerCarrier) Set(key, value string) { hc.h.Set(key, value) }
+func (hc headerCarrier) Keys() []string {
+	var keys []string
+	hc.h.VisitAll(func(k, _ []byte) { keys = append(keys, string(k)) })
+	return keys
 }
 
 // limitBody makes sure that no handler sees, and no memory holds, more
@@ -218,7 +293,7 @@ func recoverPanics(log *slog.Logger) fiber.Handler {
 	return func(c *fiber.Ctx) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				log.Error("panic", "request_id", requestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				log.ErrorContext(c.UserContext(), "panic", "request_id", requestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 				err = fmt.Errorf("panic: %v", r)
 			}
 		}()

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
@@ -141,7 +140,7 @@ func (l *limiter) failed(c *fiber.Ctx, scope string, err error) error {
 }
 
 func (l *limiter) logFailure(c *fiber.Ctx, scope string, err error) {
-	l.log.LogAttrs(context.Background(), slog.LevelError, "rate limiter failed, refusing the request",
+	l.log.LogAttrs(c.UserContext(), slog.LevelError, "rate limiter failed, refusing the request",
 		slog.String("request_id", requestID(c)), slog.String("scope", scope), slog.Any("err", err))
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/ports"
@@ -29,6 +30,10 @@ type Options struct {
 	// Metrics receives request durations and rate-limit refusals; nil
 	// measures nothing.
 	Metrics Metrics
+	// Tracing makes a server span of each request, continuing the
+	// caller's W3C traceparent, and puts trace_id and span_id on its
+	// access-log line; nil (tracing off) makes none.
+	Tracing trace.TracerProvider
 }
 
 // Server holds the use cases the handlers call.
@@ -102,7 +107,11 @@ func (s *Server) App() *fiber.App {
 	// limitBody comes before anything that may answer without reading
 	// the body (a CORS preflight): it reads every streamed body to its end.
 	labels := routeLabels{}
-	app.Use(observe(s.log, handle, s.opts.Metrics, &labels), securityHeaders, limitBody(s.opts.BodyLimit), corsFor(s.opts.CORSOrigins),
+	var tracer trace.Tracer
+	if s.opts.Tracing != nil {
+		tracer = s.opts.Tracing.Tracer("github.com/taskflow/taskflow/adapters/http")
+	}
+	app.Use(observe(s.log, handle, s.opts.Metrics, tracer, &labels), securityHeaders, limitBody(s.opts.BodyLimit), corsFor(s.opts.CORSOrigins),
 		recoverPanics(s.log), deadline(s.opts.RequestTimeout))
 	s.routes(app)
 	labels = newRouteLabels(app)

@@ -17,6 +17,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -39,10 +40,18 @@ const defaultMaxOpenConns = 10
 // Open connects to the database at url, sizes the connection pool and
 // checks that the server answers. maxOpenConns <= 0 means 10.
 func Open(ctx context.Context, url string, maxOpenConns int) (*sqlx.DB, error) {
-	db, err := sqlx.Open("postgres", oneRoundTrip(url))
+	return OpenWith(ctx, sql.Open, url, maxOpenConns)
+}
+
+// OpenWith is Open with the pool opened by open (database/sql's Open, or
+// a wrapper of it that instruments the driver: bootstrap passes one when
+// tracing is on).
+func OpenWith(ctx context.Context, open func(driverName, dsn string) (*sql.DB, error), url string, maxOpenConns int) (*sqlx.DB, error) {
+	raw, err := open("postgres", oneRoundTrip(url))
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
+	db := sqlx.NewDb(raw, "postgres")
 	if maxOpenConns <= 0 {
 		maxOpenConns = defaultMaxOpenConns
 	}

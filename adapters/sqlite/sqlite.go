@@ -13,6 +13,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -56,6 +57,13 @@ const defaultReaders = 4
 // connections, that WAL lets read alongside the writer. readers <= 0
 // means 4.
 func Open(ctx context.Context, path string, readers int) (read, write *sqlx.DB, err error) {
+	return OpenWith(ctx, sql.Open, path, readers)
+}
+
+// OpenWith is Open with the pools opened by open (database/sql's Open, or
+// a wrapper of it that instruments the driver: bootstrap passes one when
+// tracing is on).
+func OpenWith(ctx context.Context, open func(driverName, dsn string) (*sql.DB, error), path string, readers int) (read, write *sqlx.DB, err error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, nil, fmt.Errorf("sqlite: database path %q: want a file name without ? or #", path)
 	}
@@ -67,11 +75,11 @@ func Open(ctx context.Context, path string, readers int) (read, write *sqlx.DB, 
 	}
 	// The writer opens first: it creates the file and turns WAL on before
 	// any reader looks at it.
-	write, err = openPool(ctx, path+"?"+writerParams, 1)
+	write, err = openPool(ctx, open, path+"?"+writerParams, 1)
 	if err != nil {
 		return nil, nil, err
 	}
-	read, err = openPool(ctx, path+"?"+readerParams, readers)
+	read, err = openPool(ctx, open, path+"?"+readerParams, readers)
 	if err != nil {
 		_ = write.Close()
 		return nil, nil, err
@@ -79,11 +87,12 @@ func Open(ctx context.Context, path string, readers int) (read, write *sqlx.DB, 
 	return read, write, nil
 }
 
-func openPool(ctx context.Context, dsn string, conns int) (*sqlx.DB, error) {
-	db, err := sqlx.Open("sqlite", dsn)
+func openPool(ctx context.Context, open func(driverName, dsn string) (*sql.DB, error), dsn string, conns int) (*sqlx.DB, error) {
+	raw, err := open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
+	db := sqlx.NewDb(raw, "sqlite")
 	// Connections are cheap to keep and dear to open (each runs its
 	// pragmas), and a file has no server to give them back to: they live
 	// as long as the pool.
