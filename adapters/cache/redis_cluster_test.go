@@ -1,0 +1,226 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskflow/taskflow/adapters/cachetest"
+	"github.com/taskflow/taskflow/adapters/faulttest"
+	"github.com/taskflow/taskflow/domain"
+	"github.com/taskflow/taskflow/ports"
+)
+
+// testCluster starts a three-master cluster of the test's own.
+func testCluster(t *testing.T) *faulttest.RedisCluster {
+	t.Helper()
+	return faulttest.StartRedisCluster(t, 3)
+}
+
+// testClusterClient is a client of c as the service makes it.
+func testClusterClient(t *testing.T, c *faulttest.RedisCluster) *redis.ClusterClient {
+	t.Helper()
+	client, err := NewRedisClusterClient(c.URL())
+	if err != nil {
+		t.Fatalf("NewRedisClusterClient(%q): %v", c.URL(), err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+func newClusterRedis(client redis.UniversalClient, ttl time.Duration) *Redis {
+	return NewRedis(client, "taskflow-test:"+rand.Text()[:12], ttl, testBreaker())
+}
+
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	cl := testCluster(t)
+	client := testClusterClient(t, cl)
+
+	t.Run("list_cache_contract", func(t *testing.T) {
+		t.Parallel()
+		cachetest.Run(t, func(t *testing.T, ttl time.Duration) ports.ListCache {
+			return newClusterRedis(client, ttl)
+		})
+	})
+
+	t.Run("rate_limiter_contract", func(t *testing.T) {
+		t.Parallel()
+		cachetest.RunRateLimiter(t, func(t *testing.T) ports.RateLimiter {
+			return NewRedisLimiter(client, "taskflow-test:"+rand.Text()[:12])
+		})
+	})
+
+	t.Run("an_orgs_keys_share_one_slot", func(t *testing.T) {
+		t.Parallel()
+		r := newClusterRedis(client, time.Minute)
+		for _, org := range []domain.OrgID{1, 2, 42, 1 << 40} {
+			keys := []string{
+				r.genKey(org, ports.SpaceTasks), r.genKey(org, ports.SpaceSessions),
+				r.entryKey(org, ports.SpaceTasks, 7, "limit=50"), r.entryKey(org, ports.SpaceSessions, 9, "s:1"),
+			}
+			slot0, err := client.ClusterKeySlot(t.Context(), keys[0]).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range keys[1:] {
+				if slot, err := client.ClusterKeySlot(t.Context(), k).Result(); err != nil || slot != slot0 {
+					t.Fatalf("org %d: %s in slot %d (%v), %s in slot %d", org, keys[0], slot0, err, k, slot)
+				}
+			}
+		}
+	})
+
+	t.Run("an_epoch_moved_by_one_replica_is_used_by_the_other_within_EpochEvery", func(t *testing.T) {
+		t.Parallel()
+		a := newClusterRedis(client, time.Minute)
+		b := NewRedis(client, a.prefix, time.Minute, testBreaker())
+		ctx := t.Context()
+		before, err := a.Generations(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, err := b.Generations(ctx, 1); err != nil || g != before {
+			t.Fatalf("b's generations = %v, %v; a's are %v", g, err, before)
+		}
+		if err := b.MoveEpoch(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// b uses its own move at once.
+		if g, err := b.Generations(ctx, 1); err != nil || g[tasks] == before[tasks] {
+			t.Fatalf("b's generation after its MoveEpoch = %v, %v; before it was %v", g, err, before)
+		}
+		moved := time.Now()
+		faulttest.WaitFor(t, "a to use the moved epoch", 2*time.Second, func() bool {
+			g, err := a.Generations(ctx, 1)
+			return err == nil && g[tasks] != before[tasks]
+		})
+		if d := time.Since(moved); d > EpochEvery+500*time.Millisecond {
+			t.Fatalf("a used the moved epoch after %s; EpochEvery is %s", d, EpochEvery)
+		}
+	})
+
+	t.Run("an_invalidation_by_one_replica_is_seen_by_the_next_read_of_the_other", func(t *testing.T) {
+		t.Parallel()
+		a := newClusterRedis(client, time.Minute)
+		b := NewRedis(client, a.prefix, time.Minute, testBreaker())
+		ctx := t.Context()
+		for org := domain.OrgID(1); org <= 20; org++ {
+			_, gen, err := lookup(ctx, a, org, "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Set(ctx, org, tasks, gen, "k", []byte("old")); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Invalidate(ctx, org, tasks); err != nil {
+				t.Fatal(err)
+			}
+			if v, gen2, err := lookup(ctx, a, org, "k"); err != nil || v != nil || gen2 == gen {
+				t.Fatalf("org %d: a's read after b.Invalidate = %q (generation %d, was %d), %v; want a miss", org, v, gen2, gen, err)
+			}
+		}
+	})
+
+	t.Run("ping_and_watch_pass_on_a_healthy_cluster", func(t *testing.T) {
+		t.Parallel()
+		r := newClusterRedis(client, time.Minute)
+		if err := r.Ping(t.Context()); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+		for range 2 {
+			if err := r.WatchCluster(t.Context()); err != nil {
+				t.Fatalf("WatchCluster: %v", err)
+			}
+		}
+	})
+}
+
+// A master killed with a replica to take over: the replica may lack the
+// master's last writes, an invalidation among them, so the failover must
+// open the breaker and, once the cluster answers, move the epoch.
+func TestRedisCluster_FailoverMovesTheEpoch(t *testing.T) {
+	t.Parallel()
+	cl := faulttest.StartRedisCluster(t, 6)
+	client := testClusterClient(t, cl)
+	breaker := testBreaker()
+	r := NewRedis(client, "taskflow-test:"+rand.Text()[:12], time.Minute, breaker)
+	probe := NewProbe(breaker, r.Ping, r.MoveEpoch)
+	probe.Watch, probe.WatchEvery = r.WatchCluster, 100*time.Millisecond
+	probe.Interval = 50 * time.Millisecond
+	probe.Start()
+	t.Cleanup(probe.Stop)
+	ctx := t.Context()
+
+	const org domain.OrgID = 7
+	_, gen, err := lookup(ctx, r, org, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Set(ctx, org, tasks, gen, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	// Seen once, so that a move is news.
+	if err := r.WatchCluster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	master := cl.MasterOf(r.genKey(org, tasks))
+	master.Kill()
+	faulttest.WaitFor(t, "the breaker to open", 10*time.Second, breaker.Open)
+	faulttest.WaitFor(t, "the promoted replica to be in use and the breaker closed", 30*time.Second, func() bool {
+		return !breaker.Open()
+	})
+	if got := cl.MasterOf(r.genKey(org, tasks)); got == master {
+		t.Fatal("the killed master still serves the org")
+	}
+	// A generation read now is under the moved epoch: the entry stored
+	// before the failover is no longer reachable, whatever the promoted
+	// replica kept.
+	v, gen2, err := lookup(ctx, r, org, "k")
+	if err != nil {
+		t.Fatalf("read after the failover: %v", err)
+	}
+	if gen2 == gen || v != nil {
+		t.Fatalf("after the failover: generation %d (was %d), value %q; want a new generation and a miss", gen2, gen, v)
+	}
+}
+
+// The cluster's configuration epoch moves with a failover made on
+// purpose too (CLUSTER FAILOVER on a replica, no data lost): WatchCluster
+// says so.
+func TestRedisCluster_WatchSeesAFailover(t *testing.T) {
+	t.Parallel()
+	cl := faulttest.StartRedisCluster(t, 6)
+	client := testClusterClient(t, cl)
+	r := newClusterRedis(client, time.Minute)
+	ctx := t.Context()
+	if err := r.WatchCluster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var replica *faulttest.Redis
+	for _, n := range cl.Nodes {
+		c := redis.NewClient(&redis.Options{Addr: n.Addr()})
+		info, _ := c.Info(ctx, "replication").Result()
+		_ = c.Close()
+		if strings.Contains(info, "role:slave") {
+			replica = n
+			break
+		}
+	}
+	if replica == nil {
+		t.Fatal("no replica in a cluster of six")
+	}
+	c := redis.NewClient(&redis.Options{Addr: replica.Addr()})
+	defer c.Close()
+	if err := c.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+		t.Fatal(err)
+	}
+	faulttest.WaitFor(t, "WatchCluster to report the failover", 10*time.Second, func() bool {
+		err := r.WatchCluster(context.Background())
+		return err != nil && strings.Contains(err.Error(), "a failover")
+	})
+}
