@@ -251,13 +251,17 @@ func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Genera
 		default:
 			cmd = p.MGet(ctx, keys[1:]...)
 		}
+		// PEXPIRE leaves a missing key missing.
 		if refresh {
-			// PEXPIRE leaves a missing key missing.
-			for i, k := range keys {
-				if i > 0 || readEpoch {
-					p.PExpire(ctx, k, r.keyTTL)
-				}
+			for _, k := range keys[1:] {
+				p.PExpire(ctx, k, r.keyTTL)
 			}
+		}
+		// On a cluster each read of the epoch renews it: a few times a
+		// second per replica, rather than only when it coincides with an
+		// org's renewal.
+		if readEpoch && (refresh || r.cluster != nil) {
+			p.PExpire(ctx, keys[0], r.keyTTL)
 		}
 	}); err != nil {
 		return gens, gaveUp("generations", err)
