@@ -224,3 +224,83 @@ func TestRedisCluster_WatchSeesAFailover(t *testing.T) {
 		return err != nil && strings.Contains(err.Error(), "a failover")
 	})
 }
+
+// A failover that lost an invalidation: replica A invalidates an org
+// (its INCR acknowledged by the master), the master dies, and its replica
+// is promoted without that INCR, so the counter is back on the generation
+// that replica B holds a stale entry under in its near cache. B sent
+// nothing during the outage, so no error told it: its probe's Watch must,
+// and the epoch must move, before B serves the entry again. The lost write
+// is made by hand (the counter set back on the promoted replica): on
+// loopback the replication stream is never behind long enough to lose it
+// on cue.
+func TestRedisCluster_AFailoverThatLostAnInvalidationRevivesNothing(t *testing.T) {
+	t.Parallel()
+	cl := faulttest.StartRedisCluster(t, 6)
+	prefix := "taskflow-test:" + rand.Text()[:12]
+	replica := func() (*Redis, *Breaker) {
+		client := testClusterClient(t, cl)
+		breaker := testBreaker()
+		r := NewRedis(client, prefix, time.Minute, breaker)
+		probe := NewProbe(breaker, r.Ping, r.MoveEpoch)
+		probe.Watch, probe.WatchEvery = r.WatchCluster, 100*time.Millisecond
+		probe.Interval = 50 * time.Millisecond
+		probe.Start()
+		t.Cleanup(probe.Stop)
+		return r, breaker
+	}
+	a, _ := replica()
+	b, bBreaker := replica()
+	ctx := t.Context()
+	const org domain.OrgID = 11
+
+	_, gen, err := lookup(ctx, b, org, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set(ctx, org, tasks, gen, "k", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	key := a.genKey(org, tasks)
+	before, err := a.client.Get(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Invalidate(ctx, org, tasks); err != nil {
+		t.Fatal(err)
+	}
+	// Both probes have watched the healthy cluster: a move is news.
+	faulttest.WaitFor(t, "both probes to watch the cluster", 5*time.Second, func() bool {
+		return a.seenConfigEpoch() != 0 && b.seenConfigEpoch() != 0
+	})
+
+	master := cl.MasterOf(key)
+	master.Kill()
+	cl.WaitOK()
+	// The INCR is lost: the counter is back where B's entry was stored.
+	promoted := cl.MasterOf(key)
+	pc := redis.NewClient(&redis.Options{Addr: promoted.Addr()})
+	defer pc.Close()
+	if err := pc.Set(ctx, key, before, 0).Err(); err != nil {
+		t.Fatalf("set the counter back on the promoted replica: %v", err)
+	}
+	okAt := time.Now()
+	faulttest.WaitFor(t, "B to read the org under a new generation", 2*time.Second, func() bool {
+		v, _, err := lookup(ctx, b, org, "k")
+		return err == nil && v == nil
+	})
+	t.Logf("B read the org afresh %v after the cluster was ok", time.Since(okAt).Round(time.Millisecond))
+	if !bBreaker.Open() {
+		for range 3 {
+			if v, _, err := lookup(ctx, b, org, "k"); err != nil || v != nil {
+				t.Fatalf("B's read after the failover = %q, %v; want a miss", v, err)
+			}
+		}
+	}
+}
+
+func (r *Redis) seenConfigEpoch() int64 {
+	r.epochMu.Lock()
+	defer r.epochMu.Unlock()
+	return r.configEpoch
+}
