@@ -65,7 +65,9 @@ var (
 //     Either way the Probe closes the breaker only once every master
 //     answers and the cluster is ok (Ping), after it has moved the epoch:
 //     every generation of every org is new, for every replica within
-//     EpochEvery. A per-org epoch would not do: which orgs' slots were on
+//     EpochEvery. (MoveEpoch takes note of the configuration epoch first:
+//     a failover seen then is covered by the move.) A per-org epoch would
+//     not do: which orgs' slots were on
 //     the failed node is the cluster's business, and the lost write could
 //     have been the org epoch's own move.
 //   - The epoch's own node failed over, losing a MoveEpoch: the same
@@ -398,7 +400,16 @@ func newCounter() uint64 { return rand.Uint64() >> 2 } //nolint:gosec // G404: n
 // every replica at once. A Probe runs it before closing the breaker.
 // Straight on the client, not the auto-pipeline, whose flight may still
 // be waiting on a connection that died in the outage.
+//
+// On a cluster it first takes note of the configuration epoch: a failover
+// seen now happened before this move, which covers it, so WatchCluster
+// need not open the breaker for it once more.
 func (r *Redis) MoveEpoch(ctx context.Context) error {
+	if r.cluster != nil {
+		if _, _, err := r.observeConfigEpoch(ctx); err != nil {
+			return fmt.Errorf("redis cache: move epoch: %w", err)
+		}
+	}
 	cur, err := r.client.Get(ctx, r.epochKey).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("redis cache: move epoch: %w", err)
@@ -582,27 +593,38 @@ func (r *Redis) WatchCluster(ctx context.Context) error {
 	if r.cluster == nil {
 		return nil
 	}
-	info, err := r.cluster.ClusterInfo(ctx).Result()
+	seen, epoch, err := r.observeConfigEpoch(ctx)
 	if err != nil {
-		return fmt.Errorf("redis cache: cluster info: %w", err)
+		return err
 	}
-	if state := infoField(info, "cluster_state"); state != "ok" {
-		return fmt.Errorf("redis cache: cluster_state:%s", state)
-	}
-	epoch, err := strconv.ParseInt(infoField(info, "cluster_current_epoch"), 10, 64)
-	if err != nil {
-		return fmt.Errorf("redis cache: cluster_current_epoch: %w", err)
-	}
-	r.epochMu.Lock()
-	seen := r.configEpoch
-	// Nodes learn a new epoch by gossip: one that has not yet reports a
-	// lower one, which is no news.
-	r.configEpoch = max(seen, epoch)
-	r.epochMu.Unlock()
 	if seen != 0 && epoch > seen {
 		return fmt.Errorf("redis cache: cluster configuration epoch moved from %d to %d (a failover)", seen, epoch)
 	}
 	return nil
+}
+
+// observeConfigEpoch reads the cluster's state and configuration epoch
+// from one node, keeps the highest epoch seen, and returns the one seen
+// before with the one read. A state other than ok is an error.
+func (r *Redis) observeConfigEpoch(ctx context.Context) (seen, epoch int64, err error) {
+	info, err := r.cluster.ClusterInfo(ctx).Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("redis cache: cluster info: %w", err)
+	}
+	if state := infoField(info, "cluster_state"); state != "ok" {
+		return 0, 0, fmt.Errorf("redis cache: cluster_state:%s", state)
+	}
+	epoch, err = strconv.ParseInt(infoField(info, "cluster_current_epoch"), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("redis cache: cluster_current_epoch: %w", err)
+	}
+	r.epochMu.Lock()
+	defer r.epochMu.Unlock()
+	seen = r.configEpoch
+	// Nodes learn a new epoch by gossip: one that has not yet reports a
+	// lower one, which is no news.
+	r.configEpoch = max(seen, epoch)
+	return seen, epoch, nil
 }
 
 // infoField is the value of name in the text of an INFO-style reply.
