@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func testCluster(t *testing.T) *faulttest.RedisCluster {
 }
 
 // testClusterClient is a client of c as the service makes it.
-func testClusterClient(t *testing.T, c *faulttest.RedisCluster) *redis.ClusterClient {
+func testClusterClient(t testing.TB, c *faulttest.RedisCluster) *redis.ClusterClient {
 	t.Helper()
 	client, err := NewRedisClusterClient(c.URL())
 	if err != nil {
@@ -305,4 +306,36 @@ func (r *Redis) seenConfigEpoch() int64 {
 	r.epochMu.Lock()
 	defer r.epochMu.Unlock()
 	return r.configEpoch
+}
+
+// The cached list on a cluster, as BenchmarkRedis_GetHitParallel on one
+// node: each read is one MGET on the org's node (and the epoch, at most
+// every EpochEvery), pipelined with concurrent readers' by node.
+func BenchmarkRedisCluster_GetHitParallel(b *testing.B) {
+	cl := faulttest.StartRedisCluster(b, 3)
+	r := newClusterRedis(testClusterClient(b, cl), time.Hour)
+	ctx := b.Context()
+	const orgs = 100
+	for org := range domain.OrgID(orgs) {
+		_, gen, err := lookup(ctx, r, org, "status=CREATED&limit=20")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Set(ctx, org, tasks, gen, "status=CREATED&limit=20", make([]byte, 2500)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.ResetTimer() // the cluster's start is not the read's cost
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		org := domain.OrgID(next.Add(1) % orgs)
+		for pb.Next() {
+			if v, _, err := lookup(ctx, r, org, "status=CREATED&limit=20"); err != nil || v == nil {
+				b.Error("miss: ", err)
+				return
+			}
+		}
+	})
 }
