@@ -270,12 +270,22 @@ func testAPIKeys(t *testing.T, a *api) {
 }
 
 // TestAPI_Redis_ADeletedKeyIsRefusedOnEveryReplica runs two servers on one
-// database and one Redis: replica 2 has the key's check cached when the
-// key is deleted through replica 1, and still refuses its next request.
+// database and one Redis (a single node, then a cluster): replica 2 has
+// the key's check cached when the key is deleted through replica 1, and
+// still refuses its next request.
 func TestAPI_Redis_ADeletedKeyIsRefusedOnEveryReplica(t *testing.T) {
 	t.Parallel()
+	for _, backend := range []string{"redis", "redis-cluster"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			testADeletedKeyIsRefusedOnEveryReplica(t, backend)
+		})
+	}
+}
+
+func testADeletedKeyIsRefusedOnEveryReplica(t *testing.T, backend string) {
 	dbURL := newDatabase(t)
-	cfg1 := testConfig(t, "redis", dbURL)
+	cfg1 := testConfig(t, backend, dbURL)
 	s1 := startServer(t, cfg1)
 	cfg2 := *cfg1
 	s2 := startServer(t, &cfg2)

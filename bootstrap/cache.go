@@ -33,7 +33,7 @@ type cacheOut struct {
 	Check   httpadapter.Check `group:"checks"`
 	// Redis is the client of the shared Redis, for the event notifier
 	// and the stream slots; nil with the memory backend.
-	Redis *redis.Client
+	Redis redis.UniversalClient
 }
 
 // redisPrefix starts every Redis key and channel of an installation: two
@@ -50,7 +50,7 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		quiet := &atomic.Bool{}
 		quiet.Store(true)
 		redis.SetLogger(redisLog{log: log, quiet: quiet})
-		client, err := cache.NewRedisClient(cfg.RedisURL)
+		client, err := newRedisClient(cfg)
 		if err != nil {
 			return cacheOut{}, fmt.Errorf("REDIS_URL: %w", err)
 		}
@@ -77,7 +77,7 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		}
 		quiet.Store(false)
 		lc.Append(fx.Hook{OnStop: func(context.Context) error { return client.Close() }})
-		log.Info("list cache: redis", "url", config.RedactURL(cfg.RedisURL), "ttl", cfg.CacheTTL.String())
+		log.Info("list cache: redis", "url", config.RedactURL(cfg.RedisURL), "cluster", cfg.RedisCluster, "ttl", cfg.CacheTTL.String())
 		// Keys carry the installation id: two deployments sharing one
 		// Redis (each with its own organization 1) never meet.
 		prefix := redisPrefix(install)
@@ -94,6 +94,11 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 			breaker.Trip("start-up", errors.New("not reachable within STARTUP_TIMEOUT"))
 		}
 		probe := cache.NewProbe(breaker, list.Ping, list.MoveEpoch)
+		if cfg.RedisCluster {
+			// A failover may lose acknowledged invalidations: each one
+			// opens the breaker, as an outage does (see cache.Redis).
+			probe.Watch, probe.WatchEvery = list.WatchCluster, clusterWatchEvery
+		}
 		lc.Append(fx.StartStopHook(probe.Start, probe.Stop))
 		// While Redis is away, rate limits count per replica rather than
 		// switching off; a background probe finds when it is back.
@@ -122,7 +127,7 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 		return cacheOut{
 			Cache:   m.CountCache(list, "redis"),
 			Limiter: limiter,
-			Check:   httpadapter.Check{Name: "redis", Ping: redisPinger{client}},
+			Check:   httpadapter.Check{Name: "redis", Ping: redisPinger{list}},
 			Redis:   client,
 		}, nil
 	default:
@@ -139,9 +144,23 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 // Redis: limits are shared again within about this long of its return.
 const limiterProbeEvery = time.Second
 
-type redisPinger struct{ c *redis.Client }
+// clusterWatchEvery spaces the probe's reads of a cluster's
+// configuration epoch: a failover is noticed within about this long.
+const clusterWatchEvery = 250 * time.Millisecond
 
-func (p redisPinger) Ping(ctx context.Context) error { return p.c.Ping(ctx).Err() }
+// newRedisClient is a single-node or, with REDIS_CLUSTER, a cluster client.
+func newRedisClient(cfg *config.Config) (redis.UniversalClient, error) {
+	if cfg.RedisCluster {
+		return cache.NewRedisClusterClient(cfg.RedisURL)
+	}
+	return cache.NewRedisClient(cfg.RedisURL)
+}
+
+// redisPinger is /ready's check: the cache's own Ping, unguarded by the
+// breaker; on a cluster it asks every master.
+type redisPinger struct{ c *cache.Redis }
+
+func (p redisPinger) Ping(ctx context.Context) error { return p.c.Ping(ctx) }
 
 type alwaysUp struct{}
 

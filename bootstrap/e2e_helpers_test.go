@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
+	"github.com/taskflow/taskflow/adapters/faulttest"
 	"github.com/taskflow/taskflow/adapters/http/apidoc/specvalidate"
 	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
 	"github.com/taskflow/taskflow/bootstrap"
@@ -44,7 +45,7 @@ func testConfig(t *testing.T, backend, databaseURL string) *config.Config {
 		DatabaseURL:     databaseURL,
 		DataDir:         t.TempDir(),
 		SecretKey:       randomHex(32),
-		CacheBackend:    backend,
+		CacheBackend:    cacheBackend(backend),
 		CacheTTL:        60 * time.Second,
 		JWTTTL:          30 * time.Minute,
 		BcryptCost:      10, // the floor: keeps sign-ups and logins fast
@@ -60,10 +61,24 @@ func testConfig(t *testing.T, backend, databaseURL string) *config.Config {
 		EventRetention:  720 * time.Hour,
 	}
 	cfg.MigrationDatabaseURL = ownerURL(databaseURL)
-	if backend == "redis" {
+	switch backend {
+	case "redis":
 		cfg.RedisURL = requireRedis(t)
+	case "redis-cluster":
+		// A cluster of the test's own: three masters on free ports.
+		cfg.RedisURL = faulttest.StartRedisCluster(t, 3).URL()
+		cfg.RedisCluster = true
 	}
 	return cfg
+}
+
+// cacheBackend is CACHE_BACKEND for a test backend: "redis-cluster" is
+// Redis with REDIS_CLUSTER=true.
+func cacheBackend(backend string) string {
+	if backend == "redis-cluster" {
+		return "redis"
+	}
+	return backend
 }
 
 // requireRedis returns TEST_REDIS_URL (default the local server) when it
@@ -156,7 +171,8 @@ func startServer(t *testing.T, cfg *config.Config, extra ...fx.Option) *api {
 
 // eachConfiguration runs fn, in parallel subtests, against one server per
 // configuration the service supports: Postgres with each cache backend
-// ("memory", "redis") and the embedded default ("sqlite", with the
+// ("memory", "redis", and "redis-cluster": three masters the test starts)
+// and the embedded default ("sqlite", with the
 // memory cache: what an empty environment gets). Each server has a
 // database of its own.
 func eachConfiguration(t *testing.T, fn func(t *testing.T, a *api)) {
@@ -166,6 +182,7 @@ func eachConfiguration(t *testing.T, fn func(t *testing.T, a *api)) {
 	}{
 		{"memory", "memory", newDatabase},
 		{"redis", "redis", newDatabase},
+		{"redis-cluster", "redis-cluster", newDatabase},
 		{"sqlite", "memory", func(*testing.T) string { return "" }},
 	} {
 		t.Run(c.name, func(t *testing.T) {

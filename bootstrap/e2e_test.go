@@ -1651,12 +1651,21 @@ func testRequestID(t *testing.T, a *api) {
 }
 
 // TestAPI_Redis_ReplicasSeeEachOthersWrites runs two servers on one
-// database and one Redis: a write through one is visible at once in a
+// database and one Redis (a single node, then a cluster): a write through one is visible at once in a
 // list through the other, even right after the other cached that list.
 func TestAPI_Redis_ReplicasSeeEachOthersWrites(t *testing.T) {
 	t.Parallel()
+	for _, backend := range []string{"redis", "redis-cluster"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			testReplicasSeeEachOthersWrites(t, backend)
+		})
+	}
+}
+
+func testReplicasSeeEachOthersWrites(t *testing.T, backend string) {
 	dbURL := newDatabase(t)
-	cfg1 := testConfig(t, "redis", dbURL)
+	cfg1 := testConfig(t, backend, dbURL)
 	s1 := startServer(t, cfg1)
 	cfg2 := *cfg1
 	s2 := startServer(t, &cfg2) // same key: tokens work on both

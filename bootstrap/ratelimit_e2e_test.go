@@ -210,11 +210,21 @@ func TestRateLimits_RedisKeysHoldNoEmail(t *testing.T) {
 }
 
 // TestRateLimits_RedisCountsAreSharedByReplicas: two servers on one
-// database and one Redis share the per-IP count.
+// database and one Redis (a single node, then a cluster) share the per-IP
+// count.
 func TestRateLimits_RedisCountsAreSharedByReplicas(t *testing.T) {
 	t.Parallel()
+	for _, backend := range []string{"redis", "redis-cluster"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			testRedisCountsAreSharedByReplicas(t, backend)
+		})
+	}
+}
+
+func testRedisCountsAreSharedByReplicas(t *testing.T, backend string) {
 	db := newDatabase(t)
-	cfg1 := testConfig(t, "redis", db)
+	cfg1 := testConfig(t, backend, db)
 	cfg1.AuthPerMinute = 2
 	one := startServer(t, cfg1)
 	cfg2 := *cfg1

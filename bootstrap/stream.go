@@ -47,7 +47,7 @@ func publishCommitted(tx ports.Transactor, s ports.Stores, p *application.Publis
 	return application.PublishCommitted(tx, s, p)
 }
 
-func newNotifier(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, rc *redis.Client, install InstallationID) (ports.Notifier, error) {
+func newNotifier(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, rc redis.UniversalClient, install InstallationID) (ports.Notifier, error) {
 	st, err := cfg.Store()
 	if err != nil {
 		return nil, err
@@ -71,7 +71,7 @@ func newNotifier(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, rc *redi
 	return notify.NewPostgres(db.DB, st.URL, log), nil
 }
 
-func newStreamSlots(rc *redis.Client, install InstallationID) ports.StreamSlots {
+func newStreamSlots(rc redis.UniversalClient, install InstallationID) ports.StreamSlots {
 	if rc == nil {
 		return nil
 	}

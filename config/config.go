@@ -61,6 +61,7 @@ type Config struct {
 	SecretKeyGenerated bool
 	CacheBackend       string        // CACHE_BACKEND: memory or redis
 	RedisURL           string        // REDIS_URL
+	RedisCluster       bool          // REDIS_CLUSTER: REDIS_URL names a cluster, redis://host1:port?addr=host2:port
 	CacheTTL           time.Duration // CACHE_TTL
 	JWTTTL             time.Duration // JWT_TTL
 	BcryptCost         int           // BCRYPT_COST
@@ -122,6 +123,7 @@ var defaults = map[string]string{
 	"SECRET_KEY":                 "",
 	"CACHE_BACKEND":              "memory",
 	"REDIS_URL":                  "redis://localhost:6379/0",
+	"REDIS_CLUSTER":              "false",
 	"CACHE_TTL":                  "60s",
 	"JWT_TTL":                    "30m",
 	"BCRYPT_COST":                "12",
@@ -257,8 +259,13 @@ func (p *parser) parse() *Config {
 	}
 	c.MigrationDatabaseURL = p.migrationURL("MIGRATION_DATABASE_URL", "DATABASE_URL", c.DatabaseURL)
 	c.RedisURL = p.get("REDIS_URL")
+	c.RedisCluster = p.boolean("REDIS_CLUSTER")
 	if c.CacheBackend == "redis" {
-		c.RedisURL = p.redisURL("REDIS_URL")
+		if c.RedisCluster {
+			c.RedisURL = p.redisClusterURL("REDIS_URL")
+		} else {
+			c.RedisURL = p.redisURL("REDIS_URL")
+		}
 	}
 	c.SecretKey, c.SecretKeyGenerated = p.secretKey("SECRET_KEY", c.Env == EnvProduction)
 	if prev := p.get("SECRET_KEY_PREVIOUS"); prev != "" {
@@ -554,6 +561,35 @@ func (p *parser) redisURL(key string) string {
 	return raw
 }
 
+// redisClusterURL checks a cluster URL in go-redis's form
+// (redis.ParseClusterURL): redis:// or rediss://, one node in the host
+// and any others as addr parameters, and no database but 0, the only
+// one a cluster has.
+func (p *parser) redisClusterURL(key string) string {
+	raw := p.get(key)
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		p.problem("%s must be a URL starting with redis:// or rediss:// when REDIS_CLUSTER is true, e.g. %s, got %s",
+			key, "redis://node1:6379?addr=node2:6379&addr=node3:6379", describeURL(u, err))
+		return ""
+	}
+	if u.Host == "" {
+		p.problem("%s must name a cluster node in its host when REDIS_CLUSTER is true, e.g. redis://node1:6379?addr=node2:6379", key)
+		return ""
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" && db != "0" {
+		p.problem("%s must not name a database when REDIS_CLUSTER is true: a Redis Cluster has only database 0, got /%s", key, db)
+		return ""
+	}
+	for _, a := range u.Query()["addr"] {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			p.problem("%s: each addr parameter must be host:port, got %q", key, a)
+			return ""
+		}
+	}
+	return raw
+}
+
 // describeURL names what was wrong with a URL without echoing it: a
 // connection string in another syntax may carry a password anywhere.
 func describeURL(u *url.URL, err error) string {
@@ -726,6 +762,7 @@ func (c *Config) Redacted() map[string]any {
 		"SECRET_KEY":                 secret,
 		"CACHE_BACKEND":              c.CacheBackend,
 		"REDIS_URL":                  RedactURL(c.RedisURL),
+		"REDIS_CLUSTER":              c.RedisCluster,
 		"CACHE_TTL":                  c.CacheTTL.String(),
 		"JWT_TTL":                    c.JWTTTL.String(),
 		"BCRYPT_COST":                c.BcryptCost,

@@ -427,6 +427,49 @@ func TestLoad_invalid_value(t *testing.T) {
 		}
 	})
 
+	t.Run("redis_cluster_url_is_checked_in_its_own_form", func(t *testing.T) {
+		isolate(t)
+		t.Setenv("DATABASE_URL", testDB)
+		t.Setenv("CACHE_BACKEND", "redis")
+		t.Setenv("REDIS_CLUSTER", "true")
+		t.Setenv("REDIS_URL", "redis://:pw@n1:7000?addr=n2:7001&addr=n3:7002")
+		c, err := config.Load("")
+		if err != nil {
+			t.Fatalf("a cluster URL was refused: %v", err)
+		}
+		if !c.RedisCluster || c.RedisURL != "redis://:pw@n1:7000?addr=n2:7001&addr=n3:7002" {
+			t.Fatalf("RedisCluster, RedisURL = %v, %q", c.RedisCluster, c.RedisURL)
+		}
+		for url, want := range map[string]string{
+			"unix:///run/redis.sock":        "REDIS_URL must be a URL starting with redis:// or rediss:// when REDIS_CLUSTER is true",
+			"redis://n1:7000/3":             "a Redis Cluster has only database 0, got /3",
+			"redis://n1:7000?addr=n2":       `each addr parameter must be host:port, got "n2"`,
+			"redis://?addr=n2:7001":         "must name a cluster node in its host",
+			"n1:7000?addr=n2:7001":          "REDIS_URL must be a URL starting with redis:// or rediss://",
+			"redis://:hunter2@n1:7000/1":    "only database 0",
+			"redis://n1:7000/0?addr=n2:700": "",
+		} {
+			t.Setenv("REDIS_URL", url)
+			_, err := config.Load("")
+			if want == "" {
+				if err != nil {
+					t.Errorf("REDIS_URL=%s refused: %v", url, err)
+				}
+				continue
+			}
+			if ps := problems(t, err); len(ps) != 1 || !strings.Contains(ps[0], want) {
+				t.Errorf("REDIS_URL=%s: problems = %q, want one containing %q", url, ps, want)
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("the error shows a password: %v", err)
+			}
+		}
+		t.Setenv("REDIS_CLUSTER", "yes")
+		if ps := problems(t, func() error { _, err := config.Load(""); return err }()); len(ps) != 1 || !strings.Contains(ps[0], `REDIS_CLUSTER must be true or false, got "yes"`) {
+			t.Fatalf("problems = %q", ps)
+		}
+	})
+
 	t.Run("every_problem_is_listed_at_once", func(t *testing.T) {
 		isolate(t)
 		t.Setenv("DATABASE_URL", "mysql://db/tf")

@@ -123,6 +123,13 @@ type Probe struct {
 	recover func(context.Context) error
 	// Interval is the pause between steps, Timeout the limit of each one.
 	Interval, Timeout time.Duration
+	// Watch, when set, runs at most every WatchEvery while the breaker is
+	// closed; an error from it opens the breaker as a failed command does
+	// (for a cluster: Redis.WatchCluster, which reports failovers).
+	Watch      func(context.Context) error
+	WatchEvery time.Duration
+
+	watched time.Time
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -135,10 +142,20 @@ func NewProbe(b *Breaker, ping, recover func(context.Context) error) *Probe {
 }
 
 // Step makes one probe and reports whether the breaker is closed after
-// it. A closed breaker costs nothing: Redis is only pinged while callers
-// are skipping it.
+// it. A closed breaker costs nothing but the Watch, when one is set and
+// due: Redis is only pinged while callers are skipping it.
 func (p *Probe) Step(ctx context.Context) bool {
 	if !p.breaker.Open() {
+		if p.Watch == nil || time.Since(p.watched) < p.WatchEvery {
+			return true
+		}
+		p.watched = time.Now()
+		ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+		defer cancel()
+		if err := p.Watch(ctx); err != nil {
+			p.breaker.Trip("cache watch", err)
+			return false
+		}
 		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)

@@ -272,6 +272,39 @@ func TestProbe_ClosesOnlyAfterPingAndRecovery(t *testing.T) {
 	}
 }
 
+// The Watch runs while the breaker is closed, at most every WatchEvery,
+// and its error opens the breaker, which then closes as after an outage.
+func TestProbe_WatchOpensTheBreaker(t *testing.T) {
+	t.Parallel()
+	breaker := testBreaker()
+	moves := 0
+	probe := NewProbe(breaker,
+		func(context.Context) error { return nil },
+		func(context.Context) error { moves++; return nil })
+	var watchErr error
+	watched := 0
+	probe.Watch = func(context.Context) error { watched++; return watchErr }
+	probe.WatchEvery = time.Hour
+	if !probe.Step(t.Context()) || watched != 1 {
+		t.Fatalf("first step: watched %d times, breaker open %v; want one watch and closed", watched, breaker.Open())
+	}
+	if !probe.Step(t.Context()) || watched != 1 {
+		t.Fatalf("a step within WatchEvery watched again (%d times)", watched)
+	}
+	probe.WatchEvery = 0
+	watchErr = errors.New("a failover")
+	if probe.Step(t.Context()) || !breaker.Open() {
+		t.Fatal("a failing watch left the breaker closed")
+	}
+	if watched != 2 || moves != 0 {
+		t.Fatalf("watched %d times, moved the epoch %d times; want 2 and 0", watched, moves)
+	}
+	// Open: the probe pings and recovers, without watching.
+	if !probe.Step(t.Context()) || breaker.Open() || moves != 1 || watched != 2 {
+		t.Fatalf("recovery step: open %v, moves %d, watched %d; want closed, 1, 2", breaker.Open(), moves, watched)
+	}
+}
+
 // The probe runs on its own between Start and Stop.
 func TestProbe_StartRunsStepsUntilStop(t *testing.T) {
 	t.Parallel()

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,9 +36,47 @@ var (
 // by the first reader that finds none (a new, restarted, flushed or
 // evicted Redis), and moved on purpose by MoveEpoch after an outage.
 // Entries of dead generations are never read again and go with their
-// TTL. The braces are a Redis Cluster hash tag, but Cluster is not
-// supported: a generation read spans the epoch and an org's counters,
-// which NewRedisClient's single-node client allows.
+// TTL.
+//
+// On a Redis Cluster (NewRedisClusterClient) the braces are the hash tag:
+// an org's counters and entries share one slot, so its generation read is
+// one MGET on one node, and no command names keys of two slots. The epoch
+// has a slot of its own; each replica keeps a copy and reads it again, in
+// the same pipeline as a generation read, once the copy is EpochEvery old
+// (see Generations). What a node may lose, and why no old entry comes back:
+//
+//   - A master restarted empty, with no replica: its orgs' counters are
+//     gone, and start again from fresh random values, as on a single node.
+//     The counters are thus each org's own restart epoch, kept in its
+//     slot; the entries of the slot went with them, and the near caches'
+//     copies are keyed by generations no counter will reach. Were the
+//     epoch's key on that node, a fresh random epoch makes everything
+//     stale, as on a single node.
+//   - A master failed over to its replica: replication is asynchronous, so
+//     the replica may lack the master's last acknowledged writes. A lost
+//     INCR of Invalidate puts an org's counter back on a generation whose
+//     entries (in the replica, and in near caches) predate the write: the
+//     one case a fresh random start does not cover, since nothing is
+//     missing. Every failover is therefore treated as an outage: a replica
+//     whose commands to the failed master get no answer opens its breaker,
+//     and one that sent none learns of it from WatchCluster, which the
+//     Probe runs every few hundred milliseconds and which reports the
+//     cluster's configuration epoch moving on (every promotion moves it).
+//     Either way the Probe closes the breaker only once every master
+//     answers and the cluster is ok (Ping), after it has moved the epoch:
+//     every generation of every org is new, for every replica within
+//     EpochEvery. (MoveEpoch takes note of the configuration epoch first:
+//     a failover seen then is covered by the move.) A per-org epoch would
+//     not do: which orgs' slots were on
+//     the failed node is the cluster's business, and the lost write could
+//     have been the org epoch's own move.
+//   - The epoch's own node failed over, losing a MoveEpoch: the same
+//     failover is seen, and the epoch moved again.
+//
+// What remains is the window between a promotion and its discovery
+// (WatchEvery, plus gossip), during which a reverted counter may serve an
+// entry that predates the lost write: it is well inside the 2 s a list may
+// be stale, and needs a write lost in the failover to begin with.
 //
 // The epoch and the counters expire after keyTTL (at least a day, and
 // many times the entries' TTL) unless used: an Invalidate renews its
@@ -90,7 +129,22 @@ type Redis struct {
 	refreshMu    sync.Mutex
 	refreshed    map[domain.OrgID]struct{} // renewed since refreshAt
 	refreshAt    time.Time
+
+	// cluster is set when client is a Redis Cluster's: the epoch is then
+	// read apart from the counters, at most every EpochEvery (see Redis).
+	cluster *redis.ClusterClient
+	epochMu sync.Mutex
+	epoch   uint64    // the epoch last read or set
+	epochAt time.Time // when the read that found it began; zero: none
+	// configEpoch is the highest cluster_current_epoch WatchCluster has
+	// seen: it moves on with every failover.
+	configEpoch int64
 }
+
+// EpochEvery bounds the age of the epoch a Redis on a cluster uses: an
+// epoch moved by one replica (MoveEpoch) is in use by all within this
+// long, well inside the 2 s the API allows a list to be stale.
+const EpochEvery = 250 * time.Millisecond
 
 // NearEntries bounds the near cache of a Redis made by NewRedis.
 const NearEntries = DefaultMaxEntries
@@ -118,6 +172,7 @@ func NewRedis(client redis.UniversalClient, prefix string, ttl time.Duration, br
 		keyTTL:  keyTTL, refreshEvery: keyTTL / 8,
 		refreshed: make(map[domain.OrgID]struct{}),
 	}
+	r.cluster, _ = client.(*redis.ClusterClient)
 	r.pipe.skip = func() error {
 		// Reads stop at the breaker before they queue, unless they queued
 		// just before it opened; an invalidation made while a probe
@@ -165,6 +220,12 @@ func gaveUp(op string, err error) error {
 // space, with one MGET. Keys found missing are first set to fresh random
 // values (one more round trip), so that no generation read here is one an
 // entry stored before the key was lost may be found under.
+//
+// On a cluster the MGET holds only the org's counters, which share its
+// hash tag and so one slot: one round trip to one node. The epoch lives
+// in a slot of its own; this replica's copy of it is used while it is
+// younger than EpochEvery, and read again (in the same pipeline, which
+// the cluster client sends to each node at once) when it is older.
 func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Generations, error) {
 	var gens ports.Generations
 	if r.breaker.Open() {
@@ -176,14 +237,33 @@ func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Genera
 		keys[1+space] = r.genKey(org, ports.CacheSpace(space))
 	}
 	refresh := r.refreshDue(org)
-	var cmd *redis.SliceCmd
+	start := time.Now()
+	cached, readEpoch := r.cachedEpoch(start)
+	var (
+		cmd      *redis.SliceCmd
+		epochCmd *redis.StringCmd
+	)
 	if err := r.pipe.do(ctx, func(ctx context.Context, p redis.Pipeliner) {
-		cmd = p.MGet(ctx, keys...)
+		switch {
+		case r.cluster == nil:
+			cmd = p.MGet(ctx, keys...)
+		case readEpoch:
+			epochCmd = p.Get(ctx, keys[0])
+			cmd = p.MGet(ctx, keys[1:]...)
+		default:
+			cmd = p.MGet(ctx, keys[1:]...)
+		}
+		// PEXPIRE leaves a missing key missing.
 		if refresh {
-			// PEXPIRE leaves a missing key missing.
-			for _, k := range keys {
+			for _, k := range keys[1:] {
 				p.PExpire(ctx, k, r.keyTTL)
 			}
+		}
+		// On a cluster each read of the epoch renews it: a few times a
+		// second per replica, rather than only when it coincides with an
+		// org's renewal.
+		if readEpoch && (refresh || r.cluster != nil) {
+			p.PExpire(ctx, keys[0], r.keyTTL)
 		}
 	}); err != nil {
 		return gens, gaveUp("generations", err)
@@ -191,6 +271,21 @@ func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Genera
 	vals, err := cmd.Result()
 	if err != nil {
 		return gens, r.failed("generations", err)
+	}
+	if r.cluster != nil {
+		var epoch any = strconv.FormatUint(cached, 10)
+		if readEpoch {
+			v, err := epochCmd.Result()
+			switch {
+			case errors.Is(err, redis.Nil):
+				epoch = nil
+			case err != nil:
+				return gens, r.failed("generations", err)
+			default:
+				epoch = v
+			}
+		}
+		vals = append([]any{epoch}, vals...)
 	}
 	if len(vals) != len(keys) {
 		return gens, fmt.Errorf("redis cache: generations: MGET returned %d values for %d keys", len(vals), len(keys))
@@ -204,6 +299,9 @@ func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Genera
 	if err != nil {
 		return gens, fmt.Errorf("redis cache: generations: epoch: %w", err)
 	}
+	if readEpoch {
+		r.storeEpoch(epoch, start)
+	}
 	for i := range gens {
 		counter, err := parseGen(vals[1+i])
 		if err != nil {
@@ -212,6 +310,32 @@ func (r *Redis) Generations(ctx context.Context, org domain.OrgID) (ports.Genera
 		gens[i] = epoch ^ counter
 	}
 	return gens, nil
+}
+
+// cachedEpoch returns this replica's copy of the epoch and whether it must
+// be read again: always on a single node (it costs nothing there, being in
+// the MGET), on a cluster when the copy is EpochEvery old.
+func (r *Redis) cachedEpoch(now time.Time) (epoch uint64, read bool) {
+	if r.cluster == nil {
+		return 0, true
+	}
+	r.epochMu.Lock()
+	defer r.epochMu.Unlock()
+	return r.epoch, r.epochAt.IsZero() || now.Sub(r.epochAt) >= EpochEvery
+}
+
+// storeEpoch keeps epoch, read by a read that began at start, unless the
+// copy is younger: a read that began before MoveEpoch set a new epoch must
+// not put the old one back.
+func (r *Redis) storeEpoch(epoch uint64, start time.Time) {
+	if r.cluster == nil {
+		return
+	}
+	r.epochMu.Lock()
+	defer r.epochMu.Unlock()
+	if start.After(r.epochAt) {
+		r.epoch, r.epochAt = epoch, start
+	}
 }
 
 // initKeys sets each of keys whose value in vals is nil to a fresh random
@@ -276,7 +400,16 @@ func newCounter() uint64 { return rand.Uint64() >> 2 } //nolint:gosec // G404: n
 // every replica at once. A Probe runs it before closing the breaker.
 // Straight on the client, not the auto-pipeline, whose flight may still
 // be waiting on a connection that died in the outage.
+//
+// On a cluster it first takes note of the configuration epoch: a failover
+// seen now happened before this move, which covers it, so WatchCluster
+// need not open the breaker for it once more.
 func (r *Redis) MoveEpoch(ctx context.Context) error {
+	if r.cluster != nil {
+		if _, _, err := r.observeConfigEpoch(ctx); err != nil {
+			return fmt.Errorf("redis cache: move epoch: %w", err)
+		}
+	}
 	cur, err := r.client.Get(ctx, r.epochKey).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("redis cache: move epoch: %w", err)
@@ -288,6 +421,10 @@ func (r *Redis) MoveEpoch(ctx context.Context) error {
 	if err := r.client.Set(ctx, r.epochKey, next, r.keyTTL).Err(); err != nil {
 		return fmt.Errorf("redis cache: move epoch: %w", err)
 	}
+	// Timed after the SET: a read that began earlier may have found the
+	// old epoch, and must not put it back.
+	n, _ := strconv.ParseUint(next, 10, 64)
+	r.storeEpoch(n, time.Now())
 	return nil
 }
 
@@ -411,12 +548,93 @@ func parseGen(v any) (uint64, error) {
 	}
 }
 
-// Ping reports whether Redis answers, for readiness checks.
+// Ping reports whether Redis answers, for readiness checks and the
+// Probe. On a cluster every master must answer and the cluster must say
+// its state is ok: while a failed master's slots have no master (no
+// replica promoted yet) the probe keeps the breaker open, so the epoch
+// moves only after a promotion, which may have lost the last writes.
 func (r *Redis) Ping(ctx context.Context) error {
-	if err := r.client.Ping(ctx).Err(); err != nil {
+	if r.cluster == nil {
+		if err := r.client.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis cache: ping: %w", err)
+		}
+		return nil
+	}
+	err := r.cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		info, err := c.ClusterInfo(ctx).Result()
+		if err != nil {
+			return err
+		}
+		if state := infoField(info, "cluster_state"); state != "ok" {
+			return fmt.Errorf("%s says cluster_state:%s", c.Options().Addr, state)
+		}
+		return nil
+	})
+	if err != nil {
+		// The client's map of the cluster may be what is out of date (a
+		// replica promoted in the failed master's place): read it again,
+		// for the next ping.
+		r.cluster.ReloadState(ctx)
 		return fmt.Errorf("redis cache: ping: %w", err)
 	}
 	return nil
+}
+
+// WatchCluster reads the cluster's configuration epoch
+// (cluster_current_epoch), which grows with every failover, and returns
+// an error when it has grown since the last call, or when the cluster
+// does not answer or says it is not ok. A promoted replica may lack the
+// last writes its master acknowledged, an INCR of Invalidate among them:
+// an old generation of some organization would be current again, with
+// its entries still in Redis and in near caches. The caller (the Probe)
+// opens the breaker on the error, which moves the epoch once the cluster
+// answers. A single node has nothing to watch.
+func (r *Redis) WatchCluster(ctx context.Context) error {
+	if r.cluster == nil {
+		return nil
+	}
+	seen, epoch, err := r.observeConfigEpoch(ctx)
+	if err != nil {
+		return err
+	}
+	if seen != 0 && epoch > seen {
+		return fmt.Errorf("redis cache: cluster configuration epoch moved from %d to %d (a failover)", seen, epoch)
+	}
+	return nil
+}
+
+// observeConfigEpoch reads the cluster's state and configuration epoch
+// from one node, keeps the highest epoch seen, and returns the one seen
+// before with the one read. A state other than ok is an error.
+func (r *Redis) observeConfigEpoch(ctx context.Context) (seen, epoch int64, err error) {
+	info, err := r.cluster.ClusterInfo(ctx).Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("redis cache: cluster info: %w", err)
+	}
+	if state := infoField(info, "cluster_state"); state != "ok" {
+		return 0, 0, fmt.Errorf("redis cache: cluster_state:%s", state)
+	}
+	epoch, err = strconv.ParseInt(infoField(info, "cluster_current_epoch"), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("redis cache: cluster_current_epoch: %w", err)
+	}
+	r.epochMu.Lock()
+	defer r.epochMu.Unlock()
+	seen = r.configEpoch
+	// Nodes learn a new epoch by gossip: one that has not yet reports a
+	// lower one, which is no news.
+	r.configEpoch = max(seen, epoch)
+	return seen, epoch, nil
+}
+
+// infoField is the value of name in the text of an INFO-style reply.
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // spaceNames are the spaces' parts of the keys.
@@ -472,4 +690,41 @@ func NewRedisClient(url string) (*redis.Client, error) {
 	// find that out.
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return redis.NewClient(opt), nil
+}
+
+// NewRedisClusterClient parses a cluster URL in go-redis's form
+// (redis://host1:port?addr=host2:port&addr=host3:port, see
+// redis.ParseClusterURL) into a cluster client with the timeouts of
+// NewRedisClient. It reads the cluster's map of slots again every second
+// (ClusterStateReloadInterval), not only on a MOVED reply: after a
+// failover the old master refuses connections rather than redirecting,
+// and the client would keep dialling it. It does not connect.
+func NewRedisClusterClient(url string) (*redis.ClusterClient, error) {
+	opt, err := redis.ParseClusterURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis cluster url: %w", err)
+	}
+	opt.ContextTimeoutEnabled = true
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = 500 * time.Millisecond
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = 500 * time.Millisecond
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = 500 * time.Millisecond
+	}
+	if opt.PoolSize == 0 {
+		opt.PoolSize = 10
+	}
+	if opt.PoolTimeout == 0 {
+		opt.PoolTimeout = time.Second
+	}
+	if opt.MaxRetries == 0 {
+		opt.MaxRetries = 1
+	}
+	opt.DialerRetries = 1
+	opt.ClusterStateReloadInterval = time.Second
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return redis.NewClusterClient(opt), nil
 }

@@ -2,6 +2,9 @@ package faulttest_test
 
 import (
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/taskflow/taskflow/adapters/faulttest"
 )
@@ -44,5 +47,38 @@ func TestRedis_FreezesThawsAndDies(t *testing.T) {
 	r.Start()
 	if !r.Answers() {
 		t.Fatal("a restarted Redis does not answer")
+	}
+}
+
+func TestStartRedisCluster(t *testing.T) {
+	c := faulttest.StartRedisCluster(t, 6)
+	opt, err := redis.ParseClusterURL(c.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(opt.Addrs) != 6 {
+		t.Fatalf("URL %s names %d nodes, want 6", c.URL(), len(opt.Addrs))
+	}
+	// The killed master refuses connections rather than redirecting: the
+	// client learns of its replica by reading the slots again.
+	opt.ClusterStateReloadInterval = 200 * time.Millisecond
+	client := redis.NewClusterClient(opt)
+	defer client.Close()
+	ctx := t.Context()
+	// Keys in different slots, on different masters, all answer.
+	for _, k := range []string{"a", "b", "c", "d", "e", "f"} {
+		if err := client.Set(ctx, k, "v", 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", k, err)
+		}
+	}
+	m := c.MasterOf("a")
+	m.Kill()
+	// Its replica takes over: the key is served again, by another node.
+	faulttest.WaitFor(t, "a replica to take the killed master's slots", 30*time.Second, func() bool {
+		return client.Set(ctx, "a", "w", 0).Err() == nil
+	})
+	c.WaitOK()
+	if got := c.MasterOf("a"); got == m {
+		t.Fatal("the killed master still serves the key")
 	}
 }

@@ -17,6 +17,10 @@ type Redis struct {
 	Port int
 	dir  string
 	cmd  *exec.Cmd
+	// cluster starts it with cluster-enabled, its bus on busPort and its
+	// node table in dir (see StartRedisCluster).
+	cluster bool
+	busPort int
 }
 
 // StartRedis starts a redis-server on a free port and waits until it
@@ -40,8 +44,15 @@ func (r *Redis) Addr() string { return fmt.Sprintf("127.0.0.1:%d", r.Port) }
 // persistence comes back) and waits until it answers.
 func (r *Redis) Start() {
 	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", itoa(r.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--logfile", "")
+	args := []string{"--port", itoa(r.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir, "--logfile", ""}
+	if r.cluster {
+		// The node table stays in dir: restarted, the node rejoins its
+		// cluster with its own id (and, without persistence, no keys).
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-port", itoa(r.busPort), "--cluster-node-timeout", itoa(int(ClusterNodeTimeout.Milliseconds())))
+	}
+	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
 	}
