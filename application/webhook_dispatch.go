@@ -36,6 +36,8 @@ type DispatchConfig struct {
 	// random, so that the retries of many hooks failing together do not
 	// arrive together.
 	Jitter func(time.Duration) time.Duration
+	// Meter, when set, counts each attempt by its result.
+	Meter ports.WebhookMeter
 }
 
 // Dispatcher delivers events to webhooks: the delivery loop as a use case
@@ -67,6 +69,9 @@ type Dispatcher struct {
 	cfg    DispatchConfig
 	lease  time.Duration
 	pings  sync.WaitGroup
+
+	dueMu sync.Mutex
+	dueAt map[*domain.Webhook]time.Time // for Lag: the event each hook in work attempts next
 }
 
 // NewDispatcher builds the delivery loop. hooks and events are stores
@@ -88,7 +93,7 @@ func NewDispatcher(tx ports.Transactor, hooks ports.WebhookStore, events ports.E
 		cfg.Jitter = func(d time.Duration) time.Duration { return d + mrand.N(d/5+1) } //nolint:gosec // G404
 	}
 	return &Dispatcher{tx: tx, hooks: hooks, events: events, sender: sender, box: box, clock: clock,
-		encode: encode, rep: rep, log: log, cfg: cfg,
+		encode: encode, rep: rep, log: log, cfg: cfg, dueAt: map[*domain.Webhook]time.Time{},
 		// Long enough for an attempt and its settling, with a margin for
 		// the clocks of two replicas (a replica whose clock runs ahead by
 		// more may take a hook over early: a duplicate, never a loss);
@@ -126,6 +131,33 @@ func (d *Dispatcher) Step(ctx context.Context) (int, error) {
 	return len(claimed), nil
 }
 
+// due notes, for Lag, when the event hook h is about to attempt occurred
+// (the zero time: h has no attempt to make now).
+func (d *Dispatcher) due(h *domain.Webhook, occurred time.Time) {
+	d.dueMu.Lock()
+	defer d.dueMu.Unlock()
+	if occurred.IsZero() {
+		delete(d.dueAt, h)
+		return
+	}
+	d.dueAt[h] = occurred
+}
+
+// Lag is how far behind this dispatcher is now: the age of the oldest
+// event that a hook it is working on is about to attempt or is
+// attempting (its receiver may be slow), 0 when it is working on none
+// (every active hook is up to date, or waiting for a retry).
+func (d *Dispatcher) Lag() time.Duration {
+	now := d.clock.Now()
+	d.dueMu.Lock()
+	defer d.dueMu.Unlock()
+	var lag time.Duration
+	for _, at := range d.dueAt {
+		lag = max(lag, now.Sub(at))
+	}
+	return lag
+}
+
 func claimToken() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -144,6 +176,7 @@ const settleEvery = 20
 // event's, and while they succeed the following ones', up to PerClaim,
 // reading the events after the cursor a page at a time.
 func (d *Dispatcher) work(ctx context.Context, h *domain.Webhook, token string) error {
+	defer d.due(h, time.Time{})
 	var (
 		pending   []*domain.WebhookDelivery // delivered, not yet settled
 		lastFlush = d.clock.Now()
@@ -180,7 +213,16 @@ func (d *Dispatcher) work(ctx context.Context, h *domain.Webhook, token string) 
 			ev := &evs[i]
 			now := d.clock.Now()
 			n := h.Attempt + 1
-			res := d.send(ctx, h, ev, now)
+			d.due(h, ev.OccurredAt)
+			res := d.send(ctx, h, ev, n, now)
+			if d.cfg.Meter != nil {
+				d.cfg.Meter.WebhookAttempted(res.Result(n > len(d.cfg.RetrySchedule)))
+			}
+			if !res.Delivered() || i+1 == len(evs) {
+				d.due(h, time.Time{}) // a retry is not due yet; the next page is not read yet
+			} else {
+				d.due(h, evs[i+1].OccurredAt)
+			}
 			entry := &domain.WebhookDelivery{OrgID: h.OrgID, WebhookID: h.ID, EventID: &ev.ID, EventType: ev.Type,
 				Attempt: n, Error: res.Err, DurationMS: res.Duration.Milliseconds(), DeliveredAt: now}
 			if res.StatusCode != 0 {
@@ -260,7 +302,7 @@ func (d *Dispatcher) settle(ctx context.Context, h *domain.Webhook, token string
 }
 
 // send makes the HTTP attempt, within the timeout.
-func (d *Dispatcher) send(ctx context.Context, h *domain.Webhook, ev *domain.Event, now time.Time) ports.WebhookResult {
+func (d *Dispatcher) send(ctx context.Context, h *domain.Webhook, ev *domain.Event, attempt int, now time.Time) ports.WebhookResult {
 	body, err := d.encode(ev)
 	if err != nil {
 		return ports.WebhookResult{Err: "encode event: " + err.Error()}
@@ -272,7 +314,7 @@ func (d *Dispatcher) send(ctx context.Context, h *domain.Webhook, ev *domain.Eve
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	return d.sender.Send(ctx, ports.WebhookMessage{URL: h.URL, ID: "evt_" + strconv.FormatInt(ev.ID, 10),
-		Timestamp: now, Body: body, Secrets: secrets})
+		Timestamp: now, Body: body, Secrets: secrets, WebhookID: h.ID, EventID: ev.ID, Attempt: attempt})
 }
 
 // recordDisabled appends the webhook.disabled event in the transaction
@@ -327,7 +369,7 @@ func (d *Dispatcher) Ping(ctx context.Context, h *domain.Webhook, actor domain.E
 		res := ports.WebhookResult{Err: fmt.Sprint(secretErr)}
 		if secretErr == nil {
 			res = d.sender.Send(ctx, ports.WebhookMessage{URL: h.URL, ID: "ping_" + id, Timestamp: now, Body: body,
-				Secrets: secrets})
+				Secrets: secrets, WebhookID: h.ID, Attempt: 1})
 		}
 		entry := &domain.WebhookDelivery{OrgID: h.OrgID, WebhookID: h.ID, EventType: domain.EventWebhookPing,
 			Attempt: 1, Error: res.Err, DurationMS: res.Duration.Milliseconds(), DeliveredAt: now}

@@ -6,9 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,6 +111,7 @@ func TestMetrics_AdminListenerServesEveryFamily(t *testing.T) {
 			cfg := testConfig(t, backend, newDatabase(t))
 			cfg.AdminAddr = "127.0.0.1:0"
 			cfg.AuthPerMinute = 3
+			cfg.WebhookAllowPrivate = true
 			var admin *bootstrap.AdminServer
 			a := startServer(t, cfg, fx.Populate(&admin))
 			adminBase := "http://" + admin.Addr()
@@ -117,6 +120,7 @@ func TestMetrics_AdminListenerServesEveryFamily(t *testing.T) {
 			}
 
 			tn := a.newTenant(t)
+			webhookAndStreamMetrics(t, a, adminBase, tn)
 			tk := a.newTask(t, tn.Admin.Token, "watched")
 			a.getTask(t, tn.Admin.Token, tk.ID)
 			a.listTasks(t, tn.Admin.Token, "")
@@ -186,6 +190,101 @@ func TestMetrics_AdminListenerServesEveryFamily(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// held is a webhook receiver that holds each event delivery until the
+// test releases it, and counts what it answered 204.
+type held struct {
+	arrived, release chan struct{}
+	mu               sync.Mutex
+	delivered        int
+}
+
+func (h *held) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	if strings.HasPrefix(r.Header.Get("webhook-id"), "evt_") {
+		select {
+		case h.arrived <- struct{}{}:
+		default:
+		}
+		<-h.release
+	}
+	h.mu.Lock()
+	h.delivered++
+	h.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// waitForSample scrapes until one sample of name with labels satisfies ok.
+func waitForSample(t *testing.T, url, name string, labels map[string]string, ok func(float64) bool) float64 {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := find(scrape(t, url), name, labels)
+		if len(got) == 1 && ok(got[0].value) {
+			return got[0].value
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%v: %v after 30s", name, labels, got)
+		}
+		time.Sleep(20 * time.Millisecond) // the next scrape: nothing to wait on but the dispatcher's loop
+	}
+}
+
+// webhookAndStreamMetrics delivers a real event to a receiver on
+// loopback (WEBHOOK_ALLOW_PRIVATE) and holds an event stream open:
+// while the receiver holds the delivery, the dispatcher's lag is the
+// event's age (above 0); once it answers, the delivery is counted as a
+// success and, caught up, the lag is 0; the open stream is counted.
+func webhookAndStreamMetrics(t *testing.T, a *api, adminBase string, tn tenant) {
+	t.Helper()
+	metricsURL := adminBase + "/metrics"
+	ms := scrape(t, metricsURL)
+	for _, r := range []string{"success", "failure", "timeout", "refused", "exhausted"} {
+		atLeast(t, ms, "taskflow_webhook_deliveries_total", map[string]string{"result": r}, 0)
+	}
+	atLeast(t, ms, "taskflow_webhook_lag_seconds", nil, 0)
+	if got := find(ms, "taskflow_event_streams", nil); len(got) != 1 || got[0].value != 0 {
+		t.Errorf("taskflow_event_streams before any stream: %v, want 0", got)
+	}
+
+	recv := &held{arrived: make(chan struct{}, 1), release: make(chan struct{})}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	var release sync.Once
+	open := func() { release.Do(func() { close(recv.release) }) }
+	defer open()
+	a.expect(t, http.StatusCreated, "", "POST", "/webhooks", tn.Admin.Token,
+		map[string]any{"url": srv.URL + "/hook", "events": []string{"task.created"}, "description": "metrics"})
+	st := a.openStream(t, "/events/stream", tn.Admin.Token)
+	defer st.close()
+	a.newTask(t, tn.Admin.Token, "delivered")
+
+	select {
+	case <-recv.arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the receiver got no delivery")
+	}
+	// The dispatcher is attempting the event: its lag is the event's age,
+	// growing while the receiver holds the answer.
+	lag := waitForSample(t, metricsURL, "taskflow_webhook_lag_seconds", nil, func(v float64) bool { return v > 0 })
+	ms = scrape(t, metricsURL)
+	atLeast(t, ms, "taskflow_event_streams", nil, 1)
+	if got := find(ms, "taskflow_webhook_deliveries_total", map[string]string{"result": "success"}); len(got) != 1 || got[0].value != 0 {
+		t.Errorf("a delivery in flight is counted: %v", got)
+	}
+	open()
+	waitForSample(t, metricsURL, "taskflow_webhook_deliveries_total", map[string]string{"result": "success"},
+		func(v float64) bool { return v == 1 })
+	// Caught up: the next look finds nothing due.
+	waitForSample(t, metricsURL, "taskflow_webhook_lag_seconds", nil, func(v float64) bool { return v == 0 })
+	t.Logf("webhook lag while the delivery was held: %.3fs", lag)
+	ms = scrape(t, metricsURL)
+	for _, r := range []string{"failure", "timeout", "refused", "exhausted"} {
+		if got := find(ms, "taskflow_webhook_deliveries_total", map[string]string{"result": r}); len(got) != 1 || got[0].value != 0 {
+			t.Errorf("taskflow_webhook_deliveries_total{result=%q} = %v, want 0", r, got)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
+	"github.com/taskflow/taskflow/adapters/metrics"
 	"github.com/taskflow/taskflow/adapters/notify"
 	"github.com/taskflow/taskflow/adapters/postgres"
 	"github.com/taskflow/taskflow/application"
@@ -79,8 +80,9 @@ func newStreamSlots(rc redis.UniversalClient, install InstallationID) ports.Stre
 }
 
 func newStreams(lc fx.Lifecycle, s ports.Stores, auth *application.Auth, n ports.Notifier, slots ports.StreamSlots,
-	opts application.StreamOptions, log *slog.Logger) *application.Streams {
+	opts application.StreamOptions, log *slog.Logger, m *metrics.Metrics) *application.Streams {
 	st := application.NewStreams(s.Events, auth, n, slots, notify.NewMemorySlots(), opts, log)
+	m.WatchStreams(st.OpenStreams)
 	lc.Append(fx.StartStopHook(st.Start, st.Stop))
 	return st
 }

@@ -3,13 +3,19 @@ package bootstrap_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -278,5 +284,83 @@ func TestTracing_OffRecordsNothing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A webhook delivery is a client span of its own (the dispatcher's loop
+// is no request's), with the hook, the event, the attempt, the answer's
+// status and the URL without its query's secret; the receiver gets its
+// traceparent, so it can continue the trace.
+func TestTracing_WebhookDeliverySpan(t *testing.T) {
+	cfg := testConfig(t, "memory", "")
+	cfg.WebhookAllowPrivate = true
+	exp := tracetest.NewInMemoryExporter()
+	a := startServer(t, cfg, fx.Supply(&bootstrap.TraceExporter{SpanExporter: exp}))
+	tn := a.newTenant(t)
+
+	got := make(chan http.Header, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.Header.Get("webhook-id"), "evt_") {
+			got <- r.Header.Clone()
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	var hook struct {
+		ID int64 `json:"id"`
+	}
+	a.expect(t, http.StatusCreated, "", "POST", "/webhooks", tn.Admin.Token,
+		map[string]any{"url": srv.URL + "/hook?token=s3cret", "events": []string{"task.created"}}).into(t, &hook)
+	a.newTask(t, tn.Admin.Token, "delivered")
+	var header http.Header
+	select {
+	case header = <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the receiver got no delivery")
+	}
+	eventID, err := strconv.ParseInt(strings.TrimPrefix(header.Get("webhook-id"), "evt_"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The span ends once the answer is read: poll the exporter for it.
+	var span tracetest.SpanStub
+	deadline := time.Now().Add(30 * time.Second)
+	for found := false; !found; {
+		for _, s := range exp.GetSpans() {
+			if s.Name == "webhook.deliver" && attr(s, "webhook.event.id") == strconv.FormatInt(eventID, 10) {
+				span, found = s, true
+			}
+		}
+		if !found {
+			if time.Now().After(deadline) {
+				t.Fatalf("no webhook.deliver span; spans: %v", spanNames(exp.GetSpans()))
+			}
+			time.Sleep(10 * time.Millisecond) // the dispatcher ends the span after the answer
+		}
+	}
+	if span.SpanKind != trace.SpanKindClient {
+		t.Errorf("span kind %v, want client", span.SpanKind)
+	}
+	for key, want := range map[string]string{
+		"webhook.id":                strconv.FormatInt(hook.ID, 10),
+		"webhook.attempt":           "1",
+		"webhook.message.id":        header.Get("webhook-id"),
+		"http.request.method":       "POST",
+		"http.response.status_code": "202",
+		"url.full":                  srv.URL + "/hook?token=REDACTED",
+	} {
+		if got := attr(span, key); got != want {
+			t.Errorf("%s = %q, want %q", key, got, want)
+		}
+	}
+	if span.Status.Code == codes.Error {
+		t.Errorf("a delivered attempt's span has status %v", span.Status)
+	}
+	// The receiver got the span's own context.
+	sc := trace.SpanContextFromContext(telemetry.Propagator().Extract(context.Background(), propagation.HeaderCarrier(header)))
+	if !sc.IsValid() || sc.TraceID() != span.SpanContext.TraceID() || sc.SpanID() != span.SpanContext.SpanID() {
+		t.Errorf("traceparent %q is not the delivery span's (%s/%s)", header.Get("traceparent"),
+			span.SpanContext.TraceID(), span.SpanContext.SpanID())
 	}
 }

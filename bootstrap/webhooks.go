@@ -8,6 +8,8 @@ import (
 	"go.uber.org/fx"
 
 	httpadapter "github.com/taskflow/taskflow/adapters/http"
+	"github.com/taskflow/taskflow/adapters/metrics"
+	"github.com/taskflow/taskflow/adapters/telemetry"
 	"github.com/taskflow/taskflow/adapters/webhook"
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/config"
@@ -39,16 +41,24 @@ type DispatchIdle time.Duration
 
 // newWebhookOptions configures the sender; tests decorate it (a resolver
 // of their own, their receiver's certificate).
-func newWebhookOptions(cfg *config.Config) webhook.Options {
-	return webhook.Options{Timeout: cfg.WebhookTimeout, AllowPrivate: cfg.WebhookAllowPrivate}
+// With tracing on, each attempt is a client span; off, the sender has no
+// tracer and makes none.
+func newWebhookOptions(cfg *config.Config, tr *telemetry.Tracing) webhook.Options {
+	o := webhook.Options{Timeout: cfg.WebhookTimeout, AllowPrivate: cfg.WebhookAllowPrivate}
+	if tr.Enabled() {
+		o.Tracer = tr
+	}
+	return o
 }
 
 func newDispatcher(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, tx ports.Transactor, s ports.Stores,
-	sender *webhook.Sender, box *webhook.SecretBox, clock ports.Clock, idle DispatchIdle) *application.Dispatcher {
+	sender *webhook.Sender, box *webhook.SecretBox, clock ports.Clock, idle DispatchIdle, m *metrics.Metrics) *application.Dispatcher {
 	d := application.NewDispatcher(tx, s.Webhooks, s.Events, sender, box, clock, httpadapter.MarshalEvent,
 		httpadapter.WebhookRepresentation{}, log, application.DispatchConfig{
 			RetrySchedule: cfg.WebhookRetrySchedule, DisableAfter: cfg.WebhookDisableAfter, Timeout: cfg.WebhookTimeout,
+			Meter: m,
 		})
+	m.WatchWebhookLag(d.Lag)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	lc.Append(fx.Hook{

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/taskflow/taskflow/adapters/http/apidoc/specvalidate"
+	"github.com/taskflow/taskflow/adapters/metrics"
 	"github.com/taskflow/taskflow/adapters/webhook"
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/bootstrap"
@@ -89,6 +90,30 @@ type hookRig struct {
 	d      *application.Dispatcher
 	stores ports.Stores
 	hosts  *hostTable
+	m      *metrics.Metrics
+}
+
+// deliveries reads taskflow_webhook_deliveries_total by result.
+func (r *hookRig) deliveries(t *testing.T) map[string]float64 {
+	t.Helper()
+	mfs, err := r.m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "taskflow_webhook_deliveries_total" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "result" {
+					out[l.GetValue()] = s.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
 }
 
 type hookSettings struct {
@@ -107,7 +132,7 @@ func startHookRig(t *testing.T, databaseURL string, s hookSettings) *hookRig {
 	cfg.WebhookAllowPrivate = s.allowPrivate
 	rig := &hookRig{clock: &stepClock{now: time.Now().UTC().Truncate(time.Second)}, hosts: &hostTable{}}
 	var srv *bootstrap.Server
-	app := bootstrap.New(cfg, "e2e-test", fx.Populate(&srv, &rig.d, &rig.stores),
+	app := bootstrap.New(cfg, "e2e-test", fx.Populate(&srv, &rig.d, &rig.stores, &rig.m),
 		fx.Decorate(func(ports.Clock) ports.Clock { return rig.clock }),
 		fx.Decorate(func(o webhook.Options) webhook.Options {
 			o.Resolver, o.TLS = rig.hosts, s.tls
@@ -381,6 +406,14 @@ func TestWebhooks_DeliverSignedInOrderRetryOnScheduleAndDisable(t *testing.T) {
 		wantEqual(t, "attempts", msgIDs(rcv.at("/a"))[2:],
 			[]string{evt(e4), evt(e4), evt(e4), evt(e5), evt(e5), evt(e5)})
 
+		// Each attempt counted once: the three delivered, two retried
+		// failures and the last attempt of each exhausted event.
+		wantEqual(t, "deliveries by result", r.deliveries(t),
+			map[string]float64{"success": 3, "failure": 4, "exhausted": 2, "timeout": 0, "refused": 0})
+		if lag := r.d.Lag(); lag != 0 {
+			t.Errorf("lag %s with every hook up to date or disabled", lag)
+		}
+
 		// Two events in a row exhausted: disabled, with its event recorded.
 		var got hookOut
 		r.expect(t, http.StatusOK, "", "GET", hookPath(ha.ID), a.Admin.Token, nil).into(t, &got)
@@ -540,6 +573,8 @@ func TestWebhooks_RefuseNonPublicTargets_AtRegistrationAndAtDelivery(t *testing.
 				t.Fatalf("deliveries: %v", ds)
 			}
 			wantEqual(t, "messages that reached the receiver", len(rcv.at("/h")), 0)
+			wantEqual(t, "deliveries by result", r.deliveries(t),
+				map[string]float64{"success": 0, "failure": 0, "exhausted": 0, "timeout": 0, "refused": 1})
 		})
 }
 

@@ -528,18 +528,70 @@ type WebhookMessage struct {
 	Timestamp time.Time
 	Body      []byte
 	Secrets   []string
+	// WebhookID, EventID (0 for a ping) and Attempt (1 for the first)
+	// say what is being sent, for the attempt's trace span.
+	WebhookID domain.WebhookID
+	EventID   int64
+	Attempt   int
 }
 
 // WebhookResult is the outcome of one attempt: the answer's status code
-// (0 when none came) and, when the attempt failed, why.
+// (0 when none came) and, when the attempt failed, why. TimedOut and
+// Refused tell two failures apart from the others: the attempt ran out
+// of time, or the target was not allowed (not a public address, not
+// https://).
 type WebhookResult struct {
 	StatusCode int
 	Err        string
 	Duration   time.Duration
+	TimedOut   bool
+	Refused    bool
 }
 
 // Delivered reports whether the receiver accepted the message: any 2xx.
 func (r WebhookResult) Delivered() bool { return r.StatusCode >= 200 && r.StatusCode < 300 }
+
+// WebhookAttemptResult classifies one delivery attempt of an event, the
+// result label of taskflow_webhook_deliveries_total. Each attempt has
+// exactly one, so their sum is the number of attempts.
+type WebhookAttemptResult string
+
+// The attempt results, a fixed set.
+const (
+	WebhookSuccess WebhookAttemptResult = "success" // a 2xx
+	WebhookFailure WebhookAttemptResult = "failure" // another status, or the connection failed; retried
+	WebhookTimeout WebhookAttemptResult = "timeout" // no answer within WEBHOOK_TIMEOUT; retried
+	WebhookRefused WebhookAttemptResult = "refused" // the target is not allowed (request forgery); retried
+	// WebhookExhausted is a failed attempt (whatever the cause) that was
+	// the event's last: the hook moves on without it.
+	WebhookExhausted WebhookAttemptResult = "exhausted"
+)
+
+// WebhookAttemptResults lists every result, in a fixed order.
+var WebhookAttemptResults = []WebhookAttemptResult{WebhookSuccess, WebhookFailure, WebhookTimeout, WebhookRefused, WebhookExhausted}
+
+// Result classifies the attempt; last says whether it was the event's
+// last attempt (a failure then is WebhookExhausted).
+func (r WebhookResult) Result(last bool) WebhookAttemptResult {
+	switch {
+	case r.Delivered():
+		return WebhookSuccess
+	case last:
+		return WebhookExhausted
+	case r.Refused:
+		return WebhookRefused
+	case r.TimedOut:
+		return WebhookTimeout
+	}
+	return WebhookFailure
+}
+
+// WebhookMeter counts the webhook dispatcher's attempts (the metrics
+// adapter implements it; nil means none are counted).
+type WebhookMeter interface {
+	// WebhookAttempted counts one attempt at an event by its result.
+	WebhookAttempted(r WebhookAttemptResult)
+}
 
 // WebhookSender posts a message to a hook's URL, signed, within its
 // timeout, refusing targets that are not allowed (request forgery) at

@@ -12,13 +12,14 @@
 // the bcrypt queue are read at scrape time from functions bootstrap
 // passes in (WatchDB, WatchBcrypt), so nothing in their hot paths changes.
 //
-// Adding a family (say webhook deliveries, reported by the application's
+// Adding a family (as webhook deliveries, reported by the application's
 // delivery loop): declare it in New beside the others, add a method that
 // records one event with precomputed children (no label lookup per call
-// where the label values are few and known, see CountCache), declare the
-// consumer's interface in ports/ (the application may not import this
-// package) or in the reporting adapter, and let bootstrap pass *Metrics
-// where that interface is wanted. A value read on demand (a queue length,
-// a number of open streams) is simplest as a GaugeFunc over a function the
-// owner already has: see WatchBcrypt.
+// where the label values are few and known: WebhookAttempted), declare
+// the consumer's interface in ports/ (the application may not import this
+// package: ports.WebhookMeter) or in the reporting adapter, and let
+// bootstrap pass *Metrics where that interface is wanted. A value read on
+// demand (a queue length, the open event streams, the dispatcher's lag)
+// is simplest as a GaugeFunc over a function the owner already has: see
+// WatchBcrypt, WatchStreams, WatchWebhookLag.
 package metrics

@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/taskflow/taskflow/ports"
 )
 
 // Cache results, the values of taskflow_cache_requests_total's result.
@@ -37,7 +39,12 @@ type Metrics struct {
 	active      prometheus.Gauge
 	cache       *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
+	// deliveries holds taskflow_webhook_deliveries_total's children, one
+	// per ports.WebhookAttemptResult.
+	deliveries map[ports.WebhookAttemptResult]prometheus.Counter
 }
+
+var _ ports.WebhookMeter = (*Metrics)(nil)
 
 // New returns Metrics with every family registered on a registry of its
 // own, with the Go runtime and process collectors.
@@ -62,12 +69,46 @@ func New() *Metrics {
 			Help: "Requests refused with 429, by the limit that refused them.",
 		}, []string{"limit"}),
 	}
+	deliveries := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "taskflow_webhook_deliveries_total",
+		Help: "Webhook delivery attempts of events by result: success (2xx), failure (another status or a failed connection), timeout, refused (not a public address), exhausted (a failed attempt that was the event's last).",
+	}, []string{"result"})
+	m.deliveries = make(map[ports.WebhookAttemptResult]prometheus.Counter, len(ports.WebhookAttemptResults))
+	for _, r := range ports.WebhookAttemptResults {
+		m.deliveries[r] = deliveries.WithLabelValues(string(r))
+	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.duration, m.active, m.cache, m.rateLimited,
+		m.duration, m.active, m.cache, m.rateLimited, deliveries,
 	)
 	return m
+}
+
+// WebhookAttempted counts one delivery attempt by its result (one of
+// ports.WebhookAttemptResults; anything else is ignored).
+func (m *Metrics) WebhookAttempted(r ports.WebhookAttemptResult) {
+	if c, ok := m.deliveries[r]; ok {
+		c.Inc()
+	}
+}
+
+// WatchWebhookLag reports, at scrape time, how far behind this replica's
+// webhook dispatcher is (application.Dispatcher.Lag).
+func (m *Metrics) WatchWebhookLag(lag func() time.Duration) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "taskflow_webhook_lag_seconds",
+		Help: "How far behind this replica's webhook dispatcher is: the age of the oldest event a hook it works on is attempting or about to attempt; 0 when every active hook is up to date or waiting for a retry.",
+	}, func() float64 { return lag().Seconds() }))
+}
+
+// WatchStreams reports, at scrape time, the event streams open on this
+// replica.
+func (m *Metrics) WatchStreams(open func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "taskflow_event_streams",
+		Help: "Event streams (GET /events/stream) open on this replica.",
+	}, func() float64 { return float64(open()) }))
 }
 
 // Registry is where further collectors go.

@@ -187,3 +187,53 @@ func BenchmarkRequestFinishedParallel(b *testing.B) {
 		}
 	})
 }
+
+// The webhook and stream families: every result is a series from the
+// start (at 0), each attempt counts under its own, an unknown result is
+// dropped; the lag is read in seconds; the stream gauge reads its function
+// at scrape time.
+func TestWebhookAndStreamFamilies(t *testing.T) {
+	m := metrics.New()
+	if n, err := testutil.GatherAndCount(m.Registry(), "taskflow_webhook_deliveries_total"); err != nil || n != len(ports.WebhookAttemptResults) {
+		t.Fatalf("%d series of taskflow_webhook_deliveries_total (%v), want %d", n, err, len(ports.WebhookAttemptResults))
+	}
+	m.WebhookAttempted(ports.WebhookSuccess)
+	m.WebhookAttempted(ports.WebhookSuccess)
+	m.WebhookAttempted(ports.WebhookTimeout)
+	m.WebhookAttempted("bogus")
+	m.WatchWebhookLag(func() time.Duration { return 1500 * time.Millisecond })
+	open := 3
+	m.WatchStreams(func() int { return open })
+	open = 2
+	want := `
+# HELP taskflow_event_streams Event streams (GET /events/stream) open on this replica.
+# TYPE taskflow_event_streams gauge
+taskflow_event_streams 2
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "taskflow_event_streams"); err != nil {
+		t.Error(err)
+	}
+	got := map[string]float64{}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "taskflow_webhook_deliveries_total":
+			for _, s := range mf.GetMetric() {
+				got[s.GetLabel()[0].GetValue()] = s.GetCounter().GetValue()
+			}
+		case "taskflow_webhook_lag_seconds":
+			got["lag"] = mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	for k, v := range map[string]float64{"success": 2, "timeout": 1, "failure": 0, "refused": 0, "exhausted": 0, "lag": 1.5} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+	if _, ok := got["bogus"]; ok {
+		t.Error("an unknown result made a series")
+	}
+}

@@ -19,6 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/ports"
 )
@@ -56,6 +59,16 @@ type Options struct {
 	// TLS, when set, configures the client's TLS (tests trust their
 	// receiver's certificate with it); nil is Go's default.
 	TLS *tls.Config
+	// Tracer, when set, makes a client span of each attempt and passes
+	// its traceparent to the receiver; nil (tracing off) makes none.
+	Tracer Tracer
+}
+
+// Tracer makes the span of one attempt; *telemetry.Tracing is one
+// (adapters do not import each other: bootstrap passes it in).
+type Tracer interface {
+	Span(ctx context.Context, name string, kind trace.SpanKind, attrs ...attribute.KeyValue) (context.Context, func(error))
+	Inject(ctx context.Context, h http.Header)
 }
 
 // Sender posts signed webhook messages. Its HTTP client never uses a
@@ -182,9 +195,56 @@ func Sign(secret, id string, timestamp int64, body []byte) (string, error) {
 // not.
 func (s *Sender) Send(ctx context.Context, m ports.WebhookMessage) ports.WebhookResult {
 	start := time.Now()
+	var end func(error)
+	if s.opts.Tracer != nil {
+		ctx, end = s.opts.Tracer.Span(ctx, "webhook.deliver", trace.SpanKindClient,
+			attribute.Int64("webhook.id", int64(m.WebhookID)),
+			attribute.Int64("webhook.event.id", m.EventID),
+			attribute.String("webhook.message.id", m.ID),
+			attribute.Int("webhook.attempt", m.Attempt),
+			attribute.String("http.request.method", http.MethodPost),
+			attribute.String("url.full", RedactURL(m.URL)))
+	}
 	res := s.send(ctx, m)
 	res.Duration = time.Since(start)
+	if end != nil {
+		span := trace.SpanFromContext(ctx)
+		if res.StatusCode != 0 {
+			span.SetAttributes(attribute.Int("http.response.status_code", res.StatusCode))
+		}
+		var err error
+		if !res.Delivered() {
+			span.SetAttributes(attribute.String("error.type", string(res.Result(false))))
+			err = errors.New(res.Err)
+		}
+		end(err)
+	}
 	return res
+}
+
+// RedactURL is raw without its secrets, for a span's url.full: the user
+// information and every query value become REDACTED (OpenTelemetry's
+// convention). A URL that does not parse is left out entirely.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	if u.User != nil {
+		u.User = url.UserPassword("REDACTED", "REDACTED")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k, vs := range q {
+			for i := range vs {
+				vs[i] = "REDACTED"
+			}
+			q[k] = vs
+		}
+		u.RawQuery = q.Encode()
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
 }
 
 func (s *Sender) send(ctx context.Context, m ports.WebhookMessage) ports.WebhookResult {
@@ -200,7 +260,7 @@ func (s *Sender) send(ctx context.Context, m ports.WebhookMessage) ports.Webhook
 	u, err := url.Parse(m.URL)
 	allowed := u != nil && (u.Scheme == "https" || u.Scheme == "http" && s.opts.AllowPrivate)
 	if err != nil || !allowed {
-		return ports.WebhookResult{Err: "refused: the URL must be https://"}
+		return ports.WebhookResult{Err: "refused: the URL must be https://", Refused: true}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL, bytes.NewReader(m.Body))
 	if err != nil {
@@ -211,9 +271,15 @@ func (s *Sender) send(ctx context.Context, m ports.WebhookMessage) ports.Webhook
 	req.Header.Set("webhook-id", m.ID)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
 	req.Header.Set("webhook-signature", strings.Join(sigs, " "))
+	if s.opts.Tracer != nil {
+		s.opts.Tracer.Inject(ctx, req.Header) // the receiver may continue the trace
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return ports.WebhookResult{Err: describe(err)}
+		var refused errRefusedAddress
+		var ne net.Error
+		return ports.WebhookResult{Err: describe(err), Refused: errors.As(err, &refused),
+			TimedOut: errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)}
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseRead))
 	_ = resp.Body.Close()

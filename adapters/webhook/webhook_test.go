@@ -150,17 +150,19 @@ func TestSender_AnythingButA2xxFails_RedirectsAreNotFollowed(t *testing.T) {
 			Body: []byte(`{}`), Secrets: []string{newSecret(t, 1)}})
 	}
 	if r := send("/moved"); r.Delivered() || r.StatusCode != http.StatusTemporaryRedirect || followed ||
-		!strings.Contains(r.Err, "redirects are not followed") {
+		!strings.Contains(r.Err, "redirects are not followed") || r.Result(false) != ports.WebhookFailure {
 		t.Fatalf("redirect: %+v, followed %v", r, followed)
 	}
-	if r := send("/fail"); r.Delivered() || r.StatusCode != 503 || r.Err == "" {
+	if r := send("/fail"); r.Delivered() || r.StatusCode != 503 || r.Err == "" || r.Result(false) != ports.WebhookFailure ||
+		r.Result(true) != ports.WebhookExhausted {
 		t.Fatalf("503: %+v", r)
 	}
-	if r := send("/slow"); r.Delivered() || r.StatusCode != 0 || r.Err != "timed out" {
+	if r := send("/slow"); r.Delivered() || r.StatusCode != 0 || r.Err != "timed out" || !r.TimedOut ||
+		r.Result(false) != ports.WebhookTimeout || r.Result(true) != ports.WebhookExhausted {
 		t.Fatalf("slow: %+v", r)
 	}
 	// A large answer is read only in part: a 2xx is a 2xx.
-	if r := send("/big"); !r.Delivered() {
+	if r := send("/big"); !r.Delivered() || r.Result(true) != ports.WebhookSuccess {
 		t.Fatalf("big: %+v", r)
 	}
 	if r := s.Send(t.Context(), ports.WebhookMessage{URL: srv.URL, ID: "x", Timestamp: time.Now(),
@@ -267,7 +269,8 @@ func TestSender_TheDialerRefusesANameThatNowResolvesToLoopback(t *testing.T) {
 	res.set("hooks.example", "127.0.0.1")
 	msg := ports.WebhookMessage{URL: url, ID: "evt_1", Timestamp: time.Now(), Body: []byte(`{}`), Secrets: []string{newSecret(t, 1)}}
 	r := s.Send(t.Context(), msg)
-	if r.Delivered() || r.StatusCode != 0 || !strings.Contains(r.Err, "127.0.0.1") || !strings.Contains(r.Err, "not a public address") {
+	if r.Delivered() || r.StatusCode != 0 || !strings.Contains(r.Err, "127.0.0.1") || !strings.Contains(r.Err, "not a public address") ||
+		!r.Refused || r.TimedOut || r.Result(false) != ports.WebhookRefused {
 		t.Fatalf("delivery to a name now at 127.0.0.1: %+v", r)
 	}
 	if n := len(rcv.all()); n != 0 {
@@ -282,7 +285,7 @@ func TestSender_TheDialerRefusesANameThatNowResolvesToLoopback(t *testing.T) {
 	}
 	// http:// is refused without AllowPrivate, whatever the address.
 	if r := s.Send(t.Context(), ports.WebhookMessage{URL: "http://93.184.216.34/h", ID: "x", Timestamp: time.Now(),
-		Secrets: []string{newSecret(t, 1)}}); r.Delivered() || !strings.Contains(r.Err, "https://") {
+		Secrets: []string{newSecret(t, 1)}}); r.Delivered() || !strings.Contains(r.Err, "https://") || !r.Refused {
 		t.Fatalf("http: %+v", r)
 	}
 }
@@ -317,5 +320,19 @@ func TestSecretBox_SealsAndOpensUnderTheDerivedKey(t *testing.T) {
 	rotated, _ := webhook.NewSecretBox(other, key)
 	if got, err := rotated.Open(b); err != nil || string(got) != string(plain) {
 		t.Fatalf("rotated open = %q, %v", got, err)
+	}
+}
+
+func TestRedactURL_HidesCredentialsAndQueryValues(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://hooks.example/h":                         "https://hooks.example/h",
+		"https://hooks.example:8443/a/b?token=s3cret&x=1": "https://hooks.example:8443/a/b?token=REDACTED&x=REDACTED",
+		"https://user:pw@hooks.example/h":                 "https://REDACTED:REDACTED@hooks.example/h",
+		"https://hooks.example/h#frag":                    "https://hooks.example/h",
+		"://bad":                                          "",
+	} {
+		if got := webhook.RedactURL(raw); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", raw, got, want)
+		}
 	}
 }

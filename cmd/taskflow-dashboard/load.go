@@ -122,8 +122,10 @@ type phase struct {
 }
 
 var phases = []phase{
-	{"login flood", 0.30, 0.50},
-	{"noisy tenant", 0.65, 0.85},
+	{"slow receiver", 0.05, 0.22},
+	{"login flood", 0.28, 0.46},
+	{"receiver down", 0.50, 0.65},
+	{"noisy tenant", 0.70, 0.88},
 }
 
 func inPhase(name string, frac float64) bool {

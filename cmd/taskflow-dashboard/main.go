@@ -114,11 +114,16 @@ func run() error {
 // loadEnv sets the limits the load is meant to hit: 30 authentication
 // requests per minute per address (the flood passes them) and 900 requests
 // per minute per organization (the noisy tenant passes it), and the
-// production bcrypt cost.
+// production bcrypt cost; webhooks may go to the load's receiver on
+// loopback, with retries after 0.5 s and 1 s (an event the receiver refuses
+// while it is down is exhausted within the run).
 var loadEnv = []string{
 	"RATE_LIMIT_AUTH_PER_MINUTE=30",
 	"RATE_LIMIT_ORG_PER_MINUTE=900",
 	"BCRYPT_COST=12",
+	"WEBHOOK_ALLOW_PRIVATE=true",
+	"WEBHOOK_RETRY_SCHEDULE=500ms,1s",
+	"WEBHOOK_DISABLE_AFTER=1000",
 }
 
 func phaseNames() string {
@@ -129,9 +134,10 @@ func phaseNames() string {
 	return strings.Join(s, ", then ")
 }
 
-// measure sets up two tenants, then runs the load for d while scraping the
-// admin listener every second; it returns the scrapes and the number of
-// requests sent.
+// measure sets up two tenants, each with a webhook to the load's
+// receiver and an open event stream, then runs the load for d while
+// scraping the admin listener every second; it returns the scrapes and
+// the number of requests sent.
 func measure(ctx context.Context, svc *service, d time.Duration) (timeline, int64, error) {
 	c := newClient(svc.base)
 	a, err := newTenant(ctx, c, "tenant-a")
@@ -141,6 +147,21 @@ func measure(ctx context.Context, svc *service, d time.Duration) (timeline, int6
 	b, err := newTenant(ctx, c, "tenant-b")
 	if err != nil {
 		return nil, 0, err
+	}
+	recv, err := startReceiver()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer recv.close()
+	streams, closeStreams := context.WithCancel(ctx)
+	defer closeStreams()
+	for _, t := range []*tenant{a, b} {
+		if err := addHook(ctx, c, t, recv.url+"/hook"); err != nil {
+			return nil, 0, err
+		}
+		if err := openStream(streams, svc.base, t); err != nil {
+			return nil, 0, err
+		}
 	}
 	c.sent.Store(0)
 	scraper := &http.Client{Timeout: 5 * time.Second}
@@ -157,6 +178,7 @@ func measure(ctx context.Context, svc *service, d time.Duration) (timeline, int6
 		return nil, 0, err
 	}
 	loadDone := make(chan struct{})
+	recv.run(time.Now(), d)
 	go func() {
 		runLoad(ctx, c, a, b, d)
 		close(loadDone)
