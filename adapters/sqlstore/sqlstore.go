@@ -156,7 +156,7 @@ func (db *DB) Stores() ports.Stores {
 // or commit of that kind, it is returned as domain.ErrDatabaseUnavailable
 // with the error as its cause.
 func (db *DB) InTx(ctx context.Context, fn func(ports.Stores) error) error {
-	return db.classify(db.runTx(ctx, func(tx *sqlx.Tx) error {
+	return db.classify(ctx, db.runTx(ctx, func(tx *sqlx.Tx) error {
 		return fn(conn{db: db, tx: tx, scope: new(domain.OrgID)}.stores())
 	}))
 }
@@ -175,7 +175,7 @@ func (db *DB) PoolStats() []sql.DBStats {
 // write connection.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.read.PingContext(ctx); err != nil {
-		return db.classify(fmt.Errorf("%s: ping: %w", db.d.Name(), err))
+		return db.classify(ctx, fmt.Errorf("%s: ping: %w", db.d.Name(), err))
 	}
 	return nil
 }
@@ -186,7 +186,7 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) InstallationID(ctx context.Context) (string, error) {
 	var id string
 	if err := db.read.GetContext(ctx, &id, `SELECT id FROM installation`); err != nil {
-		return "", db.classify(fmt.Errorf("%s: installation id: %w", db.d.Name(), err))
+		return "", db.classify(ctx, fmt.Errorf("%s: installation id: %w", db.d.Name(), err))
 	}
 	return id, nil
 }
@@ -286,7 +286,7 @@ func (c conn) stores() ports.Stores {
 // (scoped, unscoped, InTx, Ping, InstallationID), so that no use case
 // and no handler needs to know what a dead connection looks like.
 // Domain errors pass as they are: they already say what happened.
-func (db *DB) classify(err error) error {
+func (db *DB) classify(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -296,6 +296,14 @@ func (db *DB) classify(err error) error {
 	}
 	if db.d.Unavailable(err) {
 		return domain.DatabaseUnavailable(err)
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		// The caller's time ran out (or it went away) while a statement
+		// ran: lib/pq then reports the server's "canceling statement due
+		// to user request" (57014), which says nothing of why. Name the
+		// cause, so that a request past its deadline is answered as one
+		// (503 timeout), not as an unknown failure.
+		return fmt.Errorf("%w: %w", ctxErr, err)
 	}
 	return err
 }
@@ -309,7 +317,7 @@ func (db *DB) classify(err error) error {
 // Elsewhere (SQLite) fn runs exactly as an unscoped call would: the
 // organization_id filter in every statement is the scope.
 func (c conn) scoped(ctx context.Context, org domain.OrgID, a access, fn func(q sqlx.ExtContext) error) error {
-	return c.db.classify(c.scopedRun(ctx, org, a, fn))
+	return c.db.classify(ctx, c.scopedRun(ctx, org, a, fn))
 }
 
 func (c conn) scopedRun(ctx context.Context, org domain.OrgID, a access, fn func(q sqlx.ExtContext) error) error {
@@ -352,7 +360,7 @@ func (c conn) confine(ctx context.Context, q sqlx.ExecerContext, org domain.OrgI
 // unscoped runs fn, whose statements are not tied to one organization,
 // where access says. Callers say why they may.
 func (c conn) unscoped(ctx context.Context, a access, fn func(q sqlx.ExtContext) error) error {
-	return c.db.classify(c.run(ctx, a, fn))
+	return c.db.classify(ctx, c.run(ctx, a, fn))
 }
 
 func (c conn) run(ctx context.Context, a access, fn func(q sqlx.ExtContext) error) error {
