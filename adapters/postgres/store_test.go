@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/taskflow/taskflow/adapters/faulttest"
 	"github.com/taskflow/taskflow/adapters/postgres"
 	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
 	"github.com/taskflow/taskflow/adapters/sqlstore"
@@ -57,6 +58,26 @@ func TestStores(t *testing.T) {
 	storetest.Run(t, func(*testing.T) (ports.Stores, ports.Transactor) {
 		return store.Stores(), store
 	})
+}
+
+// TestStores_ThroughPgBouncer runs the contract through PgBouncer in
+// transaction pooling with two server connections for the pool's ten:
+// every transaction may land on another server connection, and
+// statements outside one each may too.
+func TestStores_ThroughPgBouncer(t *testing.T) {
+	t.Parallel()
+	store := newStore(open(t, throughPgBouncer(t, migratedAppURL(t))))
+	storetest.Run(t, func(*testing.T) (ports.Stores, ports.Transactor) {
+		return store.Stores(), store
+	})
+}
+
+// throughPgBouncer is url (of the test server) reached through a
+// PgBouncer of the test's own in pool_mode = transaction, with
+// default_pool_size = 2.
+func throughPgBouncer(t testing.TB, url string) string {
+	t.Helper()
+	return faulttest.StartPgBouncer(t, pgtest.ServerURL()).URL(url)
 }
 
 // newStore is the stores over db as bootstrap builds them: one pool for
