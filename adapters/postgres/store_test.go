@@ -286,3 +286,55 @@ func statusLine(t *testing.T, db *sql.DB, suffix string) string {
 	t.Fatalf("no migration *%s in status", suffix)
 	return ""
 }
+
+// Why the migrations need a direct connection (MIGRATION_DATABASE_URL):
+// they hold a session-level advisory lock across statements so that two
+// replicas never migrate at once, and through PgBouncer in transaction
+// pooling a session is one statement long. Here the connection that took
+// the lock finds, while another client holds that server connection in a
+// transaction, that its next statement runs on another backend, which
+// holds no lock to release: the lock would exclude nobody and outlive the
+// migration.
+func TestMigrate_SessionAdvisoryLockDoesNotHoldThroughTransactionPooling(t *testing.T) {
+	t.Parallel()
+	_, ownerURL := pgtest.NewAppDatabase(t)
+	pooled := throughPgBouncer(t, ownerURL)
+	ctx := t.Context()
+	locker, other := open(t, pooled), open(t, pooled)
+	conn, err := locker.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var lockedOn int
+	if err := conn.GetContext(ctx, &lockedOn, `SELECT pg_backend_pid() FROM (SELECT pg_advisory_lock(4242)) l`); err != nil {
+		t.Fatal(err)
+	}
+	// The other client's transaction takes the free server connection
+	// that just took the lock (PgBouncer reuses the last one freed).
+	tx, err := other.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var busy int
+	if err := tx.GetContext(ctx, &busy, `SELECT pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	if busy != lockedOn {
+		t.Fatalf("the other client's transaction runs on backend %d, not %d, which holds the lock; PgBouncer did not hand it on", busy, lockedOn)
+	}
+	var now struct {
+		PID      int  `db:"pid"`
+		Unlocked bool `db:"unlocked"`
+	}
+	if err := conn.GetContext(ctx, &now, `SELECT pg_backend_pid() AS pid, pg_advisory_unlock(4242) AS unlocked`); err != nil {
+		t.Fatal(err)
+	}
+	if now.PID == lockedOn || now.Unlocked {
+		t.Fatalf("the locking connection's next statement ran on backend %d (unlocked: %v); transaction pooling would have moved it off %d", now.PID, now.Unlocked, lockedOn)
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_unlock_all()`); err != nil {
+		t.Fatal(err)
+	}
+}
