@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -61,6 +62,9 @@ func testConfig(t *testing.T, backend, databaseURL string) *config.Config {
 		EventRetention:  720 * time.Hour,
 	}
 	cfg.MigrationDatabaseURL = ownerURL(databaseURL)
+	if direct, ok := directs.Load(databaseURL); ok {
+		cfg.NotifyDatabaseURL = direct.(string)
+	}
 	switch backend {
 	case "redis":
 		cfg.RedisURL = requireRedis(t)
@@ -171,9 +175,11 @@ func startServer(t *testing.T, cfg *config.Config, extra ...fx.Option) *api {
 
 // eachConfiguration runs fn, in parallel subtests, against one server per
 // configuration the service supports: Postgres with each cache backend
-// ("memory", "redis", and "redis-cluster": three masters the test starts)
-// and the embedded default ("sqlite", with the
-// memory cache: what an empty environment gets). Each server has a
+// ("memory", "redis", and "redis-cluster": three masters the test starts),
+// the embedded default ("sqlite", with the memory cache: what an empty
+// environment gets), and Postgres behind PgBouncer in transaction pooling
+// ("pgbouncer", memory cache, so the live feed's LISTEN/NOTIFY is in play
+// too). Each server has a
 // database of its own.
 func eachConfiguration(t *testing.T, fn func(t *testing.T, a *api)) {
 	for _, c := range []struct {
@@ -184,6 +190,7 @@ func eachConfiguration(t *testing.T, fn func(t *testing.T, a *api)) {
 		{"redis", "redis", newDatabase},
 		{"redis-cluster", "redis-cluster", newDatabase},
 		{"sqlite", "memory", func(*testing.T) string { return "" }},
+		{"pgbouncer", "memory", newDatabaseThroughPgBouncer},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -607,6 +614,38 @@ func newDatabase(t *testing.T) string {
 
 // owners maps the application URLs newDatabase returned to their owner's.
 var owners sync.Map
+
+// newDatabaseThroughPgBouncer is newDatabase with the application role's
+// URL pointed at a PgBouncer of the test's own in pool_mode = transaction
+// (two server connections for the replica's pool of ten), as the README
+// describes the deployment: the migrations (a session-level advisory
+// lock) and the live feed's LISTEN go to Postgres directly, through
+// MIGRATION_DATABASE_URL and NOTIFY_DATABASE_URL, which testConfig sets.
+func newDatabaseThroughPgBouncer(t *testing.T) string {
+	appURL := newDatabase(t)
+	b := faulttest.StartPgBouncer(t, pgtest.ServerURL())
+	pooled := b.URL(appURL)
+	owners.Store(pooled, ownerURL(appURL))
+	directs.Store(pooled, appURL)
+	u, err := url.Parse(appURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		owners.Delete(pooled)
+		directs.Delete(pooled)
+		// The topology is what it claims: the service's pool went through
+		// the PgBouncer (which logs each client's login).
+		if want := "login attempt: db=" + strings.TrimPrefix(u.Path, "/") + " user=" + u.User.Username(); !strings.Contains(b.Log(), want) {
+			t.Errorf("pgbouncer never saw %q: the service did not connect through it", want)
+		}
+	})
+	return pooled
+}
+
+// directs maps the pooled URLs newDatabaseThroughPgBouncer returned to
+// the direct URL of the same role and database.
+var directs sync.Map
 
 // ownerURL is the owner's URL of a database newDatabase made, else "".
 func ownerURL(appURL string) string {

@@ -61,15 +61,22 @@ func newNotifier(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, rc redis
 		log.Info("event notifications: redis pub/sub")
 		return notify.NewRedis(rc, redisPrefix(install), log), nil
 	}
-	// NOTIFY goes through a small pool of its own; LISTEN holds one more
-	// connection (lib/pq's listener).
+	// NOTIFY goes through a small pool of its own, on DATABASE_URL (a
+	// pooler in transaction mode carries it); LISTEN holds one more
+	// connection (lib/pq's listener), on NOTIFY_DATABASE_URL when set: a
+	// pooler in transaction mode cannot carry LISTEN (the notifier says so
+	// in the log when it finds its probe unheard).
 	db, err := postgres.Open(context.Background(), st.URL, 2)
 	if err != nil {
 		return nil, fmt.Errorf("event notifications: connect to Postgres (DATABASE_URL): %w", err)
 	}
 	lc.Append(fx.Hook{OnStop: func(context.Context) error { return db.Close() }})
-	log.Info("event notifications: postgres LISTEN/NOTIFY")
-	return notify.NewPostgres(db.DB, st.URL, log), nil
+	listenURL, from := st.URL, "DATABASE_URL"
+	if cfg.NotifyDatabaseURL != "" {
+		listenURL, from = cfg.NotifyDatabaseURL, "NOTIFY_DATABASE_URL"
+	}
+	log.Info("event notifications: postgres LISTEN/NOTIFY", "listen_on", from)
+	return notify.NewPostgres(db.DB, listenURL, log), nil
 }
 
 func newStreamSlots(rc redis.UniversalClient, install InstallationID) ports.StreamSlots {

@@ -94,7 +94,13 @@ func startReplica(t *testing.T, cfg *config.Config, poll time.Duration) *replica
 // given (with "redis", one Redis).
 func twoReplicas(t *testing.T, backend string, poll time.Duration, tune func(*config.Config)) (*replica, *replica) {
 	t.Helper()
-	cfgA := testConfig(t, backend, newDatabase(t))
+	return twoReplicasOn(t, backend, newDatabase(t), poll, tune)
+}
+
+// twoReplicasOn is twoReplicas on the database databaseURL.
+func twoReplicasOn(t *testing.T, backend, databaseURL string, poll time.Duration, tune func(*config.Config)) (*replica, *replica) {
+	t.Helper()
+	cfgA := testConfig(t, backend, databaseURL)
 	if tune != nil {
 		tune(cfgA)
 	}
@@ -332,12 +338,27 @@ func checkFrame(t testing.TB, f frame, e domain.Event) {
 // A write on one replica reaches a stream on the other within the second
 // the contract promises: through Postgres NOTIFY (memory cache) or Redis
 // pub/sub (redis cache), with polling turned down to once a minute so that
-// the notifications alone carry it.
+// the notifications alone carry it. Behind PgBouncer in transaction
+// pooling, NOTIFY goes through the pooler and LISTEN straight to Postgres
+// (NOTIFY_DATABASE_URL); without that setting the listener hears nothing
+// and the feed's polling, every 500 ms by default, keeps the promise.
 func TestStream_AWriteOnOneReplicaReachesAStreamOnTheOtherWithinASecond(t *testing.T) {
-	for _, backend := range []string{"memory", "redis"} {
-		t.Run(backend, func(t *testing.T) {
+	for _, c := range []struct {
+		name, backend string
+		database      func(*testing.T) string
+		poll          time.Duration
+		tune          func(*config.Config)
+	}{
+		{"memory", "memory", newDatabase, time.Minute, nil},
+		{"redis", "redis", newDatabase, time.Minute, nil},
+		{"pgbouncer", "memory", newDatabaseThroughPgBouncer, time.Minute, nil},
+		{"pgbouncer_listen_through_the_pooler", "memory", newDatabaseThroughPgBouncer,
+			application.DefaultStreamOptions().Poll, func(c *config.Config) { c.NotifyDatabaseURL = "" }},
+	} {
+		backend := c.name
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			a, b := twoReplicas(t, backend, time.Minute, nil)
+			a, b := twoReplicasOn(t, c.backend, c.database(t), c.poll, c.tune)
 			tn := a.newTenant(t)
 			s := b.openStream(t, "/events/stream?after="+strconv.FormatInt(a.lastEvent(t, tn.ID), 10), tn.Admin.Token)
 			defer s.close()

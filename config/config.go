@@ -53,8 +53,13 @@ type Config struct {
 	// migrations run with, as the role that owns the schema; empty: the
 	// DATABASE_URL. Store().MigrationURL tells which applies.
 	MigrationDatabaseURL string
-	DataDir              string // DATA_DIR: where the embedded SQLite store lives
-	SecretKey            string // SECRET_KEY: the JWT signing key, at least 32 bytes
+	// NotifyDatabaseURL is NOTIFY_DATABASE_URL: the Postgres URL the live
+	// feed's LISTEN connection uses when the replicas share no Redis;
+	// empty: the DATABASE_URL. Behind a pooler in transaction mode
+	// (PgBouncer), which cannot carry LISTEN, it names Postgres directly.
+	NotifyDatabaseURL string
+	DataDir           string // DATA_DIR: where the embedded SQLite store lives
+	SecretKey         string // SECRET_KEY: the JWT signing key, at least 32 bytes
 	// SecretKeyGenerated says SECRET_KEY was missing outside production and
 	// a random one was made: tokens do not survive a restart and replicas
 	// reject each other's. The caller should log a warning.
@@ -119,6 +124,7 @@ var defaults = map[string]string{
 	"ADMIN_ADDR":                 "127.0.0.1:9090",
 	"DATABASE_URL":               "",
 	"MIGRATION_DATABASE_URL":     "",
+	"NOTIFY_DATABASE_URL":        "",
 	"DATA_DIR":                   "./data",
 	"SECRET_KEY":                 "",
 	"CACHE_BACKEND":              "memory",
@@ -257,7 +263,10 @@ func (p *parser) parse() *Config {
 		MigrateOnStart:  p.boolean("MIGRATE_ON_START"),
 		EventRetention:  p.duration("EVENT_RETENTION", time.Hour, 10*365*24*time.Hour),
 	}
-	c.MigrationDatabaseURL = p.migrationURL("MIGRATION_DATABASE_URL", "DATABASE_URL", c.DatabaseURL)
+	c.MigrationDatabaseURL = p.postgresURL("MIGRATION_DATABASE_URL", "DATABASE_URL", c.DatabaseURL,
+		"naming the role that owns the schema, e.g. postgres://taskflow_owner:secret@db:5432/taskflow?sslmode=disable")
+	c.NotifyDatabaseURL = p.postgresURL("NOTIFY_DATABASE_URL", "DATABASE_URL", c.DatabaseURL,
+		"reaching Postgres without a pooler in transaction mode, e.g. postgres://taskflow:secret@db:5432/taskflow?sslmode=disable")
 	c.RedisURL = p.get("REDIS_URL")
 	c.RedisCluster = p.boolean("REDIS_CLUSTER")
 	if c.CacheBackend == "redis" {
@@ -445,16 +454,17 @@ func (p *parser) databaseURL(key, dirKey string) string {
 	return raw
 }
 
-// migrationURL accepts a Postgres URL, and only beside a Postgres
-// DATABASE_URL: SQLite has one file and no roles.
-func (p *parser) migrationURL(key, dbKey, databaseURL string) string {
+// postgresURL accepts a Postgres URL (what says which and gives an
+// example), and only beside a Postgres DATABASE_URL: SQLite has one file
+// and no roles.
+func (p *parser) postgresURL(key, dbKey, databaseURL, what string) string {
 	raw := p.get(key)
 	if raw == "" {
 		return ""
 	}
 	if u, err := url.Parse(raw); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		p.problem("%s must be a URL starting with postgres:// or postgresql://, naming the role that owns the schema, e.g. %s; got %s",
-			key, "postgres://taskflow_owner:secret@db:5432/taskflow?sslmode=disable", describeURL(u, err))
+		p.problem("%s must be a URL starting with postgres:// or postgresql://, %s; got %s",
+			key, what, describeURL(u, err))
 		return ""
 	}
 	if st, err := parseStore(databaseURL, "-"); err == nil && st.Kind != StorePostgres {
@@ -758,6 +768,7 @@ func (c *Config) Redacted() map[string]any {
 		"ADMIN_ADDR":                 c.AdminAddr,
 		"DATABASE_URL":               RedactURL(c.DatabaseURL),
 		"MIGRATION_DATABASE_URL":     RedactURL(c.MigrationDatabaseURL),
+		"NOTIFY_DATABASE_URL":        RedactURL(c.NotifyDatabaseURL),
 		"DATA_DIR":                   c.DataDir,
 		"SECRET_KEY":                 secret,
 		"CACHE_BACKEND":              c.CacheBackend,

@@ -149,6 +149,22 @@ func TestLoad_migration_database_url_runs_the_migrations_as_the_owner(t *testing
 	}
 }
 
+func TestLoad_notify_database_url_is_a_direct_postgres_url_for_listen(t *testing.T) {
+	isolate(t)
+	t.Setenv("DATABASE_URL", "postgres://taskflow:app@pgbouncer:6432/taskflow")
+	if c := mustLoad(t, ""); c.NotifyDatabaseURL != "" {
+		t.Fatalf("without NOTIFY_DATABASE_URL, NotifyDatabaseURL = %q, want empty (DATABASE_URL applies)", c.NotifyDatabaseURL)
+	}
+	t.Setenv("NOTIFY_DATABASE_URL", "postgres://taskflow:hunter2@db:5432/taskflow")
+	c := mustLoad(t, "")
+	if c.NotifyDatabaseURL != "postgres://taskflow:hunter2@db:5432/taskflow" {
+		t.Fatalf("NotifyDatabaseURL = %q", c.NotifyDatabaseURL)
+	}
+	if strings.Contains(c.String(), "hunter2") {
+		t.Fatalf("the configuration shows the notify password: %s", c)
+	}
+}
+
 func TestLoad_bad_store_settings_are_refused(t *testing.T) {
 	for _, c := range []struct {
 		key, value, want string
@@ -164,6 +180,8 @@ func TestLoad_bad_store_settings_are_refused(t *testing.T) {
 		{"DATABASE_URL", "data/taskflow.db", `got a value with no scheme`},
 		{"MIGRATION_DATABASE_URL", "postgres://owner:hunter2@db/tf", "MIGRATION_DATABASE_URL applies to Postgres only"},
 		{"MIGRATION_DATABASE_URL", "sqlite:x.db", `MIGRATION_DATABASE_URL must be a URL starting with postgres:// or postgresql://`},
+		{"NOTIFY_DATABASE_URL", "postgres://app:hunter2@db/tf", "NOTIFY_DATABASE_URL applies to Postgres only"},
+		{"NOTIFY_DATABASE_URL", "redis://db:6379", `NOTIFY_DATABASE_URL must be a URL starting with postgres:// or postgresql://, reaching Postgres without a pooler`},
 	} {
 		t.Run(c.value, func(t *testing.T) {
 			isolate(t)

@@ -1,12 +1,14 @@
 package faulttest_test
 
 import (
+	"database/sql"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/taskflow/taskflow/adapters/faulttest"
+	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
 )
 
 func TestPostgres_StopsAndStartsAgain(t *testing.T) {
@@ -80,5 +82,40 @@ func TestStartRedisCluster(t *testing.T) {
 	c.WaitOK()
 	if got := c.MasterOf("a"); got == m {
 		t.Fatal("the killed master still serves the key")
+	}
+}
+
+// Transaction pooling, as StartPgBouncer promises it: with one server
+// connection, two clients run on the same backend one transaction after
+// the other, and what one sets for its session the other inherits (the
+// hazard the service avoids by setting nothing but transaction-local
+// settings).
+func TestPgBouncer_SharesOneServerConnectionBetweenClients(t *testing.T) {
+	t.Parallel()
+	server := pgtest.Require(t)
+	b := faulttest.StartPgBouncerPool(t, server, 1)
+	open := func() *sql.DB {
+		db, err := sql.Open("postgres", b.URL(server))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+	first, second := open(), open()
+	var pid1, pid2 int
+	if _, err := first.Exec(`SELECT set_config('faulttest.marker', 'first', false)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.QueryRow(`SELECT pg_backend_pid()`).Scan(&pid1); err != nil {
+		t.Fatal(err)
+	}
+	var marker string
+	if err := second.QueryRow(`SELECT pg_backend_pid(), current_setting('faulttest.marker', true)`).Scan(&pid2, &marker); err != nil {
+		t.Fatal(err)
+	}
+	if pid1 != pid2 || marker != "first" {
+		t.Fatalf("second client: backend %d, marker %q; want the first's backend %d and its session setting", pid2, marker, pid1)
 	}
 }

@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,4 +151,75 @@ func TestPostgres_ListenerSurvivesARestart(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 	n := notify.NewPostgres(db.DB, p.URL(), quiet)
 	afterRestart(t, n, n, func() { p.Kill(); p.Start() })
+}
+
+// logBuffer is a log the test can read while the listener writes it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) contains(s string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Contains(b.buf.String(), s)
+}
+
+// listenLogging runs n's Listen until the test ends and returns its log.
+func listenLogging(t *testing.T, publishURL, listenURL string) *logBuffer {
+	t.Helper()
+	db, err := sqlx.Open("postgres", publishURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	out := &logBuffer{}
+	n := notify.NewPostgres(db.DB, listenURL, slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = n.Listen(ctx, func(domain.OrgID, int64) {})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return out
+}
+
+// Behind PgBouncer in transaction pooling LISTEN is accepted and hears
+// nothing; the listener finds out with its probe and says what to set.
+// Straight to Postgres, it hears the probe and says nothing.
+func TestPostgres_ListenerTellsAPoolerInTransactionModeByItsProbe(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	viaPooler := faulttest.StartPgBouncer(t, pgtest.ServerURL()).URL(url)
+
+	// Publishing goes through the pooler with one round trip per
+	// statement, as postgres.Open sets it up: lib/pq's two-step statements
+	// (binary_parameters off) may lose their unnamed statement between the
+	// steps when the pooler hands the server connection on.
+	sep := "?"
+	if strings.Contains(viaPooler, "?") {
+		sep = "&"
+	}
+	publish := viaPooler + sep + "binary_parameters=yes"
+	direct := listenLogging(t, publish, url)
+	pooled := listenLogging(t, publish, viaPooler)
+	faulttest.WaitFor(t, "the direct listener to hear its probe", 15*time.Second, func() bool {
+		return direct.contains("heard its probe")
+	})
+	faulttest.WaitFor(t, "the pooled listener to warn", 15*time.Second, func() bool {
+		return pooled.contains("does not hear NOTIFY") && pooled.contains("NOTIFY_DATABASE_URL")
+	})
+	if direct.contains("does not hear NOTIFY") {
+		t.Fatalf("the direct listener warns: %s", direct.buf.String())
+	}
+	if pooled.contains("heard its probe") {
+		t.Fatalf("the pooled listener heard its probe through PgBouncer")
+	}
 }

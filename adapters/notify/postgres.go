@@ -2,7 +2,9 @@ package notify
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -28,13 +30,22 @@ type Postgres struct {
 	db  *sql.DB
 	dsn string
 	log *slog.Logger
+	// probeWait is how long Listen waits for its probe.
+	probeWait time.Duration
 }
 
 // NewPostgres publishes through db and listens on a connection of its own
-// to dsn.
+// to dsn. db may go through a pooler in transaction mode (PgBouncer): a
+// NOTIFY is one statement. dsn may not: such a pooler accepts LISTEN, then
+// hands the server connection to its next client, and the notifications
+// go nowhere. Listen finds that out with a probe and says so.
 func NewPostgres(db *sql.DB, dsn string, log *slog.Logger) *Postgres {
-	return &Postgres{db: db, dsn: dsn, log: log}
+	return &Postgres{db: db, dsn: dsn, log: log, probeWait: 5 * time.Second}
 }
+
+// probePrefix starts the payload of the probe Listen sends itself; no
+// listener takes it for an event (parsePayload refuses it).
+const probePrefix = "probe:"
 
 // Publish sends "<org>:<last>" on PostgresChannel.
 func (p *Postgres) Publish(ctx context.Context, org domain.OrgID, last int64) error {
@@ -70,6 +81,7 @@ func (p *Postgres) Listen(ctx context.Context, fn func(domain.OrgID, int64)) err
 	// listener only learns of it when it next reads).
 	ping := time.NewTicker(30 * time.Second)
 	defer ping.Stop()
+	probe, probeTimeout := p.sendProbe(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -82,13 +94,38 @@ func (p *Postgres) Listen(ctx context.Context, fn func(domain.OrgID, int64)) err
 				fn(0, 0)
 				continue
 			}
+			if probe != "" && n.Extra == probe {
+				probe, probeTimeout = "", nil
+				p.log.Debug("event notifications: the postgres listener heard its probe")
+				continue
+			}
 			if org, last, ok := parsePayload(n.Extra); ok {
 				fn(org, last)
 			}
+		case <-probeTimeout:
+			probe, probeTimeout = "", nil
+			p.log.Warn("event notifications: the postgres listener does not hear NOTIFY (a probe sent through DATABASE_URL "+
+				"did not arrive); a pooler in transaction mode, such as PgBouncer, cannot carry LISTEN: point NOTIFY_DATABASE_URL "+
+				"at Postgres directly. Until then live streams rely on polling", "waited", p.probeWait.String())
 		case <-ping.C:
 			go func() { _ = l.Ping() }()
 		}
 	}
+}
+
+// sendProbe publishes a NOTIFY the listener should hear, and returns its
+// payload and a channel that fires when it is overdue; with "" and nil
+// when it could not be sent (the server is down: that is reported
+// elsewhere).
+func (p *Postgres) sendProbe(ctx context.Context) (string, <-chan time.Time) {
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:]) // crypto/rand.Read never fails
+	probe := probePrefix + hex.EncodeToString(nonce[:])
+	if _, err := p.db.ExecContext(ctx, `SELECT pg_notify($1, $2)`, PostgresChannel, probe); err != nil {
+		p.log.Debug("event notifications: the postgres listener's probe was not sent", "err", err.Error())
+		return "", nil
+	}
+	return probe, time.After(p.probeWait)
 }
 
 func payload(org domain.OrgID, last int64) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/taskflow/taskflow/adapters/faulttest"
 	"github.com/taskflow/taskflow/adapters/postgres"
 	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
 	"github.com/taskflow/taskflow/adapters/sqlstore"
@@ -40,9 +42,11 @@ type tenantRows struct {
 	task   *domain.Task
 }
 
-func newRLSDB(t *testing.T) *rlsDB {
+// newRLSDB makes the database; the application connects to
+// through(its URL).
+func newRLSDB(t *testing.T, through func(testing.TB, string) string) *rlsDB {
 	t.Helper()
-	db := &rlsDB{url: migratedAppURL(t)}
+	db := &rlsDB{url: through(t, migratedAppURL(t))}
 	db.app = open(t, db.url)
 	db.store = newStore(db.app)
 	db.a, db.b = db.seed(t, "a"), db.seed(t, "b")
@@ -157,7 +161,18 @@ func refusedByPolicy(err error) bool {
 
 func TestRowLevelSecurity(t *testing.T) {
 	t.Parallel()
-	db := newRLSDB(t)
+	testRowLevelSecurity(t, newRLSDB(t, func(_ testing.TB, url string) string { return url }))
+}
+
+// TestRowLevelSecurity_ThroughPgBouncer is the same wall with the
+// application behind PgBouncer in transaction pooling, two server
+// connections shared by every pool of the suite.
+func TestRowLevelSecurity_ThroughPgBouncer(t *testing.T) {
+	t.Parallel()
+	testRowLevelSecurity(t, newRLSDB(t, throughPgBouncer))
+}
+
+func testRowLevelSecurity(t *testing.T, db *rlsDB) {
 
 	t.Run("the_application_role_is_neither_superuser_nor_bypassrls_and_owns_nothing", func(t *testing.T) {
 		t.Parallel()
@@ -483,4 +498,60 @@ func userOf(t *testing.T, raw string) string {
 		t.Fatalf("no user in %q: %v", raw, err)
 	}
 	return u.User.Username()
+}
+
+// TestRowLevelSecurity_ThroughPgBouncer_NoTenantPassesToTheNextClient: with
+// one server connection behind PgBouncer in transaction pooling, another
+// client (another replica, say) runs on the very backend the stores just
+// used for a tenant, and must see nothing of it. The control half shows
+// that the check can fail: a session-level setting does reach it.
+func TestRowLevelSecurity_ThroughPgBouncer_NoTenantPassesToTheNextClient(t *testing.T) {
+	t.Parallel()
+	appURL := migratedAppURL(t)
+	seeded := newRLSDB(t, func(testing.TB, string) string { return appURL })
+	b := faulttest.StartPgBouncerPool(t, pgtest.ServerURL(), 1)
+	first, next := open(t, b.URL(appURL)), open(t, b.URL(appURL))
+	ctx := t.Context()
+	backend := func(db *sqlx.DB) (pid int, tenant string, tasks int) {
+		t.Helper()
+		var row struct {
+			PID    int    `db:"pid"`
+			Tenant string `db:"tenant"`
+			Tasks  int    `db:"tasks"`
+		}
+		if err := db.GetContext(ctx, &row, `SELECT pg_backend_pid() AS pid,
+			coalesce(current_setting('app.organization_id', true), '') AS tenant,
+			(SELECT count(*) FROM tasks) AS tasks`); err != nil {
+			t.Fatal(err)
+		}
+		return row.PID, row.Tenant, row.Tasks
+	}
+
+	store := newStore(first)
+	if _, err := store.Stores().Tasks.Get(ctx, seeded.a.org, seeded.a.task.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.InTx(ctx, func(s ports.Stores) error {
+		_, err := s.Tasks.Get(ctx, seeded.a.org, seeded.a.task.ID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	firstPID, _, _ := backend(first)
+	pid, tenant, tasks := backend(next)
+	if pid != firstPID {
+		t.Fatalf("the next client runs on backend %d, not the first's %d: the pool is not shared", pid, firstPID)
+	}
+	if tenant != "" || tasks != 0 {
+		t.Fatalf("after the first client's scoped transactions, the next client on the same backend sees tenant %q and %d tasks", tenant, tasks)
+	}
+
+	// Control: a tenant set for the session (never done by the service)
+	// does pass to the next client through the pooler.
+	if _, err := first.ExecContext(ctx, `SELECT set_config('app.organization_id', $1, false)`, strconv.FormatInt(int64(seeded.a.org), 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, tenant, tasks := backend(next); tenant != strconv.FormatInt(int64(seeded.a.org), 10) || tasks != 1 {
+		t.Fatalf("control: a session-level tenant did not reach the next client (tenant %q, %d tasks); the check above proves nothing", tenant, tasks)
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/taskflow/taskflow/adapters/faulttest"
 	"github.com/taskflow/taskflow/adapters/postgres"
 	"github.com/taskflow/taskflow/adapters/postgres/pgtest"
 	"github.com/taskflow/taskflow/adapters/sqlstore"
@@ -57,6 +58,26 @@ func TestStores(t *testing.T) {
 	storetest.Run(t, func(*testing.T) (ports.Stores, ports.Transactor) {
 		return store.Stores(), store
 	})
+}
+
+// TestStores_ThroughPgBouncer runs the contract through PgBouncer in
+// transaction pooling with two server connections for the pool's ten:
+// every transaction may land on another server connection, and
+// statements outside one each may too.
+func TestStores_ThroughPgBouncer(t *testing.T) {
+	t.Parallel()
+	store := newStore(open(t, throughPgBouncer(t, migratedAppURL(t))))
+	storetest.Run(t, func(*testing.T) (ports.Stores, ports.Transactor) {
+		return store.Stores(), store
+	})
+}
+
+// throughPgBouncer is url (of the test server) reached through a
+// PgBouncer of the test's own in pool_mode = transaction, with
+// default_pool_size = 2.
+func throughPgBouncer(t testing.TB, url string) string {
+	t.Helper()
+	return faulttest.StartPgBouncer(t, pgtest.ServerURL()).URL(url)
 }
 
 // newStore is the stores over db as bootstrap builds them: one pool for
@@ -264,4 +285,56 @@ func statusLine(t *testing.T, db *sql.DB, suffix string) string {
 	}
 	t.Fatalf("no migration *%s in status", suffix)
 	return ""
+}
+
+// Why the migrations need a direct connection (MIGRATION_DATABASE_URL):
+// they hold a session-level advisory lock across statements so that two
+// replicas never migrate at once, and through PgBouncer in transaction
+// pooling a session is one statement long. Here the connection that took
+// the lock finds, while another client holds that server connection in a
+// transaction, that its next statement runs on another backend, which
+// holds no lock to release: the lock would exclude nobody and outlive the
+// migration.
+func TestMigrate_SessionAdvisoryLockDoesNotHoldThroughTransactionPooling(t *testing.T) {
+	t.Parallel()
+	_, ownerURL := pgtest.NewAppDatabase(t)
+	pooled := throughPgBouncer(t, ownerURL)
+	ctx := t.Context()
+	locker, other := open(t, pooled), open(t, pooled)
+	conn, err := locker.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var lockedOn int
+	if err := conn.GetContext(ctx, &lockedOn, `SELECT pg_backend_pid() FROM (SELECT pg_advisory_lock(4242)) l`); err != nil {
+		t.Fatal(err)
+	}
+	// The other client's transaction takes the free server connection
+	// that just took the lock (PgBouncer reuses the last one freed).
+	tx, err := other.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var busy int
+	if err := tx.GetContext(ctx, &busy, `SELECT pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	if busy != lockedOn {
+		t.Fatalf("the other client's transaction runs on backend %d, not %d, which holds the lock; PgBouncer did not hand it on", busy, lockedOn)
+	}
+	var now struct {
+		PID      int  `db:"pid"`
+		Unlocked bool `db:"unlocked"`
+	}
+	if err := conn.GetContext(ctx, &now, `SELECT pg_backend_pid() AS pid, pg_advisory_unlock(4242) AS unlocked`); err != nil {
+		t.Fatal(err)
+	}
+	if now.PID == lockedOn || now.Unlocked {
+		t.Fatalf("the locking connection's next statement ran on backend %d (unlocked: %v); transaction pooling would have moved it off %d", now.PID, now.Unlocked, lockedOn)
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_unlock_all()`); err != nil {
+		t.Fatal(err)
+	}
 }
