@@ -14,8 +14,11 @@ run:
 run-postgres:
 	DATABASE_URL="$${DATABASE_URL:-$(LOCAL_DATABASE_URL)}" go run ./cmd/taskflow
 
-## test: every test, against SQLite, the local Postgres and Redis
+## test: every test, against SQLite, the local Postgres and Redis (and the
+## throwaway servers some tests start; scripts/test-tools installs the
+## Debian packages they need when they are missing)
 test:
+	@bash scripts/test-tools
 	go test -count=1 ./...
 
 ## test-faults: only the fault tests (throwaway Postgres and Redis, the real binary);
