@@ -664,24 +664,7 @@ func NewRedisClient(url string) (*redis.Client, error) {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
 	opt.ContextTimeoutEnabled = true
-	if opt.DialTimeout == 0 {
-		opt.DialTimeout = 500 * time.Millisecond
-	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = 500 * time.Millisecond
-	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = 500 * time.Millisecond
-	}
-	if opt.PoolSize == 0 {
-		opt.PoolSize = 10
-	}
-	if opt.PoolTimeout == 0 {
-		opt.PoolTimeout = time.Second
-	}
-	if opt.MaxRetries == 0 {
-		opt.MaxRetries = 1
-	}
+	failFast(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout, &opt.PoolSize, &opt.MaxRetries)
 	// go-redis retries a failed dial 5 times by default: with a dead Redis
 	// every request would wait out all of them.
 	opt.DialerRetries = 1
@@ -690,6 +673,27 @@ func NewRedisClient(url string) (*redis.Client, error) {
 	// find that out.
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return redis.NewClient(opt), nil
+}
+
+// failFast gives the timeouts, pool and retries of a client that the
+// application may fail open on the defaults that the URL left unset (0):
+// 500 ms to dial, read and write, a pool of 10 waited on for at most a
+// second, one retry.
+func failFast(dial, read, write, poolWait *time.Duration, poolSize, retries *int) {
+	for _, d := range []*time.Duration{dial, read, write} {
+		if *d == 0 {
+			*d = 500 * time.Millisecond
+		}
+	}
+	if *poolWait == 0 {
+		*poolWait = time.Second
+	}
+	if *poolSize == 0 {
+		*poolSize = 10
+	}
+	if *retries == 0 {
+		*retries = 1
+	}
 }
 
 // NewRedisClusterClient parses a cluster URL in go-redis's form
@@ -705,24 +709,7 @@ func NewRedisClusterClient(url string) (*redis.ClusterClient, error) {
 		return nil, fmt.Errorf("redis cluster url: %w", err)
 	}
 	opt.ContextTimeoutEnabled = true
-	if opt.DialTimeout == 0 {
-		opt.DialTimeout = 500 * time.Millisecond
-	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = 500 * time.Millisecond
-	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = 500 * time.Millisecond
-	}
-	if opt.PoolSize == 0 {
-		opt.PoolSize = 10
-	}
-	if opt.PoolTimeout == 0 {
-		opt.PoolTimeout = time.Second
-	}
-	if opt.MaxRetries == 0 {
-		opt.MaxRetries = 1
-	}
+	failFast(&opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout, &opt.PoolSize, &opt.MaxRetries)
 	opt.DialerRetries = 1
 	opt.ClusterStateReloadInterval = time.Second
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
