@@ -243,8 +243,8 @@ func (s *WebhookStore) ClaimDue(ctx context.Context, now, until time.Time, token
 			return err
 		}
 		for _, r := range rows {
-			if _, err := s.c.exec(ctx, q, `UPDATE webhooks SET claim_token = ?, claimed_until = ? WHERE id = ?`,
-				token, until, r.ID); err != nil {
+			if _, err := s.c.exec(ctx, q, `UPDATE webhooks SET claim_token = ?, claimed_until = ?
+				WHERE organization_id = ? AND id = ?`, token, until, r.OrgID, r.ID); err != nil {
 				return err
 			}
 		}
