@@ -139,18 +139,11 @@ func (a *Auth) authenticateKey(ctx context.Context, token string) (domain.Actor,
 	if !k.Usable(now) {
 		return domain.Actor{}, domain.ErrUnauthenticated
 	}
-	role, err := a.cache.load(ctx, k.OrgID, ports.SpaceSessions, apiKeyPrincipalKey(k.ID), func() ([]byte, error) {
-		u, err := a.keys.Principal(ctx, k.OrgID, k.ID, now)
-		if err != nil {
-			return nil, err
-		}
-		return []byte(u.Role), nil
+	role, err := a.principalRole(ctx, k.OrgID, apiKeyPrincipalKey(k.ID), func() (*domain.User, error) {
+		return a.keys.Principal(ctx, k.OrgID, k.ID, now)
 	})
-	if errors.Is(err, domain.ErrUnauthenticated) {
-		return domain.Actor{}, domain.ErrUnauthenticated
-	}
 	if err != nil {
-		return domain.Actor{}, fmt.Errorf("authenticate: %w", err)
+		return domain.Actor{}, err
 	}
 	if k.LastUseDue(now) {
 		// At most once a minute per key (the store's update is
@@ -161,7 +154,7 @@ func (a *Auth) authenticateKey(ctx context.Context, token string) (domain.Actor,
 				"api_key_id", int64(k.ID), "error", err)
 		}
 	}
-	return domain.Actor{OrgID: k.OrgID, UserID: k.UserID, Role: domain.Role(role), APIKeyID: k.ID, ReadOnly: k.ReadOnly}, nil
+	return domain.Actor{OrgID: k.OrgID, UserID: k.UserID, Role: role, APIKeyID: k.ID, ReadOnly: k.ReadOnly}, nil
 }
 
 // apiKeyPrincipalKey names a key check in the organization's cache ("k:",

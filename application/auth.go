@@ -228,20 +228,35 @@ func (a *Auth) Authenticate(ctx context.Context, token string) (domain.Actor, er
 	if err != nil || c.SessionID < 1 {
 		return domain.Actor{}, domain.ErrUnauthenticated
 	}
-	role, err := a.cache.load(ctx, c.OrgID, ports.SpaceSessions, principalKey(c.UserID, c.SessionID), func() ([]byte, error) {
-		u, err := a.sessions.Principal(ctx, c.OrgID, c.UserID, c.SessionID, a.clock.Now())
+	role, err := a.principalRole(ctx, c.OrgID, principalKey(c.UserID, c.SessionID), func() (*domain.User, error) {
+		return a.sessions.Principal(ctx, c.OrgID, c.UserID, c.SessionID, a.clock.Now())
+	})
+	if err != nil {
+		return domain.Actor{}, err
+	}
+	return domain.Actor{OrgID: c.OrgID, UserID: c.UserID, Role: role, SessionID: c.SessionID}, nil
+}
+
+// principalRole is the current role of a session's or an API key's member,
+// through the organization's session-check cache under key; principal
+// reads it from the store on a miss. A session, key or member that has
+// ended is domain.ErrUnauthenticated.
+func (a *Auth) principalRole(ctx context.Context, org domain.OrgID, key string,
+	principal func() (*domain.User, error)) (domain.Role, error) {
+	role, err := a.cache.load(ctx, org, ports.SpaceSessions, key, func() ([]byte, error) {
+		u, err := principal()
 		if err != nil {
 			return nil, err
 		}
 		return []byte(u.Role), nil
 	})
 	if errors.Is(err, domain.ErrUnauthenticated) {
-		return domain.Actor{}, domain.ErrUnauthenticated
+		return "", domain.ErrUnauthenticated
 	}
 	if err != nil {
-		return domain.Actor{}, fmt.Errorf("authenticate: %w", err)
+		return "", fmt.Errorf("authenticate: %w", err)
 	}
-	return domain.Actor{OrgID: c.OrgID, UserID: c.UserID, Role: domain.Role(role), SessionID: c.SessionID}, nil
+	return domain.Role(role), nil
 }
 
 // principalKey names a session check in the organization's cache. Keys
