@@ -17,7 +17,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/taskflow/taskflow/adapters/faulttest"
-	"github.com/taskflow/taskflow/adapters/http/apidoc/specvalidate"
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/bootstrap"
 	"github.com/taskflow/taskflow/config"
@@ -54,38 +53,7 @@ func streamOpts(poll time.Duration) fx.Option {
 func startReplica(t *testing.T, cfg *config.Config, poll time.Duration) *replica {
 	t.Helper()
 	r := &replica{}
-	app := bootstrap.New(cfg, "e2e-test", fx.Populate(&r.srv, &r.stores), streamOpts(poll))
-	if err := app.Err(); err != nil {
-		t.Fatalf("build app: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := app.Start(ctx); err != nil {
-		t.Fatalf("start app: %v", err)
-	}
-	a := &api{base: "http://" + r.srv.Addr(), cfg: cfg, client: &http.Client{
-		Timeout:       30 * time.Second,
-		Transport:     &http.Transport{MaxIdleConnsPerHost: 32},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-	t.Cleanup(func() {
-		a.client.CloseIdleConnections()
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := app.Stop(ctx); err != nil {
-			t.Errorf("stop app: %v", err)
-		}
-	})
-	resp, err := a.client.Get(a.base + "/openapi.json")
-	if err != nil {
-		t.Fatalf("GET /openapi.json: %v", err)
-	}
-	spec, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if a.spec, err = specvalidate.New(spec); err != nil {
-		t.Fatalf("openapi: %v", err)
-	}
-	r.api = a
+	r.api = startServer(t, cfg, fx.Populate(&r.srv, &r.stores), streamOpts(poll))
 	return r
 }
 
