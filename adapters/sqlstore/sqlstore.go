@@ -401,6 +401,18 @@ func (c conn) exec(ctx context.Context, q sqlx.ExtContext, query string, args ..
 	return res.RowsAffected()
 }
 
+// execLast runs a statement whose answer nobody reads: in a *lazyTx it
+// goes out with the transaction's next statement or its COMMIT; elsewhere
+// now. Its errors then surface there (a constraint it breaks fails the
+// commit), so a caller that must tell one from another runs exec.
+func (c conn) execLast(ctx context.Context, q sqlx.ExtContext, query string, args ...any) error {
+	if t, ok := q.(*lazyTx); ok {
+		return t.execLast(ctx, c.db.rebind(query), args...)
+	}
+	_, err := c.exec(ctx, q, query, args...)
+	return err
+}
+
 // violates reports whether err is a violation of class on the named
 // constraint. A violation the database does not name (a SQLite foreign
 // key) matches too when anonymous is true: the caller knows the statement
