@@ -183,7 +183,10 @@ func BenchmarkScopedRead(b *testing.B) {
 				for rows.Next() {
 					n++
 				}
-				if err := rows.Close(); err != nil {
+				if err := rows.Err(); err != nil {
+					b.Fatal(err)
+				}
+				if err := rows.Close(); err != nil { //nolint:sqlclosecheck // closed here, before done commits
 					b.Fatal(err)
 				}
 				if err := done(); err != nil {

@@ -174,7 +174,7 @@ func (t *lazyTx) QueryRowxContext(ctx context.Context, query string, args ...any
 		return t.conn.QueryRowxContext(ctx, query, args...)
 	}
 	row := t.conn.QueryRowxContext(ctx, s, a...)
-	t.note(row.Err())
+	_ = t.note(row.Err())
 	return row
 }
 
