@@ -257,7 +257,7 @@ func (a *Auth) principalRole(ctx context.Context, org domain.OrgID, key string,
 	role, err := a.cache.load(ctx, org, ports.SpaceSessions, key, func() ([]byte, error) {
 		u, err := principal()
 		if errors.Is(err, domain.ErrUnauthenticated) {
-			return refusedPrincipal, nil
+			return []byte(refusedPrincipal), nil
 		}
 		if err != nil {
 			return nil, err
@@ -267,7 +267,7 @@ func (a *Auth) principalRole(ctx context.Context, org domain.OrgID, key string,
 	if err != nil {
 		return "", fmt.Errorf("authenticate: %w", err)
 	}
-	if string(role) == string(refusedPrincipal) {
+	if string(role) == refusedPrincipal {
 		return "", domain.ErrUnauthenticated
 	}
 	return domain.Role(role), nil
@@ -276,7 +276,7 @@ func (a *Auth) principalRole(ctx context.Context, org domain.OrgID, key string,
 // refusedPrincipal is the cached answer of a check the store refused. It
 // is no role, and lives under keys ("p2:", "k2:") that a replica of the
 // version before it, which read every value as a role, never reads.
-var refusedPrincipal = []byte("-")
+const refusedPrincipal = "-"
 
 // principalKey names a session check in the organization's cache. Keys
 // there start with what they hold: "p2:" session checks, their role or
