@@ -157,8 +157,9 @@ func (a *Auth) authenticateKey(ctx context.Context, token string) (domain.Actor,
 	return domain.Actor{OrgID: k.OrgID, UserID: k.UserID, Role: role, APIKeyID: k.ID, ReadOnly: k.ReadOnly}, nil
 }
 
-// apiKeyPrincipalKey names a key check in the organization's cache ("k:",
-// beside the session checks' "p:").
+// apiKeyPrincipalKey names a key check in the organization's cache ("k2:",
+// beside the session checks' "p2:"; "k:" held roles only, not refusals,
+// and is no longer read).
 func apiKeyPrincipalKey(id domain.APIKeyID) string {
-	return "k:" + strconv.FormatInt(int64(id), 10)
+	return "k2:" + strconv.FormatInt(int64(id), 10)
 }

@@ -217,7 +217,8 @@ func (a *Auth) issue(u *domain.User, sid domain.SessionID, refresh string) (*Tok
 // organization's sessions space: the use cases that end sessions or
 // change roles invalidate it after they commit, so "next request" holds
 // with the cache; task writes leave it alone. Only session expiry, 30 days out, may be
-// noticed up to CACHE_TTL late.
+// noticed up to CACHE_TTL late. A refusal is cached too (see
+// principalRole), so that a flood of logged-out tokens costs one query.
 //
 // A token that starts with "tf_" is an API key (authenticateKey).
 func (a *Auth) Authenticate(ctx context.Context, token string) (domain.Actor, error) {
@@ -241,30 +242,49 @@ func (a *Auth) Authenticate(ctx context.Context, token string) (domain.Actor, er
 // through the organization's session-check cache under key; principal
 // reads it from the store on a miss. A session, key or member that has
 // ended is domain.ErrUnauthenticated.
+//
+// The refusal is cached as well as the role, under the same key and so
+// with the same freshness: same space, generation and TTL, dropped by
+// the same invalidations on every replica, bounded by the same per-space
+// limit (memory) or TTL (Redis). It needs no more than that, since what
+// the store refuses stays refused: a session or key that has ended never
+// lives again, a removed member never comes back under their id, and ids
+// are never reused (bigserial, AUTOINCREMENT). Nor can a refusal come from
+// a session not yet visible: every read goes to the primary, and a token
+// names its session only after the session's insert has committed.
 func (a *Auth) principalRole(ctx context.Context, org domain.OrgID, key string,
 	principal func() (*domain.User, error)) (domain.Role, error) {
 	role, err := a.cache.load(ctx, org, ports.SpaceSessions, key, func() ([]byte, error) {
 		u, err := principal()
+		if errors.Is(err, domain.ErrUnauthenticated) {
+			return []byte(refusedPrincipal), nil
+		}
 		if err != nil {
 			return nil, err
 		}
 		return []byte(u.Role), nil
 	})
-	if errors.Is(err, domain.ErrUnauthenticated) {
-		return "", domain.ErrUnauthenticated
-	}
 	if err != nil {
 		return "", fmt.Errorf("authenticate: %w", err)
+	}
+	if string(role) == refusedPrincipal {
+		return "", domain.ErrUnauthenticated
 	}
 	return domain.Role(role), nil
 }
 
+// refusedPrincipal is the cached answer of a check the store refused. It
+// is no role, and lives under keys ("p2:", "k2:") that a replica of the
+// version before it, which read every value as a role, never reads.
+const refusedPrincipal = "-"
+
 // principalKey names a session check in the organization's cache. Keys
-// there start with what they hold: "p:" session checks, "l2:" task lists
-// with their tag ("l:" held them without one, and is no longer read), "t:"
-// single tasks.
+// there start with what they hold: "p2:" session checks, their role or
+// refusedPrincipal ("p:" held roles only, and is no longer read), "l2:"
+// task lists with their tag ("l:" held them without one, and is no longer
+// read), "t:" single tasks.
 func principalKey(user domain.UserID, sid domain.SessionID) string {
-	b := append([]byte("p:"), strconv.FormatInt(int64(user), 10)...)
+	b := append([]byte("p2:"), strconv.FormatInt(int64(user), 10)...)
 	b = append(b, ':')
 	return string(strconv.AppendInt(b, int64(sid), 10))
 }

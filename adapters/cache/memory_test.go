@@ -19,6 +19,15 @@ func TestMemory_ListCacheContract(t *testing.T) {
 	})
 }
 
+// One process's cache is what both "replicas" of the contract see.
+func TestMemory_RefusalsContract(t *testing.T) {
+	t.Parallel()
+	cachetest.RunRefusals(t, func(t *testing.T, ttl time.Duration) (ports.ListCache, ports.ListCache) {
+		m := NewMemory(ttl)
+		return m, m
+	})
+}
+
 // entries counts what the maps hold, to check the size bookkeeping.
 func (m *Memory) entries() int {
 	m.mu.RLock()

@@ -101,6 +101,38 @@ func TestRedis_ListCacheContract(t *testing.T) {
 	})
 }
 
+// Two replicas: one Redis and prefix, a near cache and breaker each.
+func TestRedis_RefusalsContract(t *testing.T) {
+	t.Parallel()
+	c := testRedisClient(t)
+	cachetest.RunRefusals(t, func(t *testing.T, ttl time.Duration) (ports.ListCache, ports.ListCache) {
+		a := newTestRedis(t, c, ttl)
+		return a, NewRedis(c, a.prefix, ttl, testBreaker())
+	})
+}
+
+// A refusal is an entry like any other: under the installation's prefix,
+// the organization's hash tag and the sessions space's generation, with
+// the cache's TTL.
+func TestRedis_RefusalKey(t *testing.T) {
+	t.Parallel()
+	c := testRedisClient(t)
+	r := newTestRedis(t, c, time.Minute)
+	ctx := t.Context()
+	cachetest.RefuseOnce(t, r, 9, 7, 71)
+	gens, err := r.Generations(ctx, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := fmt.Sprintf("%s:org:{9}:s:g%d:p2:7:71", r.prefix, gens[ports.SpaceSessions])
+	if v, err := c.Get(ctx, k).Result(); err != nil || v != "-" {
+		t.Fatalf("GET %s = %q, %v; want the refusal", k, v, err)
+	}
+	if ttl, err := c.PTTL(ctx, k).Result(); err != nil || ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("PTTL %s = %v, %v; want within the cache's minute", k, ttl, err)
+	}
+}
+
 func TestRedis_Keys(t *testing.T) {
 	t.Parallel()
 	c := testRedisClient(t)

@@ -1,8 +1,9 @@
-// Package cachetest holds the contract suites of ports.ListCache (Run) and
-// ports.RateLimiter (RunRateLimiter): every implementation runs them and
-// so behaves the same behind the port. It
-// imports the domain, the ports and the standard library (testing
-// included); only tests import it.
+// Package cachetest holds the contract suites of ports.ListCache (Run, and
+// RunRefusals for the session-check cache's refusals, through the Auth use
+// case) and ports.RateLimiter (RunRateLimiter): every implementation runs
+// them and so behaves the same behind the port. It imports the domain, the
+// ports, the application (for RunRefusals) and the standard library
+// (testing included); only tests import it.
 package cachetest
 
 import (

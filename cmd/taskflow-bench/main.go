@@ -55,13 +55,13 @@ const (
 )
 
 var allScenarios = []string{scCachedList, scUncachedList, scGetTask, scCreateTask, scTransition, scDepth, scSearch, scLogin, scLoginFlood, scMixed,
-	scWebhooks, scStreamFanout}
+	scWebhooks, scStreamFanout, scRevokedFlood}
 
 // cacheScenarios also run on the redis backend: the cache is on their path.
 // The stream fan-out too: its notifications go through Redis pub/sub there,
 // through Postgres NOTIFY on the memory backend.
 var cacheScenarios = map[string]bool{scCachedList: true, scUncachedList: true, scCreateTask: true, scTransition: true, scMixed: true,
-	scStreamFanout: true}
+	scStreamFanout: true, scRevokedFlood: true}
 
 type options struct {
 	duration    time.Duration
@@ -430,6 +430,7 @@ func (b *bench) runScenarios(ctx context.Context) error {
 			return err
 		}},
 		{scLoginFlood, func() error { return b.loginFlood(ctx) }},
+		{scRevokedFlood, func() error { return b.revokedFlood(ctx) }},
 		{scCreateTask, func() error {
 			_, err := b.measure(ctx, scCreateTask, "db_insert", o.conc, o.duration, fixed(genCreateTask(base, ds)))
 			return err
