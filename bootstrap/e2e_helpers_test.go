@@ -38,7 +38,7 @@ import (
 // databaseURL, or with "" the embedded SQLite store in a new data
 // directory. A database from newDatabase is migrated by its owner and
 // served as the application role, as in production.
-func testConfig(t *testing.T, backend, databaseURL string) *config.Config {
+func testConfig(t testing.TB, backend, databaseURL string) *config.Config {
 	t.Helper()
 	cfg := &config.Config{
 		Env:             config.EnvTest,
@@ -87,7 +87,7 @@ func cacheBackend(backend string) string {
 
 // requireRedis returns TEST_REDIS_URL (default the local server) when it
 // answers; otherwise it fails under CI=true and skips elsewhere.
-func requireRedis(t *testing.T) string {
+func requireRedis(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("TEST_REDIS_URL")
 	if u == "" {
@@ -124,7 +124,7 @@ type api struct {
 // fx.Populate of the admin server, say). The admin listener is off unless
 // cfg sets ADMIN_ADDR (testConfig does not): test servers never compete
 // for a fixed port.
-func startServer(t *testing.T, cfg *config.Config, extra ...fx.Option) *api {
+func startServer(t testing.TB, cfg *config.Config, extra ...fx.Option) *api {
 	t.Helper()
 	var srv *bootstrap.Server
 	app := bootstrap.New(cfg, "e2e-test", append([]fx.Option{fx.Populate(&srv)}, extra...)...)

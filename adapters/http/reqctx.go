@@ -1,0 +1,122 @@
+package http
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// requestContext is a request's context with a deadline, as
+// context.WithDeadline makes one, but whose timer is only armed when
+// something asks for Done (a store query, a Redis round trip, a child
+// context). A request answered from the in-process cache never does: it
+// pays no timer, and one allocation instead of the four of
+// context.WithTimeout (BenchmarkRequestContext).
+//
+// What it promises is what context.WithDeadline's context does: Deadline
+// is the deadline; Done closes when it passes or when the request ends
+// (end), whichever is first; Err is then DeadlineExceeded or Canceled,
+// and nil before. Once asked for Done (or for Err past the deadline), it
+// hands everything to a real context.WithDeadline made then, under the
+// same deadline: children derived from it join that context's
+// cancellation directly, with no goroutine of their own.
+type requestContext struct {
+	parent   context.Context // no deadline and never cancelled: see newRequestContext
+	deadline time.Time
+
+	// inner is the real context, once made; from then on every answer
+	// is its. Read without the lock; made and ended under it.
+	inner atomic.Pointer[innerContext]
+	mu    sync.Mutex
+	ended bool
+	late  bool // ended at or after the deadline
+}
+
+type innerContext struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// newRequestContext returns parent with a deadline d from now, and the
+// function that ends it. A parent that may be cancelled, or has a
+// deadline of its own, gets context.WithTimeout: only the plain parents
+// that Fiber gives (Background, perhaps with values) are made lazily.
+func newRequestContext(parent context.Context, d time.Duration) (context.Context, func()) {
+	if _, ok := parent.Deadline(); ok || parent.Done() != nil {
+		return context.WithTimeout(parent, d)
+	}
+	r := &requestContext{parent: parent, deadline: time.Now().Add(d)}
+	return r, r.end
+}
+
+func (r *requestContext) Deadline() (time.Time, bool) { return r.deadline, true }
+
+func (r *requestContext) Done() <-chan struct{} { return r.real().Done() }
+
+// Err needs no timer before the deadline: nothing but the deadline or end
+// can have ended the context.
+func (r *requestContext) Err() error {
+	if in := r.inner.Load(); in != nil {
+		return in.ctx.Err()
+	}
+	r.mu.Lock()
+	ended := r.ended
+	r.mu.Unlock()
+	if !ended && time.Now().Before(r.deadline) {
+		return nil
+	}
+	return r.real().Err()
+}
+
+// Value asks the real context once there is one: context's own lookups
+// (a child finding the cancelCtx it joins) then find it.
+func (r *requestContext) Value(key any) any {
+	if in := r.inner.Load(); in != nil {
+		return in.ctx.Value(key)
+	}
+	return r.parent.Value(key)
+}
+
+// real makes the context.WithDeadline context on first need. Made after
+// end, it is an ended one: DeadlineExceeded if the request ended at or
+// after its deadline, Canceled before, as a context.WithDeadline ended
+// then would say.
+func (r *requestContext) real() context.Context {
+	if in := r.inner.Load(); in != nil {
+		return in.ctx
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if in := r.inner.Load(); in != nil {
+		return in.ctx
+	}
+	in := &innerContext{}
+	if r.ended && !r.late {
+		in.ctx, in.cancel = context.WithCancel(r.parent)
+	} else {
+		in.ctx, in.cancel = context.WithDeadline(r.parent, r.deadline)
+	}
+	if r.ended {
+		in.cancel()
+	}
+	r.inner.Store(in)
+	return in.ctx
+}
+
+// end is the request's end: the cancel function of its context.
+func (r *requestContext) end() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		return
+	}
+	r.ended = true
+	if in := r.inner.Load(); in != nil {
+		in.cancel()
+		return
+	}
+	r.late = !time.Now().Before(r.deadline)
+}
+
+func (r *requestContext) String() string { return "http.requestContext" }
