@@ -25,17 +25,15 @@ type requestContext struct {
 	parent   context.Context // no deadline and never cancelled: see newRequestContext
 	deadline time.Time
 
-	// inner is the real context, once made; from then on every answer
-	// is its. Read without the lock; made and ended under it.
-	inner atomic.Pointer[innerContext]
-	mu    sync.Mutex
-	ended bool
-	late  bool // ended at or after the deadline
-}
-
-type innerContext struct {
-	ctx    context.Context
+	// inner is the real context, once made (made is then true); from
+	// then on every answer is its. Written once under mu, before made;
+	// read without the lock after made.
+	made   atomic.Bool
+	inner  context.Context
 	cancel context.CancelFunc
+	mu     sync.Mutex
+	ended  bool
+	late   bool // ended at or after the deadline
 }
 
 // newRequestContext returns parent with a deadline d from now, and the
@@ -57,8 +55,8 @@ func (r *requestContext) Done() <-chan struct{} { return r.real().Done() }
 // Err needs no timer before the deadline: nothing but the deadline or end
 // can have ended the context.
 func (r *requestContext) Err() error {
-	if in := r.inner.Load(); in != nil {
-		return in.ctx.Err()
+	if r.made.Load() {
+		return r.inner.Err()
 	}
 	r.mu.Lock()
 	ended := r.ended
@@ -72,8 +70,8 @@ func (r *requestContext) Err() error {
 // Value asks the real context once there is one: context's own lookups
 // (a child finding the cancelCtx it joins) then find it.
 func (r *requestContext) Value(key any) any {
-	if in := r.inner.Load(); in != nil {
-		return in.ctx.Value(key)
+	if r.made.Load() {
+		return r.inner.Value(key)
 	}
 	return r.parent.Value(key)
 }
@@ -83,25 +81,24 @@ func (r *requestContext) Value(key any) any {
 // after its deadline, Canceled before, as a context.WithDeadline ended
 // then would say.
 func (r *requestContext) real() context.Context {
-	if in := r.inner.Load(); in != nil {
-		return in.ctx
+	if r.made.Load() {
+		return r.inner
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if in := r.inner.Load(); in != nil {
-		return in.ctx
+	if r.made.Load() {
+		return r.inner
 	}
-	in := &innerContext{}
 	if r.ended && !r.late {
-		in.ctx, in.cancel = context.WithCancel(r.parent)
+		r.inner, r.cancel = context.WithCancel(r.parent)
 	} else {
-		in.ctx, in.cancel = context.WithDeadline(r.parent, r.deadline)
+		r.inner, r.cancel = context.WithDeadline(r.parent, r.deadline)
 	}
 	if r.ended {
-		in.cancel()
+		r.cancel()
 	}
-	r.inner.Store(in)
-	return in.ctx
+	r.made.Store(true)
+	return r.inner
 }
 
 // end is the request's end: the cancel function of its context.
@@ -112,8 +109,8 @@ func (r *requestContext) end() {
 		return
 	}
 	r.ended = true
-	if in := r.inner.Load(); in != nil {
-		in.cancel()
+	if r.made.Load() {
+		r.cancel()
 		return
 	}
 	r.late = !time.Now().Before(r.deadline)
