@@ -26,30 +26,44 @@ func pathID(c *fiber.Ctx) (int64, error) {
 	return id, nil
 }
 
-// listQueryParams are the query parameters GET /tasks understands; any
+// listQueryNames are the query parameters GET /tasks understands; any
 // other is refused so a typo ("limt") does not silently do nothing.
-var listQueryParams = map[string]bool{"status": true, "assignee_id": true, "priority": true, "label": true,
-	"due_before": true, "due_after": true, "q": true, "sort": true, "limit": true, "page": true, "cursor": true}
+// listQueryParams gives each one's index.
+var (
+	listQueryNames = []string{"status", "assignee_id", "priority", "label", "due_before", "due_after", "q", "sort",
+		"limit", "page", "cursor"}
+	listQueryParams = func() map[string]uint {
+		m := make(map[string]uint, len(listQueryNames))
+		for i, name := range listQueryNames {
+			m[name] = uint(i)
+		}
+		return m
+	}()
+)
 
+// parseListQuery makes no string of a parameter's name, nor of a value it
+// does not keep: a cached list is read with ?limit=10, and its parameters
+// were two allocations of each of its requests.
 func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 	var q application.ListQuery
 	var fields []domain.FieldError
 	bad := func(field, msg string) { fields = append(fields, domain.FieldError{Field: field, Message: msg}) }
-	seen := map[string]bool{}
+	var seen uint // bit i: listQueryNames[i] was given
 	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
-		key := string(k)
-		if !listQueryParams[key] {
-			bad(key, "is not a query parameter of this endpoint")
+		i, ok := listQueryParams[string(k)]
+		if !ok {
+			bad(string(k), "is not a query parameter of this endpoint")
 			return
 		}
-		if seen[key] {
+		key := listQueryNames[i]
+		if seen&(1<<i) != 0 {
 			bad(key, "must be given at most once")
 			return
 		}
-		seen[key] = true
-		val := string(v)
+		seen |= 1 << i
 		switch key {
 		case "status":
+			val := string(v)
 			st, err := domain.ParseStatus("status", val)
 			if err != nil {
 				bad("status", "must be one of CREATED, IN_PROGRESS, COMPLETED")
@@ -57,6 +71,7 @@ func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 			}
 			q.Status = &st
 		case "assignee_id":
+			val := string(v)
 			switch val {
 			case "me":
 				q.AssigneeMe = true
@@ -73,6 +88,7 @@ func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 			a := domain.UserID(n)
 			q.Assignee = &a
 		case "priority":
+			val := string(v)
 			p, err := domain.ParsePriority("priority", val)
 			if err != nil {
 				bad("priority", "must be one of LOW, MEDIUM, HIGH, URGENT")
@@ -80,6 +96,7 @@ func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 			}
 			q.Priority = &p
 		case "label":
+			val := string(v)
 			l, err := application.NormalizeLabel(val)
 			if err != nil {
 				bad("label", "must be 1 to 50 characters")
@@ -87,6 +104,7 @@ func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 			}
 			q.Label = &l
 		case "due_before", "due_after":
+			val := string(v)
 			at, err := time.Parse(time.RFC3339, val)
 			if err != nil || at.UTC().Year() < 1 || at.UTC().Year() > 9999 {
 				bad(key, "must be an RFC 3339 date-time between years 0001 and 9999")
@@ -98,6 +116,7 @@ func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 				q.DueAfter = &at
 			}
 		case "q":
+			val := string(v)
 			// Checked whole by the use case (domain.ParseSearch); kept as
 			// sent, so the next page's link repeats it.
 			if _, err := domain.ParseSearch("q", val); err != nil {
@@ -109,12 +128,14 @@ func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 			}
 			q.Q = &val
 		case "sort":
+			val := string(v)
 			if !slices.Contains(ports.TaskSorts, ports.TaskSort(val)) {
 				bad("sort", "must be one of -created, created, -updated, updated, due, -priority")
 				return
 			}
 			q.Sort = ports.TaskSort(val)
 		case "limit":
+			val := string(v)
 			n, err := strconv.Atoi(val)
 			if err != nil || n < 1 || n > application.MaxLimit {
 				bad("limit", "must be an integer between 1 and 100")
@@ -122,6 +143,7 @@ func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 			}
 			q.Limit = n
 		case "page":
+			val := string(v)
 			n, err := strconv.Atoi(val)
 			if err != nil || n < 1 || n > application.MaxPage {
 				bad("page", "must be an integer between 1 and 1000000")
@@ -129,6 +151,7 @@ func parseListQuery(c *fiber.Ctx) (application.ListQuery, error) {
 			}
 			q.Page = n
 		case "cursor":
+			val := string(v)
 			if val == "" {
 				bad("cursor", "must not be empty")
 				return

@@ -133,3 +133,18 @@ func BenchmarkListHeaders(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkParseListQuery reads the cached list's query, ?limit=10.
+func BenchmarkParseListQuery(b *testing.B) {
+	app := fiber.New()
+	var fctx fasthttp.RequestCtx
+	fctx.Request.SetRequestURI("/tasks?limit=10")
+	c := app.AcquireCtx(&fctx)
+	defer app.ReleaseCtx(c)
+	b.ReportAllocs()
+	for b.Loop() {
+		if q, err := parseListQuery(c); err != nil || q.Limit != 10 {
+			b.Fatal(q, err)
+		}
+	}
+}
