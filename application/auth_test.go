@@ -177,3 +177,11 @@ func TestAuth_Login_RehashesAtTheConfiguredCost(t *testing.T) {
 		}
 	})
 }
+
+func TestRoleOf_GivesTheStoredRole(t *testing.T) {
+	for _, r := range []domain.Role{domain.RoleAdmin, domain.RoleUser, "OTHER"} {
+		if got := roleOf([]byte(r)); got != r {
+			t.Errorf("roleOf(%q) = %q", r, got)
+		}
+	}
+}

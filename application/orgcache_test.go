@@ -510,3 +510,27 @@ func TestOrgCache_NoFlightIsSharedAcrossAnInvalidation(t *testing.T) {
 		t.Fatalf("load after the invalidation = %q, %v; want its own query's answer", got, err)
 	}
 }
+
+// WithRequest carries the request id and a snapshot of its own, as
+// WithRequestID and WithCacheSnapshot do: its lookups read the
+// generations once, and two requests never share a snapshot.
+func TestWithRequest_CarriesTheIDAndASnapshot(t *testing.T) {
+	ctx := WithRequest(t.Context(), "req-1")
+	if got := RequestID(ctx); got != "req-1" {
+		t.Fatalf("RequestID = %q, want req-1", got)
+	}
+	s, _ := ctx.Value(snapshotKey{}).(*snapshot)
+	if s == nil || s.valid {
+		t.Fatalf("snapshot %+v, want an empty one", s)
+	}
+	if s2, _ := ctx.Value(snapshotKey{}).(*snapshot); s2 != s {
+		t.Fatal("a second lookup gave another snapshot")
+	}
+	if other, _ := WithRequest(t.Context(), "req-2").Value(snapshotKey{}).(*snapshot); other == s {
+		t.Fatal("two requests share a snapshot")
+	}
+	type k struct{}
+	if got := WithRequest(context.WithValue(t.Context(), k{}, 7), "r").Value(k{}); got != 7 {
+		t.Fatalf("a parent's value reads %v, want 7", got)
+	}
+}

@@ -91,3 +91,36 @@ func BenchmarkPageTag(b *testing.B) {
 		})
 	}
 }
+
+// verifiedTokens accepts one token, as the JWT adapter does once it has
+// verified it (its verified-token cache).
+type verifiedTokens struct{ Tokens }
+
+func (verifiedTokens) Verify(string) (ports.TokenClaims, error) {
+	return ports.TokenClaims{UserID: 1, OrgID: 1, Role: domain.RoleAdmin, SessionID: 1}, nil
+}
+
+type liveSession struct{ ports.SessionStore }
+
+func (liveSession) Principal(context.Context, domain.OrgID, domain.UserID, domain.SessionID, time.Time) (*domain.User, error) {
+	return &domain.User{ID: 1, OrgID: 1, Role: domain.RoleAdmin}, nil
+}
+
+// BenchmarkAuth_Authenticate_CacheHit is the session check of a request
+// whose token and session check are both cached: what every authenticated
+// request pays in the use case.
+func BenchmarkAuth_Authenticate_CacheHit(b *testing.B) {
+	cache := NewOrgCache(memCache{}, slog.New(slog.DiscardHandler))
+	a, err := NewAuth(nil, ports.Stores{Sessions: liveSession{}}, costHasher{cost: "10"}, verifiedTokens{}, fixedClock{}, nil, cache,
+		time.Hour, slog.New(slog.DiscardHandler), jsonRep{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if actor, err := a.Authenticate(ctx, "token"); err != nil || actor.Role != domain.RoleAdmin {
+			b.Fatal(actor, err)
+		}
+	}
+}

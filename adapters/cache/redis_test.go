@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -482,4 +483,36 @@ func BenchmarkRedis_GetHitParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The generation keys kept per organization are each organization's own,
+// and their number stays bounded however many organizations read.
+func TestRedis_KeysOfAreScopedAndBounded(t *testing.T) {
+	t.Parallel()
+	c, err := NewRedisClient(testRedisURL()) // never used: keysOf makes no call
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	r := NewRedis(c, "p", time.Minute, NewBreaker(slog.New(slog.DiscardHandler)))
+	for org, want := range map[domain.OrgID]string{1: "p:org:{1}:", 22: "p:org:{22}:"} {
+		k := r.keysOf(org)
+		if k.keys[0] != "p:epoch" || k.mget[0] != "mget" || len(k.mget) != 1+len(k.keys) {
+			t.Fatalf("keys %v, mget %v", k.keys, k.mget)
+		}
+		for i, key := range k.keys[1:] {
+			if !strings.HasPrefix(key, want) || k.mget[2+i] != key {
+				t.Fatalf("org %d: key %q, want the prefix %q, in the MGET too", org, key, want)
+			}
+		}
+		if r.keysOf(org) != k {
+			t.Fatalf("org %d: keys built again", org)
+		}
+	}
+	for org := range domain.OrgID(3 * maxOrgKeys) {
+		r.keysOf(org + 100)
+	}
+	if n := r.orgCount.Load(); n > maxOrgKeys {
+		t.Fatalf("%d organizations' keys kept, want at most %d", n, maxOrgKeys)
+	}
 }

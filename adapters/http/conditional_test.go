@@ -68,7 +68,7 @@ func conditionalApp(t testing.TB) *fiber.App {
 				return err
 			}
 			c.Set(fiber.HeaderETag, tag)
-			if cond.matches(tag) {
+			if cond.matches([]byte(tag)) {
 				return notModified(c)
 			}
 			return sendJSON(c, []byte(`[]`))

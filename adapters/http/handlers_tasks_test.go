@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
 	"github.com/taskflow/taskflow/application"
 	"github.com/taskflow/taskflow/domain"
 	"github.com/taskflow/taskflow/ports"
@@ -102,4 +105,46 @@ func BenchmarkNextLink(b *testing.B) {
 			_ = nextLinkByValues(q, "MTIzNDU2Nzg")
 		}
 	})
+}
+
+// BenchmarkListHeaders measures the headers a cached list page sets
+// beside its body, its ETag and the Link to the next page: as they were
+// set before (strings, concatenated, then copied by fasthttp) and as
+// listHeaders sets them.
+func BenchmarkListHeaders(b *testing.B) {
+	status := domain.StatusCreated
+	q := application.ListQuery{Limit: 10, Status: &status}
+	list := &application.EncodedList{Tag: "0123456789abcdef0123456789abcdef", NextCursor: "MTIzNDU2Nzg"}
+	var resp fasthttp.Response
+	b.Run("strings", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			tag := `W/"` + list.Tag + `"`
+			resp.Header.Set(fiber.HeaderETag, tag)
+			resp.Header.Set(fiber.HeaderLink, nextLink(q, list.NextCursor))
+		}
+	})
+	b.Run("appended", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if listHeaders(&resp.Header, preconditionNone{}, q, list) {
+				b.Fatal("no condition matched")
+			}
+		}
+	})
+}
+
+// BenchmarkParseListQuery reads the cached list's query, ?limit=10.
+func BenchmarkParseListQuery(b *testing.B) {
+	app := fiber.New()
+	var fctx fasthttp.RequestCtx
+	fctx.Request.SetRequestURI("/tasks?limit=10")
+	c := app.AcquireCtx(&fctx)
+	defer app.ReleaseCtx(c)
+	b.ReportAllocs()
+	for b.Loop() {
+		if q, err := parseListQuery(c); err != nil || q.Limit != 10 {
+			b.Fatal(q, err)
+		}
+	}
 }

@@ -304,20 +304,23 @@ func recoverPanics(log *slog.Logger) fiber.Handler {
 // deadline puts a timeout on the request's context: Fiber never cancels
 // UserContext by itself, so without this a stuck query holds its
 // connection for ever. The context also carries the request id, which
-// the events the request's writes record name.
+// the events the request's writes record name, and the request's cache
+// snapshot (application.WithRequest). Its timer is armed only if
+// something waits on it (requestContext): a cached hit waits on nothing.
 func deadline(d time.Duration) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		ctx, cancel := context.WithTimeout(application.WithRequestID(c.UserContext(), requestID(c)), d)
-		defer cancel()
+		ctx, end := newRequestContext(application.WithRequest(c.UserContext(), requestID(c)), d)
+		defer end()
 		c.SetUserContext(ctx)
 		return c.Next()
 	}
 }
 
 // authenticate resolves the bearer token (an access token or an API key)
-// to the caller (with the role the store holds now) and marks the answer as not cacheable. From here on the
-// request reads its organization's cache generation once, for the session
-// check and the handler's lookups together (application.WithCacheSnapshot).
+// to the caller (with the role the store holds now) and marks the answer
+// as not cacheable. The request reads its organization's cache generation
+// once, for the session check and the handler's lookups together, through
+// the snapshot its context carries (deadline, application.WithRequest).
 func authenticate(auth *application.Auth) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderCacheControl, "no-store")
@@ -326,9 +329,7 @@ func authenticate(auth *application.Auth) fiber.Handler {
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			return domain.ErrUnauthenticated
 		}
-		ctx := application.WithCacheSnapshot(c.UserContext())
-		c.SetUserContext(ctx)
-		actor, err := auth.Authenticate(ctx, strings.TrimSpace(token))
+		actor, err := auth.Authenticate(c.UserContext(), strings.TrimSpace(token))
 		if err != nil {
 			return err
 		}
