@@ -1,0 +1,61 @@
+package main
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// rated is a row that did n requests in one second.
+func rated(name, backend string, n uint64, ceiling *row) *row {
+	r := &row{scenario: name, backend: backend, res: &loadResult{elapsed: time.Second}, ceiling: ceiling}
+	r.res.hist.n = n
+	return r
+}
+
+func TestExtraRatios_each_on_the_worse_backend(t *testing.T) {
+	t.Parallel()
+	ceilings := []*row{
+		rated("http_list", "memory", 1000, nil),
+		rated("db_uncached_list", "memory", 800, nil), rated("db_uncached_list_bare", "memory", 1000, nil), rated("db_uncached_list_norls", "memory", 900, nil),
+		rated("http_list", "redis", 1000, nil),
+		rated("db_uncached_list", "redis", 600, nil), rated("db_uncached_list_bare", "redis", 1000, nil), rated("db_uncached_list_norls", "redis", 640, nil),
+	}
+	rows := []*row{
+		rated(scCachedList, "memory", 850, ceilings[0]), rated(scUncachedList, "memory", 500, ceilings[1]),
+		rated(scCachedList, "redis", 650, ceilings[4]), rated(scUncachedList, "redis", 400, ceilings[5]),
+	}
+	got := map[string]extraRatio{}
+	for _, x := range extraRatios(rows, ceilings, []string{"memory", "redis"}) {
+		got[x.name] = x
+	}
+	for name, want := range map[string]float64{
+		"rls_wrapper": 0.6, "rls_policies": 800.0 / 900, "uncached_list_raw": 0.4, "cached_list_memory": 0.85, "cached_list_redis": 0.65,
+	} {
+		if x, ok := got[name]; !ok || math.Abs(x.value-want) > 1e-9 {
+			t.Errorf("RATIO %s = %+v, want %.4f", name, x, want)
+		}
+	}
+	if !math.IsNaN(got["rls_policies"].target) || got["rls_wrapper"].target != 0.70 || got["uncached_list_raw"].target != 0.45 ||
+		got["cached_list_memory"].target != 0.80 || got["cached_list_redis"].target != 0.70 {
+		t.Errorf("targets: %+v", got)
+	}
+}
+
+func TestExtraRatios_leave_out_what_did_not_run(t *testing.T) {
+	t.Parallel()
+	rows := []*row{rated(scCachedList, "memory", 850, rated("http_list", "memory", 1000, nil))}
+	got := extraRatios(rows, nil, []string{"memory"})
+	if len(got) != 1 || got[0].name != "cached_list_memory" {
+		t.Errorf("got %+v, want cached_list_memory alone", got)
+	}
+}
+
+func TestPlannedRuns_counts_the_list_ceilings_on_each_backend(t *testing.T) {
+	t.Parallel()
+	o := &options{scenarios: map[string]bool{scUncachedList: true}, backends: []string{"memory", "redis"}}
+	// db_uncached_list once (as before), _bare and _norls per backend, the scenario per backend.
+	if got, want := plannedRuns(o), 1+2*2+2; got != want {
+		t.Errorf("plannedRuns = %d, want %d", got, want)
+	}
+}
