@@ -111,6 +111,13 @@ type RowSecurity interface {
 	// confines the rest of it to org's rows, for that transaction only.
 	// It has no parameters, so it can run in one round trip.
 	ScopeSQL(org int64) string
+	// ScopedStatement returns one query without parameters that confines
+	// its transaction to org's rows (and makes it read only when
+	// readOnly) and runs query, rebound for the driver, with args written
+	// in: run outside a transaction, the confinement lasts for that query
+	// alone; run first in a transaction, for the rest of it, like
+	// ScopeSQL's. ok is false when some argument cannot be written in.
+	ScopedStatement(org int64, readOnly bool, query string, args []any) (stmt string, ok bool)
 }
 
 // Constraint violation classes a Dialect reports.
@@ -325,20 +332,28 @@ func (c conn) scopedRun(ctx context.Context, org domain.OrgID, a access, fn func
 		return c.run(ctx, a, fn)
 	}
 	if c.tx != nil {
-		if err := c.confine(ctx, c.tx, org); err != nil {
-			return err
+		if c.scope != nil && *c.scope == org {
+			return fn(c.tx)
 		}
-		return fn(c.tx)
+		return fn(&confining{ExtContext: c.tx, c: c, org: org})
 	}
-	pool, opts := c.db.write, (*sql.TxOptions)(nil)
 	if a == reads {
-		pool, opts = c.db.read, &sql.TxOptions{ReadOnly: true}
-	}
-	return runTxOn(ctx, pool, opts, func(tx *sqlx.Tx) error {
-		if err := c.confine(ctx, tx, org); err != nil {
-			return err
+		// One round trip per statement: each runs in an implicit
+		// transaction of its own, confined and read only (a read-only
+		// transaction at READ COMMITTED, as before, gave each statement
+		// its own snapshot too).
+		err := fn(&confined{ExtContext: c.db.read, c: c, org: org})
+		if errors.Is(err, context.DeadlineExceeded) {
+			// database/sql's own error, not the driver's (a statement the
+			// deadline cancelled fails with the server's error): the time
+			// ran out waiting for a connection, as a transaction's begin
+			// can (runTxOn).
+			return domain.DatabaseUnavailable(fmt.Errorf("no connection in time: %w", err))
 		}
-		return fn(tx)
+		return err
+	}
+	return runTxOn(ctx, c.db.write, nil, func(tx *sqlx.Tx) error {
+		return fn(&confining{ExtContext: tx, c: c, org: org})
 	})
 }
 
