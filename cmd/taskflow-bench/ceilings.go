@@ -22,11 +22,20 @@ import (
 //     answering the exact bytes and headers the service answered, running
 //     inside this process on loopback. The service is another process; in
 //     both cases the generator and the server share the machine's cores.
-//   - Database: the scenario's own SQL (sqlmirror.go), inside the same
-//     row-level-security transaction the store wraps it in, in a tight
+//   - Database: the scenario's own SQL (sqlmirror.go), wrapped as the
+//     store wraps it for row-level security (a read: one simple-protocol
+//     query confining its implicit transaction to the tenant; a write: a
+//     transaction whose first statement carries the tenant), in a tight
 //     loop through the service's own pool constructor (postgres.Open:
-//     lib/pq, its settings, the service's pool size). The session check
-//     the service makes per request is not part of it (it is cached).
+//     lib/pq, its settings, the service's pool size), as the service's
+//     role, so that the policies bind as they bind the service (roles.go).
+//     The session check the service makes per request is not part of it
+//     (it is cached). Two informative list ceilings run through a
+//     superuser pool of the same size, whom the policies do not bind:
+//     db_uncached_list_norls (the same wrapped statements: the difference
+//     is what the policies cost) and db_uncached_list_bare (the statements
+//     alone, bound, no transaction, no tenant: what wrapper and policies
+//     cost together).
 //   - Login: raw bcrypt verifications at the service's cost.
 
 // startCeilingServer serves each captured response on its route.
@@ -85,18 +94,16 @@ func scanTaskColumns(s scanner, r *taskRow) error {
 }
 
 // dbListOp runs the list statement for each key, wrapped as the store
-// wraps it (scoped).
+// wraps a read (scopedQuery: one round trip).
 func dbListOp(db *sql.DB, key func(seq uint64) listKey) op {
 	return func(ctx context.Context, _ int, seq uint64) (bool, error) {
 		k := key(seq)
 		q, args := listSQL(k.org, k.status, k.before, k.limit, k.offset)
-		return false, scoped(ctx, db, k.org, true, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, q, args...)
-			if err != nil {
-				return err
-			}
-			return scanPage(rows, k)
-		})
+		rows, err := scopedQuery(ctx, db, k.org, q, args)
+		if err != nil {
+			return false, err
+		}
+		return false, scanPage(rows, k)
 	}
 }
 
@@ -143,9 +150,7 @@ func dbGetOp(db *sql.DB, target func(seq uint64) (org, id int64)) op {
 	return func(ctx context.Context, _ int, seq uint64) (bool, error) {
 		org, id := target(seq)
 		var r taskRow
-		return false, scoped(ctx, db, org, true, func(tx *sql.Tx) error {
-			return scanTask(tx.QueryRowContext(ctx, sqlGetTask, org, id), &r)
-		})
+		return false, scanTask(scopedQueryRow(ctx, db, org, sqlGetTask, []any{org, id}), &r)
 	}
 }
 
@@ -155,7 +160,7 @@ func dbInsertOp(db *sql.DB, o org) op {
 	return func(ctx context.Context, _ int, _ uint64) (bool, error) {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		var id int64
-		return false, scoped(ctx, db, o.id, false, func(tx *sql.Tx) error {
+		return false, scopedTx(ctx, db, o.id, func(tx *confiningTx) error {
 			return tx.QueryRowContext(ctx, sqlInsertTask,
 				o.id, "bench task", "", "CREATED", sql.NullInt64{}, 2, sql.NullTime{}, sql.NullTime{}, o.adminID, now, now, 1,
 				domain.SearchDocument("bench task", "")).Scan(&id)
@@ -185,7 +190,7 @@ func dbTransitionOp(db *sql.DB, o org, pool *idPool) op {
 		if !ok {
 			return true, nil
 		}
-		return false, scoped(ctx, db, o.id, false, func(tx *sql.Tx) error {
+		return false, scopedTx(ctx, db, o.id, func(tx *confiningTx) error {
 			var r taskRow
 			if err := scanTask(tx.QueryRowContext(ctx, sqlLockTask, o.id, id), &r); err != nil {
 				return fmt.Errorf("lock: %w", err)

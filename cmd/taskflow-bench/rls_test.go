@@ -1,9 +1,14 @@
 package main
 
 import (
+	"database/sql"
 	"math"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/taskflow/taskflow/adapters/postgres"
+	"github.com/taskflow/taskflow/domain"
 )
 
 // rated is a row that did n requests in one second.
@@ -57,5 +62,35 @@ func TestPlannedRuns_counts_the_list_ceilings_on_each_backend(t *testing.T) {
 	// db_uncached_list once (as before), _bare and _norls per backend, the scenario per backend.
 	if got, want := plannedRuns(o), 1+2*2+2; got != want {
 		t.Errorf("plannedRuns = %d, want %d", got, want)
+	}
+}
+
+// The store falls back to a transaction when an argument cannot be written
+// in; the ceilings would follow it there, silently measuring another
+// wrapper. Every statement they confine must take the one-round-trip form.
+func TestCeilingStatements_are_confined_in_one_round_trip(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	q, args := listSQL(7, "CREATED", 99, 10, 0)
+	for _, c := range []struct {
+		name     string
+		readOnly bool
+		query    string
+		args     []any
+	}{
+		{"list", true, q, args},
+		{"get", true, sqlGetTask, []any{int64(7), int64(8)}},
+		{"insert", false, sqlInsertTask, []any{int64(7), "bench task", "", "CREATED", sql.NullInt64{}, 2, sql.NullTime{}, sql.NullTime{},
+			int64(3), now, now, 1, domain.SearchDocument("bench task", "")}},
+		{"lock", false, sqlLockTask, []any{int64(7), int64(8)}},
+	} {
+		s, ok := postgres.Dialect{}.ScopedStatement(7, c.readOnly, c.query, c.args)
+		if !ok {
+			t.Errorf("%s: ScopedStatement cannot write its arguments in", c.name)
+			continue
+		}
+		if strings.Contains(s, "$1") || !strings.Contains(s, "app.organization_id = '7'") {
+			t.Errorf("%s: %s", c.name, s)
+		}
 	}
 }

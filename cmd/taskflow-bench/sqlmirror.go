@@ -11,10 +11,18 @@ package main
 // lives in seed.go.)
 //
 // Mirrored too: the row-level-security wrapper the store puts around every
-// tenant statement on Postgres (conn.scoped: BEGIN [READ ONLY]; SELECT
-// set_config('app.organization_id', '<org>', true); <statement>; COMMIT).
-// It is part of the SQL the service issues for each of these scenarios,
-// so the ceiling issues it as well (see scoped below).
+// tenant statement on Postgres (adapters/sqlstore/scoped.go), part of the
+// SQL the service issues for each of these scenarios, so the ceilings
+// issue it as well (scopedQuery and scopedTx below):
+//
+//   - a read outside a transaction is one simple-protocol query, the
+//     store's confined: SET LOCAL transaction_read_only = on; SET LOCAL
+//     app.organization_id = '<org>'; <statement with its arguments written
+//     in as literals> (postgres.Dialect.ScopedStatement), in Postgres's
+//     implicit transaction: one round trip;
+//   - a write is a transaction that confines itself with its first
+//     statement, the store's confining: BEGIN; ScopedStatement(org, not
+//     read only, first statement); the further statements bound; COMMIT.
 // ============================================================================
 
 import (
@@ -24,6 +32,8 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/taskflow/taskflow/adapters/postgres"
 )
 
 // pg rebinds a ?-statement for lib/pq, as the store does.
@@ -80,23 +90,74 @@ func listSQL(org int64, status string, before int64, limit, offset int) (string,
 }
 
 // scopeSQL is the Postgres dialect's ScopeSQL: the tenant of the
-// transaction, set for it alone.
+// transaction, set for it alone. The store falls back to it when a first
+// statement's arguments cannot be written in.
 func scopeSQL(org int64) string {
 	return "SELECT set_config('app.organization_id', '" + strconv.FormatInt(org, 10) + "', true)"
 }
 
-// scoped runs fn in a transaction confined to org, as conn.scoped does:
-// read-only for reads.
-func scoped(ctx context.Context, db *sql.DB, org int64, readOnly bool, fn func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
+// scopedQuery runs a read confined to org in one round trip, as the
+// store's confined does. When an argument cannot be written in, the store
+// sends the statement unconfined (it then sees no rows) and so does this.
+func scopedQuery(ctx context.Context, db *sql.DB, org int64, query string, args []any) (*sql.Rows, error) {
+	if s, ok := (postgres.Dialect{}).ScopedStatement(org, true, query, args); ok {
+		return db.QueryContext(ctx, s)
+	}
+	return db.QueryContext(ctx, query, args...)
+}
+
+// scopedQueryRow is scopedQuery for one row.
+func scopedQueryRow(ctx context.Context, db *sql.DB, org int64, query string, args []any) *sql.Row {
+	if s, ok := (postgres.Dialect{}).ScopedStatement(org, true, query, args); ok {
+		return db.QueryRowContext(ctx, s)
+	}
+	return db.QueryRowContext(ctx, query, args...)
+}
+
+// confiningTx is a transaction that confines itself to org with its first
+// statement, in the same round trip, as the store's confining does; the
+// others run as they are.
+type confiningTx struct {
+	tx   *sql.Tx
+	org  int64
+	done bool
+}
+
+// first returns what to send for query: the first statement with the
+// confinement written in front (or, when its arguments cannot be written
+// in, after a set_config of its own), the others unchanged.
+func (t *confiningTx) first(ctx context.Context, query string, args []any) (string, []any, error) {
+	if t.done {
+		return query, args, nil
+	}
+	t.done = true
+	if s, ok := (postgres.Dialect{}).ScopedStatement(t.org, false, query, args); ok {
+		return s, nil, nil
+	}
+	if _, err := t.tx.ExecContext(ctx, scopeSQL(t.org)); err != nil {
+		return "", nil, err
+	}
+	return query, args, nil
+}
+
+func (t *confiningTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	s, a, err := t.first(ctx, query, args)
+	if err != nil {
+		// The transaction failed with the confinement: so does this.
+		return t.tx.QueryRowContext(ctx, query, args...)
+	}
+	return t.tx.QueryRowContext(ctx, s, a...)
+}
+
+// scopedTx runs fn in a write transaction confined to org, as the store's
+// scoped writes do: BEGIN; the first statement confined; the rest; COMMIT.
+func scopedTx(ctx context.Context, db *sql.DB, org int64, fn func(tx *confiningTx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, scopeSQL(org)); err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
+	if err := fn(&confiningTx{tx: tx, org: org}); err != nil {
 		return err
 	}
 	return tx.Commit()
