@@ -116,13 +116,16 @@ func (Dialect) Now() string { return "now()" }
 
 // ScopeSQL confines the rest of the transaction it runs in to org's rows:
 // the row-level security policies compare organization_id with this
-// setting. It is transaction-local (set_config's third argument), so it
-// ends with the transaction and never reaches the next user of a pooled
-// connection. The id is written into the statement rather than passed as
-// a parameter: lib/pq runs a statement without parameters in one round
-// trip instead of two, and a formatted int64 cannot inject anything.
-func (Dialect) ScopeSQL(org int64) string {
-	return "SELECT set_config('app.organization_id', '" + strconv.FormatInt(org, 10) + "', true)"
+// setting. It is transaction-local (SET LOCAL), so it ends with the
+// transaction and never reaches the next user of a pooled connection. The
+// id is written into the statement rather than passed as a parameter: it
+// then goes out in one query string with other statements, and a
+// formatted int64 cannot inject anything. It returns no rows, so that in
+// such a string the rows are the other statement's.
+func (Dialect) ScopeSQL(org int64) string { return scopeSQL(org) }
+
+func scopeSQL(org int64) string {
+	return "SET LOCAL app.organization_id = '" + strconv.FormatInt(org, 10) + "'"
 }
 
 // Violation classifies unique and foreign-key violations; Postgres names

@@ -40,9 +40,21 @@ func (Dialect) ScopedStatement(org int64, readOnly bool, query string, args []an
 	if readOnly {
 		b.WriteString("SET LOCAL transaction_read_only = on; ")
 	}
-	b.WriteString("SET LOCAL app.organization_id = '")
-	b.WriteString(strconv.FormatInt(org, 10))
-	b.WriteString("'; ")
+	b.WriteString(scopeSQL(org))
+	b.WriteString("; ")
+	if !inline(&b, query, args) {
+		return "", false
+	}
+	return b.String(), true
+}
+
+// Inline returns query with its $n placeholders replaced by args as
+// literals, as ScopedStatement writes them: a statement without
+// parameters, which can go out in one query string with others. ok is
+// false as for ScopedStatement.
+func (Dialect) Inline(query string, args []any) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(query) + 16*len(args))
 	if !inline(&b, query, args) {
 		return "", false
 	}

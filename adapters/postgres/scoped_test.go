@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,6 +238,70 @@ func BenchmarkScopedRead(b *testing.B) {
 		read(b, func() (*sql.Rows, func() error, error) {
 			rows, err := super.QueryContext(ctx, q, args...)
 			return rows, nothing, err
+		})
+	})
+}
+
+// BenchmarkScopedWrite compares a one-statement write (a task's INSERT)
+// in database/sql's transaction with the tenant as a statement of its
+// own (BEGIN; set_config; INSERT; COMMIT: four round trips) with the
+// store's transaction (BEGIN, tenant and INSERT in one query string;
+// COMMIT: two).
+//
+//	go test -run '^$' -bench ScopedWrite -benchtime 3s ./adapters/postgres
+func BenchmarkScopedWrite(b *testing.B) {
+	app := open(b, migratedAppURL(b))
+	ctx := b.Context()
+	store := newStore(app)
+	s := store.Stores()
+	now := time.Now()
+	org, err := domain.NewOrganization("bench scoped write", now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Orgs.Create(ctx, org); err != nil {
+		b.Fatal(err)
+	}
+	u := &domain.User{OrgID: org.ID, Email: "bench-write@example.test", PasswordHash: "$2a$10$hash", Role: domain.RoleAdmin, CreatedAt: now}
+	if err := s.Users.Create(ctx, u); err != nil {
+		b.Fatal(err)
+	}
+	task := func(b *testing.B) *domain.Task {
+		tk, err := domain.NewTask(org.ID, u.ID, "a task", "", nil, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return tk
+	}
+	b.Run("transaction", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				tk := task(b)
+				tx, err := app.BeginTx(ctx, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := tx.ExecContext(ctx, `SELECT set_config('app.organization_id', $1, true)`, strconv.FormatInt(int64(org.ID), 10)); err != nil {
+					b.Fatal(err)
+				}
+				var id int64
+				if err := tx.QueryRowContext(ctx, `INSERT INTO tasks (organization_id, title, description, status, priority, created_by, created_at, updated_at, version, search_words)
+					VALUES ($1, $2, '', 'CREATED', 2, $3, $4, $4, 1, '') RETURNING id`, int64(org.ID), tk.Title, int64(u.ID), tk.CreatedAt).Scan(&id); err != nil {
+					b.Fatal(err)
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("store", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := s.Tasks.Create(ctx, task(b)); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	})
 }

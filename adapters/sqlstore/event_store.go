@@ -101,7 +101,10 @@ func (s *EventStore) Append(ctx context.Context, e *domain.Event) error {
 		if err != nil {
 			return err
 		}
-		_, err = s.c.exec(ctx, q,
+		// Nothing reads this insert's answer: in a transaction it goes
+		// out with COMMIT (or the next statement), in the same round
+		// trip, while the counter row stays locked for one less.
+		err = s.c.execLast(ctx, q,
 			`INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.OrgID, id, string(e.Type), e.OccurredAt, user, key, e.RequestID, e.Subject.Type, e.Subject.ID, data)
 		if err == nil {

@@ -118,6 +118,10 @@ type RowSecurity interface {
 	// alone; run first in a transaction, for the rest of it, like
 	// ScopeSQL's. ok is false when some argument cannot be written in.
 	ScopedStatement(org int64, readOnly bool, query string, args []any) (stmt string, ok bool)
+	// Inline returns query, rebound for the driver, with args written in:
+	// a statement without parameters, that can share a query string with
+	// others. ok is false when some argument cannot be written in.
+	Inline(query string, args []any) (stmt string, ok bool)
 }
 
 // Constraint violation classes a Dialect reports.
@@ -163,8 +167,13 @@ func (db *DB) Stores() ports.Stores {
 // or commit of that kind, it is returned as domain.ErrDatabaseUnavailable
 // with the error as its cause.
 func (db *DB) InTx(ctx context.Context, fn func(ports.Stores) error) error {
+	if db.rls != nil {
+		return db.classify(ctx, db.runLazyTx(ctx, func(t *lazyTx) error {
+			return fn(conn{db: db, tx: t}.stores())
+		}))
+	}
 	return db.classify(ctx, db.runTx(ctx, func(tx *sqlx.Tx) error {
-		return fn(conn{db: db, tx: tx, scope: new(domain.OrgID)}.stores())
+		return fn(conn{db: db, tx: tx}.stores())
 	}))
 }
 
@@ -263,12 +272,9 @@ const (
 // caller's work.
 type conn struct {
 	db *DB
-	tx *sqlx.Tx
-	// scope is the organization the transaction is confined to so far (0:
-	// none), shared by the stores of one InTx, so that a transaction
-	// confines itself once however many scoped calls it makes. Only with
-	// row-level security; nil outside a transaction.
-	scope *domain.OrgID
+	// tx is InTx's transaction: a *lazyTx where the database enforces
+	// the scope (RowSecurity), a *sqlx.Tx elsewhere; nil outside one.
+	tx sqlx.ExtContext
 }
 
 func (c conn) stores() ports.Stores {
@@ -331,11 +337,9 @@ func (c conn) scopedRun(ctx context.Context, org domain.OrgID, a access, fn func
 	if c.db.rls == nil {
 		return c.run(ctx, a, fn)
 	}
-	if c.tx != nil {
-		if c.scope != nil && *c.scope == org {
-			return fn(c.tx)
-		}
-		return fn(&confining{ExtContext: c.tx, c: c, org: org})
+	if t, ok := c.tx.(*lazyTx); ok {
+		t.confine(org)
+		return fn(t)
 	}
 	if a == reads {
 		// One round trip per statement: each runs in an implicit
@@ -352,24 +356,10 @@ func (c conn) scopedRun(ctx context.Context, org domain.OrgID, a access, fn func
 		}
 		return err
 	}
-	return runTxOn(ctx, c.db.write, nil, func(tx *sqlx.Tx) error {
-		return fn(&confining{ExtContext: tx, c: c, org: org})
+	return c.db.runLazyTx(ctx, func(t *lazyTx) error {
+		t.confine(org)
+		return fn(t)
 	})
-}
-
-// confine confines the transaction q to org's rows, unless c knows it is
-// already.
-func (c conn) confine(ctx context.Context, q sqlx.ExecerContext, org domain.OrgID) error {
-	if c.scope != nil && *c.scope == org {
-		return nil
-	}
-	if _, err := q.ExecContext(ctx, c.db.rls.ScopeSQL(int64(org))); err != nil {
-		return fmt.Errorf("%s: confine the transaction to organization %d: %w", c.db.d.Name(), org, err)
-	}
-	if c.scope != nil {
-		*c.scope = org
-	}
-	return nil
 }
 
 // unscoped runs fn, whose statements are not tied to one organization,
@@ -386,6 +376,8 @@ func (c conn) run(ctx context.Context, a access, fn func(q sqlx.ExtContext) erro
 		return fn(c.db.read)
 	case a == writesOnce:
 		return fn(c.db.write)
+	case c.db.rls != nil:
+		return c.db.runLazyTx(ctx, func(t *lazyTx) error { return fn(t) })
 	default:
 		return c.db.runTx(ctx, func(tx *sqlx.Tx) error { return fn(tx) })
 	}
@@ -407,6 +399,18 @@ func (c conn) exec(ctx context.Context, q sqlx.ExtContext, query string, args ..
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// execLast runs a statement whose answer nobody reads: in a *lazyTx it
+// goes out with the transaction's next statement or its COMMIT; elsewhere
+// now. Its errors then surface there (a constraint it breaks fails the
+// commit), so a caller that must tell one from another runs exec.
+func (c conn) execLast(ctx context.Context, q sqlx.ExtContext, query string, args ...any) error {
+	if t, ok := q.(*lazyTx); ok {
+		return t.execLast(ctx, c.db.rebind(query), args...)
+	}
+	_, err := c.exec(ctx, q, query, args...)
+	return err
 }
 
 // violates reports whether err is a violation of class on the named
