@@ -25,7 +25,8 @@ import (
 //   - Database: the scenario's own SQL (sqlmirror.go), wrapped as the
 //     store wraps it for row-level security (a read: one simple-protocol
 //     query confining its implicit transaction to the tenant; a write: a
-//     transaction whose first statement carries the tenant), in a tight
+//     transaction whose first statement carries BEGIN and the tenant, and
+//     whose COMMIT goes out behind SELECT 1), in a tight
 //     loop through the service's own pool constructor (postgres.Open:
 //     lib/pq, its settings, the service's pool size), as the service's
 //     role, so that the policies bind as they bind the service (roles.go).
@@ -160,7 +161,7 @@ func dbInsertOp(db *sql.DB, o org) op {
 	return func(ctx context.Context, _ int, _ uint64) (bool, error) {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		var id int64
-		return false, scopedTx(ctx, db, o.id, func(tx *confiningTx) error {
+		return false, scopedTx(ctx, db, o.id, func(tx *lazyTx) error {
 			return tx.QueryRowContext(ctx, sqlInsertTask,
 				o.id, "bench task", "", "CREATED", sql.NullInt64{}, 2, sql.NullTime{}, sql.NullTime{}, o.adminID, now, now, 1,
 				domain.SearchDocument("bench task", "")).Scan(&id)
@@ -190,7 +191,7 @@ func dbTransitionOp(db *sql.DB, o org, pool *idPool) op {
 		if !ok {
 			return true, nil
 		}
-		return false, scopedTx(ctx, db, o.id, func(tx *confiningTx) error {
+		return false, scopedTx(ctx, db, o.id, func(tx *lazyTx) error {
 			var r taskRow
 			if err := scanTask(tx.QueryRowContext(ctx, sqlLockTask, o.id, id), &r); err != nil {
 				return fmt.Errorf("lock: %w", err)

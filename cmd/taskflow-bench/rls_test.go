@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"math"
 	"strings"
@@ -91,6 +92,14 @@ func TestCeilingStatements_are_confined_in_one_round_trip(t *testing.T) {
 		}
 		if strings.Contains(s, "$1") || !strings.Contains(s, "app.organization_id = '7'") {
 			t.Errorf("%s: %s", c.name, s)
+		}
+		if !c.readOnly {
+			// A write's first statement: BEGIN, the tenant and the
+			// statement in one query string, nothing bound.
+			got, a, err := (&lazyTx{org: 7}).stmt(context.Background(), c.query, c.args)
+			if err != nil || len(a) != 0 || got != "BEGIN; "+s {
+				t.Errorf("%s: first statement %q %v %v, want BEGIN; %s", c.name, got, a, err, s)
+			}
 		}
 	}
 }

@@ -20,16 +20,21 @@ package main
 //     app.organization_id = '<org>'; <statement with its arguments written
 //     in as literals> (postgres.Dialect.ScopedStatement), in Postgres's
 //     implicit transaction: one round trip;
-//   - a write is a transaction that confines itself with its first
-//     statement, the store's confining: BEGIN; ScopedStatement(org, not
-//     read only, first statement); the further statements bound; COMMIT.
+//   - a write is the store's lazyTx: a transaction on a connection of its
+//     own that costs no round trip of its own. Its first statement goes
+//     out as one query string, BEGIN; SET LOCAL app.organization_id =
+//     '<org>'; <statement with its arguments written in>; the further
+//     statements bound; then SELECT 1; COMMIT in one query string (the
+//     SELECT 1 makes a transaction that failed unnoticed fail). A
+//     one-statement write is two round trips.
 // ============================================================================
 
 import (
 	"context"
 	"database/sql"
-	"strconv"
+	"database/sql/driver"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -89,13 +94,6 @@ func listSQL(org int64, status string, before int64, limit, offset int) (string,
 	return pg(query), args
 }
 
-// scopeSQL is the Postgres dialect's ScopeSQL: the tenant of the
-// transaction, set for it alone. The store falls back to it when a first
-// statement's arguments cannot be written in.
-func scopeSQL(org int64) string {
-	return "SELECT set_config('app.organization_id', '" + strconv.FormatInt(org, 10) + "', true)"
-}
-
 // scopedQuery runs a read confined to org in one round trip, as the
 // store's confined does. When an argument cannot be written in, the store
 // sends the statement unconfined (it then sees no rows) and so does this.
@@ -114,51 +112,75 @@ func scopedQueryRow(ctx context.Context, db *sql.DB, org int64, query string, ar
 	return db.QueryRowContext(ctx, query, args...)
 }
 
-// confiningTx is a transaction that confines itself to org with its first
-// statement, in the same round trip, as the store's confining does; the
-// others run as they are.
-type confiningTx struct {
-	tx   *sql.Tx
-	org  int64
-	done bool
+// lazyTx is the store's lazyTx (adapters/sqlstore/lazytx.go) for one
+// organization: BEGIN and the tenant go out in front of the first
+// statement, COMMIT behind SELECT 1.
+type lazyTx struct {
+	conn  *sql.Conn
+	org   int64
+	begun bool
 }
 
-// first returns what to send for query: the first statement with the
-// confinement written in front (or, when its arguments cannot be written
-// in, after a set_config of its own), the others unchanged.
-func (t *confiningTx) first(ctx context.Context, query string, args []any) (string, []any, error) {
-	if t.done {
+// stmt returns the query string and arguments to send for query: the
+// first statement with BEGIN and the tenant written in front (or, when its
+// arguments cannot be written in, after them on their own), the others
+// unchanged.
+func (t *lazyTx) stmt(ctx context.Context, query string, args []any) (string, []any, error) {
+	if t.begun {
 		return query, args, nil
 	}
-	t.done = true
-	if s, ok := (postgres.Dialect{}).ScopedStatement(t.org, false, query, args); ok {
-		return s, nil, nil
+	d := postgres.Dialect{}
+	pending := "BEGIN; " + d.ScopeSQL(t.org)
+	if s, ok := d.Inline(query, args); ok {
+		t.begun = true
+		return pending + "; " + s, nil, nil
 	}
-	if _, err := t.tx.ExecContext(ctx, scopeSQL(t.org)); err != nil {
+	if _, err := t.conn.ExecContext(ctx, pending); err != nil {
 		return "", nil, err
 	}
+	t.begun = true
 	return query, args, nil
 }
 
-func (t *confiningTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	s, a, err := t.first(ctx, query, args)
+func (t *lazyTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	s, a, err := t.stmt(ctx, query, args)
 	if err != nil {
-		// The transaction failed with the confinement: so does this.
-		return t.tx.QueryRowContext(ctx, query, args...)
+		// As the store: the statement goes out as it is, into the failed
+		// transaction, and its Scan reports the error.
+		return t.conn.QueryRowContext(ctx, query, args...)
 	}
-	return t.tx.QueryRowContext(ctx, s, a...)
+	return t.conn.QueryRowContext(ctx, s, a...)
 }
 
 // scopedTx runs fn in a write transaction confined to org, as the store's
-// scoped writes do: BEGIN; the first statement confined; the rest; COMMIT.
-func scopedTx(ctx context.Context, db *sql.DB, org int64, fn func(tx *confiningTx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
+// scoped writes do (runLazyTx): a connection of the pool held to the end,
+// committed when fn returns nil, rolled back otherwise.
+func scopedTx(ctx context.Context, db *sql.DB, org int64, fn func(tx *lazyTx) error) (err error) {
+	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tx.Rollback() }()
-	if err := fn(&confiningTx{tx: tx, org: org}); err != nil {
+	t := &lazyTx{conn: conn, org: org}
+	committed := false
+	defer func() {
+		if !committed && t.begun {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if _, err := conn.ExecContext(rctx, "ROLLBACK"); err != nil {
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}
+		_ = conn.Close()
+	}()
+	if err := fn(t); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if !t.begun {
+		return nil
+	}
+	if _, err := conn.ExecContext(ctx, "SELECT 1; COMMIT"); err != nil {
+		return err
+	}
+	committed = true
+	return nil
 }
