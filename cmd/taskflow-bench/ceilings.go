@@ -22,11 +22,21 @@ import (
 //     answering the exact bytes and headers the service answered, running
 //     inside this process on loopback. The service is another process; in
 //     both cases the generator and the server share the machine's cores.
-//   - Database: the scenario's own SQL (sqlmirror.go), inside the same
-//     row-level-security transaction the store wraps it in, in a tight
+//   - Database: the scenario's own SQL (sqlmirror.go), wrapped as the
+//     store wraps it for row-level security (a read: one simple-protocol
+//     query confining its implicit transaction to the tenant; a write: a
+//     transaction whose first statement carries BEGIN and the tenant, and
+//     whose COMMIT goes out behind SELECT 1), in a tight
 //     loop through the service's own pool constructor (postgres.Open:
-//     lib/pq, its settings, the service's pool size). The session check
-//     the service makes per request is not part of it (it is cached).
+//     lib/pq, its settings, the service's pool size), as the service's
+//     role, so that the policies bind as they bind the service (roles.go).
+//     The session check the service makes per request is not part of it
+//     (it is cached). Two informative list ceilings run through a
+//     superuser pool of the same size, whom the policies do not bind:
+//     db_uncached_list_norls (the same wrapped statements: the difference
+//     is what the policies cost) and db_uncached_list_bare (the statements
+//     alone, bound, no transaction, no tenant: what wrapper and policies
+//     cost together).
 //   - Login: raw bcrypt verifications at the service's cost.
 
 // startCeilingServer serves each captured response on its route.
@@ -84,26 +94,56 @@ func scanTaskColumns(s scanner, r *taskRow) error {
 		&r.completedAt, &r.createdBy, &r.createdAt, &r.updatedAt, &r.version)
 }
 
-// dbListOp runs the list statement for each key.
+// dbListOp runs the list statement for each key, wrapped as the store
+// wraps a read (scopedQuery: one round trip).
 func dbListOp(db *sql.DB, key func(seq uint64) listKey) op {
 	return func(ctx context.Context, _ int, seq uint64) (bool, error) {
 		k := key(seq)
 		q, args := listSQL(k.org, k.status, k.before, k.limit, k.offset)
-		return false, scoped(ctx, db, k.org, true, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, q, args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			var r taskRow
-			for rows.Next() {
-				if err := scanTask(rows, &r); err != nil {
-					return err
-				}
-			}
-			return rows.Err()
-		})
+		rows, err := scopedQuery(ctx, db, k.org, q, args)
+		if err != nil {
+			return false, err
+		}
+		return false, scanPage(rows, k)
 	}
+}
+
+// dbListBareOp runs the list statement alone: one query, no transaction,
+// no tenant. Through the application role the policies would then hide
+// every row, so db must be a pool of a role they do not bind (the
+// superuser's): this is the statement's own cost.
+func dbListBareOp(db *sql.DB, key func(seq uint64) listKey) op {
+	return func(ctx context.Context, _ int, seq uint64) (bool, error) {
+		k := key(seq)
+		q, args := listSQL(k.org, k.status, k.before, k.limit, k.offset)
+		rows, err := db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return false, err
+		}
+		return false, scanPage(rows, k)
+	}
+}
+
+// scanPage scans a list's rows and checks that the page is full (the
+// uncached keys all ask for full pages: limit+1 rows), so that a ceiling
+// never measures an empty answer, as a query the policies hide would get.
+func scanPage(rows *sql.Rows, k listKey) error {
+	defer rows.Close()
+	var r taskRow
+	n := 0
+	for rows.Next() {
+		if err := scanTask(rows, &r); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if n != k.limit+1 {
+		return fmt.Errorf("list of organization %d read %d rows, want limit+1 = %d", k.org, n, k.limit+1)
+	}
+	return nil
 }
 
 // dbGetOp reads one task by (organization, id).
@@ -111,9 +151,7 @@ func dbGetOp(db *sql.DB, target func(seq uint64) (org, id int64)) op {
 	return func(ctx context.Context, _ int, seq uint64) (bool, error) {
 		org, id := target(seq)
 		var r taskRow
-		return false, scoped(ctx, db, org, true, func(tx *sql.Tx) error {
-			return scanTask(tx.QueryRowContext(ctx, sqlGetTask, org, id), &r)
-		})
+		return false, scanTask(scopedQueryRow(ctx, db, org, sqlGetTask, []any{org, id}), &r)
 	}
 }
 
@@ -123,7 +161,7 @@ func dbInsertOp(db *sql.DB, o org) op {
 	return func(ctx context.Context, _ int, _ uint64) (bool, error) {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		var id int64
-		return false, scoped(ctx, db, o.id, false, func(tx *sql.Tx) error {
+		return false, scopedTx(ctx, db, o.id, func(tx *lazyTx) error {
 			return tx.QueryRowContext(ctx, sqlInsertTask,
 				o.id, "bench task", "", "CREATED", sql.NullInt64{}, 2, sql.NullTime{}, sql.NullTime{}, o.adminID, now, now, 1,
 				domain.SearchDocument("bench task", "")).Scan(&id)
@@ -153,7 +191,7 @@ func dbTransitionOp(db *sql.DB, o org, pool *idPool) op {
 		if !ok {
 			return true, nil
 		}
-		return false, scoped(ctx, db, o.id, false, func(tx *sql.Tx) error {
+		return false, scopedTx(ctx, db, o.id, func(tx *lazyTx) error {
 			var r taskRow
 			if err := scanTask(tx.QueryRowContext(ctx, sqlLockTask, o.id, id), &r); err != nil {
 				return fmt.Errorf("lock: %w", err)

@@ -194,6 +194,9 @@ func plannedRuns(o *options) int {
 			n++
 		}
 	}
+	if sel[scUncachedList] {
+		n += 2 * len(o.backends) // db_uncached_list_bare and _norls, on each backend
+	}
 	for i := range o.backends {
 		for s := range sel {
 			if i == 0 || cacheScenarios[s] {
@@ -226,9 +229,12 @@ type bench struct {
 	root          string
 	tmp           string
 	binary        string
-	dbURL         string
+	dbURL         string // the superuser's: seeding, ANALYZE, the bare and norls ceilings
+	appURL        string // the service's and the database ceilings' (roles.go)
+	migrationURL  string // the migrations' (MIGRATION_DATABASE_URL)
 	secret        string
-	db            *sql.DB
+	db            *sql.DB // dbURL's pool
+	appDB         *sql.DB // appURL's pool: the database ceilings
 	ds            *dataset
 	srv           *service
 	backend       string
@@ -279,6 +285,9 @@ func runBench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 
 	b.planned = plannedRuns(o)
+	// Registered first, so it runs last: after the database is dropped.
+	dropRoles := func() {}
+	defer func() { dropRoles() }()
 	if o.databaseURL != "" {
 		b.dbURL = o.databaseURL
 	} else {
@@ -293,6 +302,22 @@ func runBench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if u, err := url.Parse(b.dbURL); err == nil {
 		b.dbName = strings.TrimPrefix(u.Path, "/")
 	}
+	adminURL := defaultAdminURL
+	if o.databaseURL != "" {
+		adminURL = o.databaseURL
+	}
+	if dropRoles, err = b.setUpRoles(ctx, adminURL, o.databaseURL == ""); err != nil {
+		return err
+	}
+	if b.appDB, err = openPool(ctx, b.appURL, o.dbPool); err != nil {
+		return fmt.Errorf("open database as the service role: %w", err)
+	}
+	defer b.appDB.Close()
+	role, err := checkAppRole(ctx, b.appDB)
+	if err != nil {
+		return err
+	}
+	b.logf("service and database ceilings connect as %s (neither superuser nor BYPASSRLS); migrations as %s", role, urlUser(b.migrationURL))
 	if slices.Contains(o.backends, "redis") {
 		if err := redisReachable(ctx, o.redisURL); err != nil {
 			b.note("redis backend skipped: %s unreachable (%v)", redact(o.redisURL), err)
@@ -348,9 +373,9 @@ func runBench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 
 func (b *bench) startBackend(ctx context.Context, backend string) error {
 	sc := serviceConfig{
-		binary: b.binary, workDir: b.tmp, databaseURL: b.dbURL, backend: backend, redisURL: b.o.redisURL,
+		binary: b.binary, workDir: b.tmp, databaseURL: b.appURL, backend: backend, redisURL: b.o.redisURL,
 		secretKey: b.secret, bcryptCost: b.o.bcryptCost,
-		extraEnv: append([]string{fmt.Sprintf("DB_MAX_OPEN_CONNS=%d", b.o.dbPool)}, b.o.serviceEnv...),
+		extraEnv: append([]string{fmt.Sprintf("DB_MAX_OPEN_CONNS=%d", b.o.dbPool), "MIGRATION_DATABASE_URL=" + b.migrationURL}, b.o.serviceEnv...),
 	}
 	if b.o.profileDir != "" {
 		port, err := freePort()

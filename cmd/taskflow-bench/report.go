@@ -175,10 +175,10 @@ func report(w io.Writer, b *bench) {
 	p("CEILINGS (same run, same load generator, each measured on each backend just before the first scenario judged")
 	p("against it; a scenario's ratio uses the one measured with its backend; cpu = %% of one core: generator+in-process")
 	p("server / postgres / other processes)")
-	p("%-18s %-7s %-46s %5s %10s %9s %9s %7s %14s", "ceiling", "backend", "what", "conc", "req/s", "p50", "p99", "errors", "cpu gen/pg/oth")
+	p("%-23s %-7s %-46s %5s %10s %9s %9s %7s %14s", "ceiling", "backend", "what", "conc", "req/s", "p50", "p99", "errors", "cpu gen/pg/oth")
 	for _, r := range b.ceilingLog {
 		u := r.res.usage
-		p("%-18s %-7s %-46s %5d %10.0f %9s %9s %7d %14s", label(r, o.maxOther), r.backend, r.what, r.conc, r.res.rate(),
+		p("%-23s %-7s %-46s %5d %10.0f %9s %9s %7d %14s", label(r, o.maxOther), r.backend, r.what, r.conc, r.res.rate(),
 			fmtDur(r.res.hist.quantile(0.5)), fmtDur(r.res.hist.quantile(0.99)), r.res.errors,
 			pct(u.cpuSelf)+"/"+pct(u.cpuPG)+"/"+pct(u.cpuOther))
 	}
@@ -206,7 +206,7 @@ func report(w io.Writer, b *bench) {
 
 	m := summarize(b.rows)
 	p("")
-	p("GOALS (issue 5; ratios are the worse backend)")
+	p("GOALS (issues 5 and 14; ratios are the worse backend)")
 	goal := func(name string, v float64, ok bool, target string) {
 		if math.IsNaN(v) {
 			return
@@ -220,6 +220,14 @@ func report(w io.Writer, b *bench) {
 	targets := map[string]float64{scCachedList: 0.50, scUncachedList: 0.60, scGetTask: 0.50, scCreateTask: 0.60, scTransition: 0.60, scLogin: 0.90}
 	for _, nv := range m.ratios {
 		goal("ratio "+nv.name, nv.value, nv.value >= targets[nv.name], fmt.Sprintf(">= %.2f", targets[nv.name]))
+	}
+	extra := extraRatios(b.rows, b.ceilingLog, o.backends)
+	for _, x := range extra {
+		if math.IsNaN(x.target) {
+			p("  %-34s %10.3f   (%s; no target)", "ratio "+x.name, x.value, x.what)
+		} else {
+			goal("ratio "+x.name, x.value, x.value >= x.target, fmt.Sprintf(">= %.2f", x.target))
+		}
 	}
 	goal("cursor p50 at depth / page 1", m.cursorP50, m.cursorP50 <= 1.5, "<= 1.5")
 	goal("due cursor p50 at depth / page 1", m.dueCursorP50, m.dueCursorP50 <= 1.5, "<= 1.5")
@@ -247,10 +255,18 @@ func report(w io.Writer, b *bench) {
 	p("    above it: on a shared machine its figure (and any ratio built on it) is suspect. r/cpu divides each side's rate by")
 	p("    the CPU the system under test got (server+postgres+redis+generator): a neighbour-resistant reading of the ratio")
 	p("    for CPU-bound scenarios, for diagnosis only; RATIO lines are the plain ratio the issue defines.")
-	p("  - The service runs with its defaults except DATABASE_URL, CACHE_BACKEND, REDIS_URL, SECRET_KEY, BCRYPT_COST,")
-	p("    DB_MAX_OPEN_CONNS, HTTP_ADDR and %s (rate limiters off: one client address, a few organizations).", strings.Join(benchEnv, " "))
-	p("  - Database ceilings run the scenario's own SQL (sqlmirror.go) inside the same row-level-security transaction the")
-	p("    store wraps it in (BEGIN; set_config; statement; COMMIT), through postgres.Open. Tasks inserted")
+	p("  - The service runs with its defaults except DATABASE_URL, MIGRATION_DATABASE_URL, CACHE_BACKEND, REDIS_URL, SECRET_KEY,")
+	p("    BCRYPT_COST, DB_MAX_OPEN_CONNS, HTTP_ADDR and %s", strings.Join(benchEnv, " "))
+	p("    (rate limiters off: one client address, a few organizations). DATABASE_URL is production's application role")
+	p("    (a login role in %s, neither superuser nor BYPASSRLS, checked at start; migrations run as the database's", appGroupRole)
+	p("    owner): row-level security binds it as in production.")
+	p("  - Database ceilings run the scenario's own SQL (sqlmirror.go) in the store's row-level-security wrapper (a read:")
+	p("    one query 'SET LOCAL transaction_read_only = on; SET LOCAL app.organization_id = ...; statement', arguments")
+	p("    written in; a write: 'BEGIN; SET LOCAL app.organization_id = ...; first statement', the rest, 'SELECT 1; COMMIT'),")
+	p("    through postgres.Open, as the service's role.")
+	p("    db_uncached_list_norls is the same as the superuser (no policy binds it), db_uncached_list_bare the statements")
+	p("    alone (no transaction, no tenant) as the superuser. RATIO rls_wrapper = db_uncached_list / _bare, rls_policies =")
+	p("    db_uncached_list / _norls, uncached_list_raw = uncached_list / _bare (each the worse backend). Tasks inserted")
 	p("    for transition runs are ANALYZEd first (with stale statistics the planner reads a task by (org,id) through")
 	p("    tasks_org_assignee_id_idx, scanning the whole organization).")
 	p("  - login runs at %d connections (bcrypt-bound: at %d most logins would not finish in the window); its ceiling is raw", o.loginConc, o.conc)
@@ -301,6 +317,9 @@ func report(w io.Writer, b *bench) {
 	}
 	for _, nv := range m.ratios {
 		p("RATIO %s %.3f", nv.name, nv.value)
+	}
+	for _, x := range extra {
+		p("RATIO %s %.3f", x.name, x.value)
 	}
 	if !math.IsNaN(m.cursorP50) {
 		p("CURSOR_DEPTH_P50 %.3f", m.cursorP50)

@@ -35,7 +35,7 @@ func (b *bench) ceilingsFor(ctx context.Context, scenario string) error {
 			}
 		}
 		if scenario == scGetTask && !have("db_get") {
-			if _, err := b.ceiling(ctx, "db_get", "SQL: task by (org,id)", o.conc, o.duration, fixedOp(dbGetOp(b.db, func(seq uint64) (int64, int64) {
+			if _, err := b.ceiling(ctx, "db_get", "SQL: task by (org,id)", o.conc, o.duration, fixedOp(dbGetOp(b.appDB, func(seq uint64) (int64, int64) {
 				org := ds.read[pick(seq, len(ds.read))]
 				return org.id, taskOf(org, seq/uint64(len(ds.read)))
 			}))); err != nil {
@@ -43,19 +43,36 @@ func (b *bench) ceilingsFor(ctx context.Context, scenario string) error {
 			}
 		}
 	case scUncachedList:
-		if have("db_uncached_list") {
-			return nil
+		// The three read the same keys: the store's wrapped statement as
+		// the service's role (the ceiling), then as the superuser (the
+		// policies do not bind it: what they cost) and bare (no wrapper:
+		// what the wrapper and the policies cost together).
+		off := b.freshKeys()
+		keys := func(seq uint64) listKey { return uncachedKey(ds.read, seq+off) }
+		for _, c := range []struct {
+			name, what string
+			op         op
+		}{
+			{"db_uncached_list", "SQL: the uncached lists, wrapped, app role", dbListOp(b.appDB, keys)},
+			{"db_uncached_list_bare", "SQL: the same statements alone, superuser", dbListBareOp(b.db, keys)},
+			{"db_uncached_list_norls", "SQL: the same wrapped, superuser (no policy)", dbListOp(b.db, keys)},
+		} {
+			if have(c.name) {
+				continue
+			}
+			r, err := b.ceiling(ctx, c.name, c.what, o.conc, o.duration, fixedOp(c.op))
+			if err != nil {
+				return err
+			}
+			if r.res.errors > 0 {
+				return fmt.Errorf("ceiling %s failed: %v", c.name, r.res.errSample)
+			}
 		}
-		_, err := b.ceiling(ctx, "db_uncached_list", "SQL: the uncached list queries", o.conc, o.duration, func() (op, error) {
-			off := b.freshKeys()
-			return dbListOp(b.db, func(seq uint64) listKey { return uncachedKey(ds.read, seq+off) }), nil
-		})
-		return err
 	case scCreateTask:
 		if have("db_insert") {
 			return nil
 		}
-		_, err := b.ceiling(ctx, "db_insert", "SQL: INSERT ... RETURNING id", o.conc, o.duration, fixedOp(dbInsertOp(b.db, ds.writes)))
+		_, err := b.ceiling(ctx, "db_insert", "SQL: INSERT ... RETURNING id", o.conc, o.duration, fixedOp(dbInsertOp(b.appDB, ds.writes)))
 		return err
 	case scTransition:
 		if have("db_transition") {
@@ -66,7 +83,7 @@ func (b *bench) ceilingsFor(ctx context.Context, scenario string) error {
 			if err != nil {
 				return nil, err
 			}
-			return dbTransitionOp(b.db, ds.writes, pool), nil
+			return dbTransitionOp(b.appDB, ds.writes, pool), nil
 		})
 		if err != nil {
 			return err

@@ -11,19 +11,34 @@ package main
 // lives in seed.go.)
 //
 // Mirrored too: the row-level-security wrapper the store puts around every
-// tenant statement on Postgres (conn.scoped: BEGIN [READ ONLY]; SELECT
-// set_config('app.organization_id', '<org>', true); <statement>; COMMIT).
-// It is part of the SQL the service issues for each of these scenarios,
-// so the ceiling issues it as well (see scoped below).
+// tenant statement on Postgres (adapters/sqlstore/scoped.go), part of the
+// SQL the service issues for each of these scenarios, so the ceilings
+// issue it as well (scopedQuery and scopedTx below):
+//
+//   - a read outside a transaction is one simple-protocol query, the
+//     store's confined: SET LOCAL transaction_read_only = on; SET LOCAL
+//     app.organization_id = '<org>'; <statement with its arguments written
+//     in as literals> (postgres.Dialect.ScopedStatement), in Postgres's
+//     implicit transaction: one round trip;
+//   - a write is the store's lazyTx: a transaction on a connection of its
+//     own that costs no round trip of its own. Its first statement goes
+//     out as one query string, BEGIN; SET LOCAL app.organization_id =
+//     '<org>'; <statement with its arguments written in>; the further
+//     statements bound; then SELECT 1; COMMIT in one query string (the
+//     SELECT 1 makes a transaction that failed unnoticed fail). A
+//     one-statement write is two round trips.
 // ============================================================================
 
 import (
 	"context"
 	"database/sql"
-	"strconv"
+	"database/sql/driver"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/taskflow/taskflow/adapters/postgres"
 )
 
 // pg rebinds a ?-statement for lib/pq, as the store does.
@@ -79,25 +94,93 @@ func listSQL(org int64, status string, before int64, limit, offset int) (string,
 	return pg(query), args
 }
 
-// scopeSQL is the Postgres dialect's ScopeSQL: the tenant of the
-// transaction, set for it alone.
-func scopeSQL(org int64) string {
-	return "SELECT set_config('app.organization_id', '" + strconv.FormatInt(org, 10) + "', true)"
+// scopedQuery runs a read confined to org in one round trip, as the
+// store's confined does. When an argument cannot be written in, the store
+// sends the statement unconfined (it then sees no rows) and so does this.
+func scopedQuery(ctx context.Context, db *sql.DB, org int64, query string, args []any) (*sql.Rows, error) {
+	if s, ok := (postgres.Dialect{}).ScopedStatement(org, true, query, args); ok {
+		return db.QueryContext(ctx, s)
+	}
+	return db.QueryContext(ctx, query, args...)
 }
 
-// scoped runs fn in a transaction confined to org, as conn.scoped does:
-// read-only for reads.
-func scoped(ctx context.Context, db *sql.DB, org int64, readOnly bool, fn func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
+// scopedQueryRow is scopedQuery for one row.
+func scopedQueryRow(ctx context.Context, db *sql.DB, org int64, query string, args []any) *sql.Row {
+	if s, ok := (postgres.Dialect{}).ScopedStatement(org, true, query, args); ok {
+		return db.QueryRowContext(ctx, s)
+	}
+	return db.QueryRowContext(ctx, query, args...)
+}
+
+// lazyTx is the store's lazyTx (adapters/sqlstore/lazytx.go) for one
+// organization: BEGIN and the tenant go out in front of the first
+// statement, COMMIT behind SELECT 1.
+type lazyTx struct {
+	conn  *sql.Conn
+	org   int64
+	begun bool
+}
+
+// stmt returns the query string and arguments to send for query: the
+// first statement with BEGIN and the tenant written in front (or, when its
+// arguments cannot be written in, after them on their own), the others
+// unchanged.
+func (t *lazyTx) stmt(ctx context.Context, query string, args []any) (string, []any, error) {
+	if t.begun {
+		return query, args, nil
+	}
+	d := postgres.Dialect{}
+	pending := "BEGIN; " + d.ScopeSQL(t.org)
+	if s, ok := d.Inline(query, args); ok {
+		t.begun = true
+		return pending + "; " + s, nil, nil
+	}
+	if _, err := t.conn.ExecContext(ctx, pending); err != nil {
+		return "", nil, err
+	}
+	t.begun = true
+	return query, args, nil
+}
+
+func (t *lazyTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	s, a, err := t.stmt(ctx, query, args)
+	if err != nil {
+		// As the store: the statement goes out as it is, into the failed
+		// transaction, and its Scan reports the error.
+		return t.conn.QueryRowContext(ctx, query, args...)
+	}
+	return t.conn.QueryRowContext(ctx, s, a...)
+}
+
+// scopedTx runs fn in a write transaction confined to org, as the store's
+// scoped writes do (runLazyTx): a connection of the pool held to the end,
+// committed when fn returns nil, rolled back otherwise.
+func scopedTx(ctx context.Context, db *sql.DB, org int64, fn func(tx *lazyTx) error) (err error) {
+	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, scopeSQL(org)); err != nil {
+	t := &lazyTx{conn: conn, org: org}
+	committed := false
+	defer func() {
+		if !committed && t.begun {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if _, err := conn.ExecContext(rctx, "ROLLBACK"); err != nil {
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}
+		_ = conn.Close()
+	}()
+	if err := fn(t); err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if !t.begun {
+		return nil
+	}
+	if _, err := conn.ExecContext(ctx, "SELECT 1; COMMIT"); err != nil {
 		return err
 	}
-	return tx.Commit()
+	committed = true
+	return nil
 }
