@@ -256,43 +256,7 @@ func scaleSeed(ctx context.Context, db *sql.DB, ds *dataset, n int, runID string
 		return nil, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	// One statement: the foreign keys (users -> organizations, sessions ->
-	// users) are checked at its end, when every row is there.
-	rows, err := tx.QueryContext(ctx, `
-		WITH o AS (
-			INSERT INTO organizations (name) SELECT 'bench scale org ' || g FROM generate_series(1, $1::int) AS g
-			RETURNING id
-		), u AS (
-			INSERT INTO users (organization_id, email, password_hash, role)
-			SELECT id, 'scale-admin-' || id || '@' || $2 || '.bench.example', $3, 'ADMIN' FROM o
-			RETURNING organization_id, id, email
-		), l AS (
-			INSERT INTO user_email_lookup (email, organization_id, user_id)
-			SELECT lower(email), organization_id, id FROM u
-		), s AS (
-			INSERT INTO sessions (organization_id, user_id, expires_at)
-			SELECT organization_id, id, now() + interval '30 days' FROM u
-			RETURNING organization_id, user_id, id
-		)
-		SELECT organization_id, user_id, id FROM s ORDER BY organization_id`, n, runID, hash)
-	if err != nil {
-		return nil, fmt.Errorf("insert %d organizations, ADMINs and sessions: %w", n, err)
-	}
-	s.orgs = make([]org, 0, n)
-	for rows.Next() {
-		var o org
-		var sid int64
-		if err := rows.Scan(&o.id, &o.adminID, &sid); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		s.orgs = append(s.orgs, o)
-		s.session = append(s.session, sid)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
+	if err := insertScaleAccounts(ctx, tx, s, n, runID, hash); err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -334,6 +298,46 @@ func scaleSeed(ctx context.Context, db *sql.DB, ds *dataset, n int, runID string
 		return nil, fmt.Errorf("task ranges: %d of %d organizations have tasks", i, n)
 	}
 	return s, nil
+}
+
+// insertScaleAccounts inserts, in tx, n organizations with their ADMIN,
+// its email lookup row and a session, into s.orgs (id, adminID) and
+// s.session.
+func insertScaleAccounts(ctx context.Context, tx *sql.Tx, s *scaleSet, n int, runID, hash string) error {
+	// One statement: the foreign keys (users -> organizations, sessions ->
+	// users) are checked at its end, when every row is there.
+	rows, err := tx.QueryContext(ctx, `
+		WITH o AS (
+			INSERT INTO organizations (name) SELECT 'bench scale org ' || g FROM generate_series(1, $1::int) AS g
+			RETURNING id
+		), u AS (
+			INSERT INTO users (organization_id, email, password_hash, role)
+			SELECT id, 'scale-admin-' || id || '@' || $2 || '.bench.example', $3, 'ADMIN' FROM o
+			RETURNING organization_id, id, email
+		), l AS (
+			INSERT INTO user_email_lookup (email, organization_id, user_id)
+			SELECT lower(email), organization_id, id FROM u
+		), s AS (
+			INSERT INTO sessions (organization_id, user_id, expires_at)
+			SELECT organization_id, id, now() + interval '30 days' FROM u
+			RETURNING organization_id, user_id, id
+		)
+		SELECT organization_id, user_id, id FROM s ORDER BY organization_id`, n, runID, hash)
+	if err != nil {
+		return fmt.Errorf("insert %d organizations, ADMINs and sessions: %w", n, err)
+	}
+	defer rows.Close()
+	s.orgs = make([]org, 0, n)
+	for rows.Next() {
+		var o org
+		var sid int64
+		if err := rows.Scan(&o.id, &o.adminID, &sid); err != nil {
+			return err
+		}
+		s.orgs = append(s.orgs, o)
+		s.session = append(s.session, sid)
+	}
+	return rows.Err()
 }
 
 // mint signs an access token for each organization's ADMIN in its seeded
