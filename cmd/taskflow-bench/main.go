@@ -7,9 +7,11 @@
 // bytes (HTTP), the scenario's SQL in a tight loop through the same driver
 // and pool size (database), and raw bcrypt verifications (login). It
 // prints a table, then machine-readable lines (RATIO, CURSOR_DEPTH_P50,
-// RSS_MB, SEARCH_P50_MS and PAGE1_P50_MS) last.
+// RSS_MB, SCALE_LIST_P50_RATIO, SCALE_RSS_MB, SEARCH_P50_MS and
+// PAGE1_P50_MS) last, and draws the goals and timings into
+// docs/performance.svg (svg.go).
 //
-//	go run ./cmd/taskflow-bench [-quick] [-duration 10s] [-concurrency 32] [-scenarios a,b]
+//	go run ./cmd/taskflow-bench [-quick] [-duration 10s] [-concurrency 32] [-scenarios a,b] [-svg file]
 //
 // It is a client of the service: it may import anything in the module,
 // but talks to the service only over HTTP and to Postgres only with the
@@ -55,13 +57,13 @@ const (
 )
 
 var allScenarios = []string{scCachedList, scUncachedList, scGetTask, scCreateTask, scTransition, scDepth, scSearch, scLogin, scLoginFlood, scMixed,
-	scWebhooks, scStreamFanout, scRevokedFlood}
+	scWebhooks, scStreamFanout, scRevokedFlood, scScale}
 
 // cacheScenarios also run on the redis backend: the cache is on their path.
 // The stream fan-out too: its notifications go through Redis pub/sub there,
 // through Postgres NOTIFY on the memory backend.
 var cacheScenarios = map[string]bool{scCachedList: true, scUncachedList: true, scCreateTask: true, scTransition: true, scMixed: true,
-	scStreamFanout: true, scRevokedFlood: true}
+	scStreamFanout: true, scRevokedFlood: true, scScale: true}
 
 type options struct {
 	duration    time.Duration
@@ -83,6 +85,8 @@ type options struct {
 	maxOther    float64
 	retries     int
 	timeBudget  time.Duration
+	svg         string // where to draw the picture (svg.go); "" for none
+	svgInRepo   bool   // svg is the default, relative to the repository's root
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -104,6 +108,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.maxOther, "max-other", 30, "a run during which other processes took more than this % of one core is measured again")
 	fs.IntVar(&o.retries, "retries", 2, "how many times a noisy run may be measured again (default 0 with -quick)")
 	fs.DurationVar(&o.timeBudget, "time-budget", 12*time.Minute, "retries stop when the run's estimated end would pass this")
+	fs.StringVar(&o.svg, "svg", defaultSVG, "draw the goals and each scenario's p50 and p99 into this SVG file, \"\" for none "+
+		"(the default is in the repository's root, and none with -quick)")
 	fs.Func("service-env", "KEY=VALUE added to the service's environment, after the benchmark's own (repeatable)", func(v string) error {
 		if !strings.Contains(v, "=") {
 			return errors.New("want KEY=VALUE")
@@ -135,6 +141,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		o.size = seedSize{orgs: 10, tasksPerOrg: 1000, deepTasks: 100_000, depth: 50_000}
 	}
 	o.loginDur = 2 * o.duration
+	if !set["svg"] {
+		o.svgInRepo = !o.quick
+		if o.quick {
+			o.svg = ""
+		}
+	}
 	if o.duration <= 0 || o.conc < 1 || o.loginConc < 1 || o.dbPool < 1 {
 		return nil, errors.New("-duration, -concurrency, -login-concurrency and -db-pool must be positive")
 	}
@@ -207,7 +219,7 @@ func plannedRuns(o *options) int {
 			}
 		}
 	}
-	return n
+	return n + scaleExtraRuns(o)
 }
 
 // perRun is about what one measurement takes, set-up included.
@@ -248,6 +260,9 @@ type bench struct {
 	keyOffset     uint64
 	notes         []string
 	pprof         string // pprof listen address, when profiling
+
+	runID string    // names the seeded accounts
+	scale *scaleSet // the scale scenario's organizations, once seeded
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -342,8 +357,8 @@ func runBench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	defer b.db.Close()
 
-	runID := fmt.Sprintf("r%08x", rand.Uint32())
-	if b.ds, err = seed(ctx, b.srv.base, b.db, o.size, runID, b.logf); err != nil {
+	b.runID = fmt.Sprintf("r%08x", rand.Uint32())
+	if b.ds, err = seed(ctx, b.srv.base, b.db, o.size, b.runID, b.logf); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 	b.keyOffset = rand.Uint64N(uncachedKeySpace(len(b.ds.read)))
@@ -368,6 +383,7 @@ func runBench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	b.srv = nil
 	b.logf("done")
 	report(stdout, b)
+	b.writeSVG()
 	return nil
 }
 
@@ -424,6 +440,11 @@ func (b *bench) runScenarios(ctx context.Context) error {
 		{scDepth, func() error {
 			if _, err := b.measure(ctx, "list_top_uncached", "", o.conc, o.duration, fixed(genCursorAt(base, ds, ds.topBefore))); err != nil {
 				return err
+			}
+			if o.scenarios[scScale] { // its 1k-task counterpart, next to it
+				if err := b.scaleListTops(ctx); err != nil {
+					return err
+				}
 			}
 			if _, err := b.measure(ctx, "offset_depth", "", o.conc, o.duration, fixed(genOffsetDepth(base, ds))); err != nil {
 				return err
@@ -502,6 +523,7 @@ func (b *bench) runScenarios(ctx context.Context) error {
 			_, err := b.measure(ctx, scMixed, "", o.conc, o.duration, fixed(genMixed(base, ds)))
 			return err
 		}},
+		{scScale, func() error { return b.scaleRun(ctx) }},
 	}
 	for _, s := range steps {
 		if !want(s.name) {
