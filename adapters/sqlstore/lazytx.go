@@ -48,14 +48,11 @@ type lazyTx struct {
 var _ sqlx.ExtContext = (*lazyTx)(nil)
 
 // runLazyTx runs fn in a new lazyTx on the write pool, committed when fn
-// returns nil. Errors as runTxOn's.
+// returns nil. Errors as runTx's.
 func (db *DB) runLazyTx(ctx context.Context, fn func(t *lazyTx) error) (err error) {
 	conn, err := db.write.Connx(ctx)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return domain.DatabaseUnavailable(fmt.Errorf("begin transaction: no connection in time: %w", err))
-		}
-		return fmt.Errorf("begin transaction: %w", err)
+		return beginFailed(err)
 	}
 	t := &lazyTx{db: db, conn: conn}
 	committed := false

@@ -211,21 +211,9 @@ func (db *DB) InstallationID(ctx context.Context) (string, error) {
 // returns nil. fn's error is returned unchanged; a failed begin or commit
 // is returned too, never swallowed.
 func (db *DB) runTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	return runTxOn(ctx, db.write, nil, fn)
-}
-
-// runTxOn is runTx on pool, with opts.
-func runTxOn(ctx context.Context, pool *sqlx.DB, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) error {
-	tx, err := pool.BeginTxx(ctx, opts)
+	tx, err := db.write.BeginTxx(ctx, nil)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			// The request's time ran out before a transaction could begin:
-			// waiting for a free connection in the pool, for a new one to
-			// be dialled, or for the answer to BEGIN. None of it is a
-			// statement of ours being slow; the database did not serve us.
-			return domain.DatabaseUnavailable(fmt.Errorf("begin transaction: no connection in time: %w", err))
-		}
-		return fmt.Errorf("begin transaction: %w", err)
+		return beginFailed(err)
 	}
 	// After a successful commit this rollback is a no-op; on an error or a
 	// panic in fn it releases the connection and the locks.
@@ -237,6 +225,18 @@ func runTxOn(ctx context.Context, pool *sqlx.DB, opts *sql.TxOptions, fn func(tx
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// beginFailed is the error of a transaction (or a statement outside one)
+// that got no connection: when the request's time ran out first, waiting
+// for a free connection in the pool, for a new one to be dialled, or for
+// the answer to BEGIN, none of it is a statement of ours being slow; the
+// database did not serve us, and it is unavailable.
+func beginFailed(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return domain.DatabaseUnavailable(fmt.Errorf("begin transaction: no connection in time: %w", err))
+	}
+	return fmt.Errorf("begin transaction: %w", err)
 }
 
 // rebind turns a statement written with ? into the driver's placeholders.
@@ -350,9 +350,8 @@ func (c conn) scopedRun(ctx context.Context, org domain.OrgID, a access, fn func
 		if errors.Is(err, context.DeadlineExceeded) {
 			// database/sql's own error, not the driver's (a statement the
 			// deadline cancelled fails with the server's error): the time
-			// ran out waiting for a connection, as a transaction's begin
-			// can (runTxOn).
-			return domain.DatabaseUnavailable(fmt.Errorf("no connection in time: %w", err))
+			// ran out waiting for a connection.
+			return beginFailed(err)
 		}
 		return err
 	}
