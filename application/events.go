@@ -261,11 +261,22 @@ func (e *Events) List(ctx context.Context, actor domain.Actor, q EventQuery) ([]
 	if err != nil {
 		return nil, err
 	}
-	out, err := e.events.List(ctx, actor.OrgID, f)
+	out, err := e.read(ctx, actor.OrgID, f)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
 	return out, nil
+}
+
+// read numbers what is committed and still queued first
+// (ports.EventStore.Number), so that a client reads its own writes: the
+// replica that wrote them numbers them a moment after the commit, and the
+// answer to the write may come first.
+func (e *Events) read(ctx context.Context, org domain.OrgID, f ports.EventFilter) ([]domain.Event, error) {
+	if _, err := e.events.Number(ctx, org); err != nil {
+		return nil, err
+	}
+	return e.events.List(ctx, org, f)
 }
 
 // TaskHistory returns a page of one task's events, oldest first, for any
@@ -281,7 +292,7 @@ func (e *Events) TaskHistory(ctx context.Context, actor domain.Actor, id domain.
 	}
 	subject := int64(id)
 	f.SubjectType, f.SubjectID = domain.SubjectTask, &subject
-	out, err := e.events.List(ctx, actor.OrgID, f)
+	out, err := e.read(ctx, actor.OrgID, f)
 	if err != nil {
 		return nil, fmt.Errorf("task history: %w", err)
 	}

@@ -180,7 +180,7 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 func newFeedRig(t *testing.T, opts application.StreamOptions) *feedRig {
 	t.Helper()
 	r := &feedRig{events: newLogEvents(), notify: &localNotifier{}, auth: &tokens{actors: map[string]domain.Actor{}}}
-	r.pub = application.NewPublisher(r.notify, quietLog)
+	r.pub = application.NewPublisher(r.notify, nil, quietLog)
 	r.s = application.NewStreams(r.events, r.auth, r.notify, nil, &countSlots{}, opts, quietLog)
 	ctx := context.Background()
 	if err := r.pub.Start(ctx); err != nil {
@@ -532,7 +532,7 @@ func TestPublishCommitted_AnnouncesAfterCommitOnly(t *testing.T) {
 		})
 	}()
 	waitUntil(t, "listening", func() bool { n.mu.Lock(); defer n.mu.Unlock(); return len(n.fns) == 1 })
-	pub := application.NewPublisher(n, quietLog)
+	pub := application.NewPublisher(n, nil, quietLog)
 	_ = pub.Start(context.Background())
 	tx := &fakeTx{stores: ports.Stores{Events: events}}
 	wtx, stores := application.PublishCommitted(tx, ports.Stores{Events: events}, pub)

@@ -139,7 +139,9 @@ func (w *Webhooks) Create(ctx context.Context, actor domain.Actor, in NewWebhook
 		Active: true, CreatedAt: now, UpdatedAt: now, Secret: sealed, NextAttemptAt: now}
 	out := &IssuedWebhook{Hook: hook, Secret: plain}
 	err = w.tx.InTx(ctx, func(s ports.Stores) error {
-		last, err := s.Events.Last(ctx, actor.OrgID)
+		// Numbered first: an event committed before this request is
+		// behind the cursor, not delivered as a later one.
+		last, err := s.Events.Number(ctx, actor.OrgID)
 		if err != nil {
 			return err
 		}
@@ -195,7 +197,9 @@ func (w *Webhooks) Update(ctx context.Context, actor domain.Actor, id domain.Web
 	now := w.clock.Now().UTC()
 	var out *domain.Webhook
 	err := w.tx.InTx(ctx, func(s ports.Stores) error {
-		last, err := s.Events.Last(ctx, actor.OrgID)
+		// Numbered first: an event committed before this request is
+		// behind the cursor, not delivered as a later one.
+		last, err := s.Events.Number(ctx, actor.OrgID)
 		if err != nil {
 			return err
 		}

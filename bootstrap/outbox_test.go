@@ -168,8 +168,11 @@ func (w *outboxWorld) state(t *testing.T, org domain.OrgID) string {
 	return string(b)
 }
 
+// eventsAfter numbers what org has queued (a replica's publisher does
+// after each commit), then lists its events after after.
 func (w *outboxWorld) eventsAfter(t *testing.T, org domain.OrgID, after int64) []domain.Event {
 	t.Helper()
+	w.last(t, org)
 	got, err := w.stores.Events.List(t.Context(), org, ports.EventFilter{After: after, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -177,9 +180,10 @@ func (w *outboxWorld) eventsAfter(t *testing.T, org domain.OrgID, after int64) [
 	return got
 }
 
+// last numbers what org has queued and returns its last event id.
 func (w *outboxWorld) last(t *testing.T, org domain.OrgID) int64 {
 	t.Helper()
-	n, err := w.stores.Events.Last(t.Context(), org)
+	n, err := w.stores.Events.Number(t.Context(), org)
 	if err != nil {
 		t.Fatal(err)
 	}

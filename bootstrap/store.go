@@ -35,7 +35,10 @@ type InstallationID string
 
 type storeOut struct {
 	fx.Out
-	Stores  ports.Stores
+	Stores ports.Stores
+	// Events is the event store as it is, for the publisher, which numbers
+	// what Stores' decorated event store appends (publishCommitted).
+	Events  ports.EventStore
 	Tx      ports.Transactor
 	Install InstallationID
 	Check   httpadapter.Check `group:"checks"`
@@ -70,8 +73,10 @@ func newStore(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, m *metrics.
 	}
 	lc.Append(fx.Hook{OnStop: func(context.Context) error { return db.close() }})
 	m.WatchDB(db.PoolStats)
+	stores := db.Stores()
 	return storeOut{
-		Stores:  db.Stores(),
+		Stores:  stores,
+		Events:  stores.Events,
 		Tx:      db,
 		Install: InstallationID(id),
 		Check:   httpadapter.Check{Name: "database", Ping: db},

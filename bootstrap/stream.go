@@ -32,8 +32,8 @@ var StreamModule = fx.Module("stream",
 			o.MaxPerOrg = cfg.StreamMaxPerOrg
 			return o
 		},
-		func(lc fx.Lifecycle, n ports.Notifier, log *slog.Logger) *application.Publisher {
-			p := application.NewPublisher(n, log)
+		func(lc fx.Lifecycle, n ports.Notifier, events ports.EventStore, log *slog.Logger) *application.Publisher {
+			p := application.NewPublisher(n, events, log)
 			lc.Append(fx.StartStopHook(p.Start, p.Stop))
 			return p
 		},

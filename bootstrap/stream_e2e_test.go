@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -80,14 +81,64 @@ func twoReplicasOn(t *testing.T, backend, databaseURL string, poll time.Duration
 // case does, and returns it.
 func (r *replica) emit(t testing.TB, org int64, typ domain.EventType) domain.Event {
 	t.Helper()
+	e, _ := r.emitAt(t, org, typ)
+	return e
+}
+
+// emitAt is emit that also returns when the append committed, before the
+// event was numbered: latencies a client sees start there.
+func (r *replica) emitAt(t testing.TB, org int64, typ domain.EventType) (domain.Event, time.Time) {
+	t.Helper()
+	before := r.lastEvent(t, org)
 	e := domain.Event{OrgID: domain.OrgID(org), Type: typ, OccurredAt: time.Now(),
-		Subject: domain.EventSubject{Type: strings.SplitN(string(typ), ".", 2)[0], ID: 1},
-		Data:    json.RawMessage(`{"note":"e2e"}`)}
+		RequestID: fmt.Sprintf("e2e-%d", emitted.Add(1)),
+		Subject:   domain.EventSubject{Type: strings.SplitN(string(typ), ".", 2)[0], ID: 1},
+		Data:      json.RawMessage(`{"note":"e2e"}`)}
 	if err := r.stores.Events.Append(context.Background(), &e); err != nil {
 		t.Fatalf("append %s to org %d: %v", typ, org, err)
 	}
-	return e
+	committed := time.Now()
+	if e.ID != 0 {
+		return e, committed
+	}
+	// Queued: the replica's publisher numbers it after the commit, as it
+	// numbers a use case's event; its id is known once it is listed.
+	var numbered domain.Event
+	pollUntil(t, "the appended event numbered", func() bool {
+		for after := before; ; {
+			page, err := r.stores.Events.List(context.Background(), e.OrgID, ports.EventFilter{After: after, Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range page {
+				if ev.RequestID == e.RequestID {
+					numbered = ev
+					return true
+				}
+			}
+			if len(page) < 100 {
+				return false
+			}
+			after = page[len(page)-1].ID
+		}
+	})
+	return numbered, committed
 }
+
+// pollUntil polls cond until it holds, for up to 10 s.
+func pollUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// emitted numbers emit's events' request ids.
+var emitted atomic.Int64
 
 // frame is one Server-Sent Event as a client parsed it.
 type frame struct {
@@ -244,10 +295,11 @@ func (s *sse) nextMine(t testing.TB, d time.Duration) frame {
 	}
 }
 
-// lastEvent is the id of org's last event.
+// lastEvent numbers what org has queued and returns the id of its last
+// event.
 func (r *replica) lastEvent(t testing.TB, org int64) int64 {
 	t.Helper()
-	last, err := r.stores.Events.Last(context.Background(), domain.OrgID(org))
+	last, err := r.stores.Events.Number(context.Background(), domain.OrgID(org))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,8 +389,7 @@ func TestStream_AWriteOnOneReplicaReachesAStreamOnTheOtherWithinASecond(t *testi
 			}
 			var lat []time.Duration
 			for i := range 20 {
-				e := a.emit(t, tn.ID, domain.EventTaskCreated)
-				committed := time.Now()
+				e, committed := a.emitAt(t, tn.ID, domain.EventTaskCreated)
 				f := s.next(t, 3*time.Second)
 				checkFrame(t, f, e)
 				d := f.At.Sub(committed)
@@ -712,8 +763,7 @@ func TestStream_RedisDownFallsBackToPolling(t *testing.T) {
 	rd.Kill()
 	var worst time.Duration
 	for range 5 {
-		e := a.emit(t, tn.ID, domain.EventTaskUpdated)
-		committed := time.Now()
+		e, committed := a.emitAt(t, tn.ID, domain.EventTaskUpdated)
 		f := s.nextMine(t, 5*time.Second)
 		checkFrame(t, f, e)
 		worst = max(worst, f.At.Sub(committed))

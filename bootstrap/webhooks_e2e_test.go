@@ -214,6 +214,15 @@ func (r *hookRig) event(t *testing.T, org int64, typ domain.EventType) int64 {
 	if err := r.stores.Events.Append(t.Context(), e); err != nil {
 		t.Fatalf("append event: %v", err)
 	}
+	// Queued (Postgres): number it now, as the publisher would a moment
+	// later, so that the next step of the dispatcher sees it.
+	last, err := r.stores.Events.Number(t.Context(), e.OrgID)
+	if err != nil {
+		t.Fatalf("number events: %v", err)
+	}
+	if e.ID == 0 {
+		e.ID = last
+	}
 	return e.ID
 }
 
@@ -419,6 +428,11 @@ func TestWebhooks_DeliverSignedInOrderRetryOnScheduleAndDisable(t *testing.T) {
 		r.expect(t, http.StatusOK, "", "GET", hookPath(ha.ID), a.Admin.Token, nil).into(t, &got)
 		if got.Active || got.DisabledReason == nil || *got.DisabledReason == "" {
 			t.Fatalf("after 2 exhausted events: %+v", got)
+		}
+		// Numbered a moment after its commit: number it now, as GET /events
+		// would.
+		if _, err := r.stores.Events.Number(t.Context(), domain.OrgID(a.ID)); err != nil {
+			t.Fatal(err)
 		}
 		evs, err := r.stores.Events.List(t.Context(), domain.OrgID(a.ID), ports.EventFilter{Types: []string{"webhook.*"}, Limit: 10})
 		if err != nil || len(evs) != 1 || evs[0].Type != domain.EventWebhookDisabled || evs[0].Subject.ID != ha.ID ||
@@ -643,6 +657,9 @@ func TestWebhooks_HTTPSurface_AdminOnly_TenantScoped_Idempotent(t *testing.T) {
 			r.expect(t, http.StatusOK, "", "GET", hookPath(h.ID, "/deliveries"), a.Admin.Token, nil).into(t, &ds)
 			if len(ds) != 1 || ds[0]["event_id"] != nil || ds[0]["event_type"] != "webhook.ping" || ds[0]["status_code"] != float64(204) {
 				t.Fatalf("deliveries after a ping: %v", ds)
+			}
+			if _, err := r.stores.Events.Number(t.Context(), domain.OrgID(a.ID)); err != nil {
+				t.Fatal(err)
 			}
 			if evs, err := r.stores.Events.List(t.Context(), domain.OrgID(a.ID),
 				ports.EventFilter{Types: []string{"webhook.*"}, Limit: 10}); err != nil || len(evs) != 0 {

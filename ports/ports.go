@@ -248,22 +248,38 @@ type EventFilter struct {
 // EventStore is the transactional outbox: the log of every change, per
 // organization. Every method but Purge is scoped by organization.
 type EventStore interface {
-	// Append records e, numbering it with its organization's next event
-	// id (set in e.ID; e.OccurredAt is stored in UTC microseconds and
-	// written back). Called inside the transaction of the change it
-	// records, it commits or rolls back with it, and a rolled-back event
-	// leaves no hole in the numbering. Ids follow commit order: Append
-	// holds the organization's event counter until the transaction ends,
-	// so a use case appends as the last statement of its transaction, to
-	// hold it as briefly as possible. An absent organization is
+	// Append records e in the transaction of the change it records, so
+	// that it commits or rolls back with it (e.OccurredAt is stored in UTC
+	// microseconds and written back). An absent organization is
 	// domain.ErrOrgNotFound.
+	//
+	// Ids follow commit order: a reader that has seen an id never later
+	// meets a new event with a smaller one, and a rolled-back event leaves
+	// no hole. A store gets there one of two ways, and a caller must
+	// allow for both:
+	//   - it queues the event and numbers it after the commit, in Number
+	//     (e.ID stays 0; the event is listed once numbered); writers then
+	//     never wait for each other (Postgres);
+	//   - it numbers the event at once (e.ID is set), holding the
+	//     organization's counter until the transaction ends, so a use case
+	//     appends as the last statement of its transaction (SQLite, whose
+	//     writers take turns anyway).
 	Append(ctx context.Context, e *domain.Event) error
+	// Number numbers the organization's committed, queued events (on any
+	// replica, any number of callers at once), making them listed, and
+	// returns its last event id: 0 before the first, or for an absent
+	// organization. Where Append numbers at once it only reads the last id.
+	Number(ctx context.Context, org domain.OrgID) (int64, error)
+	// Queued returns up to limit organizations that have queued events,
+	// for the sweep that numbers what a replica that died after its commit
+	// left queued. Unscoped: it says which organizations, nothing else.
+	Queued(ctx context.Context, limit int) ([]domain.OrgID, error)
 	// List returns the organization's events that f selects, oldest
 	// first.
 	List(ctx context.Context, org domain.OrgID, f EventFilter) ([]domain.Event, error)
-	// Last returns the id of the organization's newest committed event (0
-	// before the first); every event committed later has a greater id,
-	// even after older ones were purged.
+	// Last returns the id of the organization's newest listed event (0
+	// before the first); every event listed later has a greater id, even
+	// after older ones were purged.
 	Last(ctx context.Context, org domain.OrgID) (int64, error)
 	// Purge deletes at most batch events, of any organization, that
 	// occurred before before, and returns how many it deleted: the

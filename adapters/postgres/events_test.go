@@ -34,6 +34,9 @@ func TestPurge_OneReplicaAtATime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := s.Events.Number(ctx, org.ID); err != nil {
+		t.Fatal(err)
+	}
 	cutoff := old.Add(time.Hour)
 
 	// Another replica's purge holds the lock: this one deletes nothing.

@@ -210,3 +210,19 @@ func TestLazyTx_ConfinesEachScopedCallToItsOrganization(t *testing.T) {
 	}
 	assertClean(t, one)
 }
+
+// A statement sent with COMMIT that fails (an event queued for an absent
+// organization: its foreign key) makes Postgres skip the rest of the
+// string, COMMIT included, so the transaction BEGIN opened in that same
+// string is still open: it must be rolled back, not pooled.
+func TestLazyTx_AFailureSentWithCommitLeavesNoTransactionOpen(t *testing.T) {
+	t.Parallel()
+	_, one := onePool(t)
+	store := newStore(one)
+	e := &domain.Event{OrgID: 1 << 40, Type: domain.EventTaskCreated, OccurredAt: time.Now(),
+		Subject: domain.EventSubject{Type: domain.SubjectTask, ID: 1}, Data: []byte(`{}`)}
+	if err := store.Stores().Events.Append(t.Context(), e); !errors.Is(err, domain.ErrOrgNotFound) {
+		t.Fatalf("append to an absent organization: %v, want org not found", err)
+	}
+	assertClean(t, one)
+}

@@ -91,6 +91,9 @@ func (db *rlsDB) seed(t *testing.T, name string) tenantRows {
 	if err := s.Events.Append(ctx, ev); err != nil {
 		t.Fatalf("append event: %v", err)
 	}
+	if _, err := s.Events.Number(ctx, org.ID); err != nil {
+		t.Fatalf("number events: %v", err)
+	}
 	return tenantRows{org: org.ID, user: u, invite: inv, task: tk}
 }
 
@@ -553,5 +556,55 @@ func TestRowLevelSecurity_ThroughPgBouncer_NoTenantPassesToTheNextClient(t *test
 	}
 	if _, tenant, tasks := backend(next); tenant != strconv.FormatInt(int64(seeded.a.org), 10) || tasks != 1 {
 		t.Fatalf("control: a session-level tenant did not reach the next client (tenant %q, %d tasks); the check above proves nothing", tenant, tasks)
+	}
+}
+
+// The numbering function runs under the caller's tenant: aimed at another
+// organization it sees none of its queue and numbers nothing. The sweep
+// function shows which organizations have queued events and nothing
+// else, and closes its policy again.
+func TestRowLevelSecurity_NumberingAndTheSweepStayInTheirLanes(t *testing.T) {
+	t.Parallel()
+	db := newRLSDB(t, func(_ testing.TB, url string) string { return url })
+	ev := &domain.Event{OrgID: db.b.org, Type: domain.EventTaskUpdated, OccurredAt: time.Now(),
+		Subject: domain.EventSubject{Type: domain.SubjectTask, ID: int64(db.b.task.ID)}, Data: []byte(`{}`)}
+	if err := db.store.Stores().Events.Append(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	db.asTenant(t, db.a.org, func(tx *sqlx.Tx) {
+		var last int64
+		if err := tx.GetContext(t.Context(), &last, `SELECT taskflow_number_events($1)`, db.b.org); err != nil {
+			t.Fatal(err)
+		}
+		if last != 0 {
+			t.Errorf("as organization %d, numbering %d's events says %d, want 0 (none visible)", db.a.org, db.b.org, last)
+		}
+		if n := count(t, tx, `SELECT count(*) FROM event_queue`); n != 0 {
+			t.Errorf("as organization %d, %d queued events are visible", db.a.org, n)
+		}
+	})
+	db.asTenant(t, db.b.org, func(tx *sqlx.Tx) {
+		if n := count(t, tx, `SELECT count(*) FROM event_queue`); n != 1 {
+			t.Errorf("as organization %d, %d queued events, want its own 1 still queued", db.b.org, n)
+		}
+		if n := count(t, tx, `SELECT count(*) FROM events`); n != 1 {
+			t.Errorf("as organization %d, %d events, want the seeded 1 only", db.b.org, n)
+		}
+	})
+
+	tx, err := db.app.BeginTxx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var orgs []int64
+	if err := tx.SelectContext(t.Context(), &orgs, `SELECT taskflow_queued_organizations(100)`); err != nil {
+		t.Fatal(err)
+	}
+	if len(orgs) != 1 || orgs[0] != int64(db.b.org) {
+		t.Errorf("the sweep names %v, want [%d]", orgs, db.b.org)
+	}
+	if n := count(t, tx, `SELECT count(*) FROM event_queue`); n != 0 {
+		t.Errorf("after the sweep, with no tenant, %d queued events are visible", n)
 	}
 }

@@ -23,14 +23,22 @@ var _ ports.EventStore = (*EventStore)(nil)
 // order transactions ask, and they commit in another order, so a reader
 // paging with "after" could see 8 committed, move past it, and never see
 // 7 that committed a moment later. The counter is a row: incrementing it
-// takes that row's lock (on SQLite the database's one write lock), held
-// until commit, so the next writer of the organization gets
-// the next number only once the previous one has committed or rolled
-// back; a rollback rolls the counter back with it, leaving no hole. The
-// price is that writers of one organization serialize from their Append
-// to their commit, hence "append last". The row is not the organization's
-// own, which lockOrg takes before members and tasks: see
-// migrations/postgres/00015_events.sql.
+// takes that row's lock, held until commit, so the next numbering of the
+// organization's events gets the next numbers only once the previous one
+// has committed or rolled back, and a rollback rolls the counter back
+// with it, leaving no hole.
+//
+// Where the database enforces the scope (Postgres), Append does not take
+// the counter: it queues the event (event_queue) in the change's
+// transaction, which waits for no other writer, and Number moves the
+// queued events into events with their numbers, in a transaction of its
+// own, after the change committed (migrations/postgres/00020). Taking the
+// counter in the change's transaction would make the writers of one
+// organization serialize from their Append to their commit's disk flush.
+// On SQLite, whose writers hold the database's one write lock to commit
+// anyway, Append numbers at once, as the last statement of the use case.
+// The row is not the organization's own, which lockOrg takes before
+// members and tasks: see migrations/postgres/00015_events.sql.
 type EventStore struct {
 	c conn
 }
@@ -75,7 +83,16 @@ func eventFromRow(r eventRow) domain.Event {
 	return e
 }
 
-// Append takes the organization's next number and inserts the event.
+// queues reports whether Append queues events for Number, rather than
+// numbering them at once: where the database enforces the scope, that is
+// Postgres with migrations/postgres/00020.
+func (s *EventStore) queues() bool { return s.c.db.rls != nil }
+
+// eventQueueOrgFKey is event_queue's one foreign key.
+const eventQueueOrgFKey = "event_queue_organization_id_fkey"
+
+// Append queues the event (Postgres), or takes the organization's next
+// number and inserts it (SQLite).
 func (s *EventStore) Append(ctx context.Context, e *domain.Event) error {
 	e.OccurredAt = dbTime(e.OccurredAt)
 	var user, key sql.NullInt64
@@ -89,6 +106,21 @@ func (s *EventStore) Append(ctx context.Context, e *domain.Event) error {
 	if len(e.Data) == 0 {
 		data = "{}"
 	}
+	if s.queues() {
+		err := s.c.scoped(ctx, e.OrgID, atomically, func(q sqlx.ExtContext) error {
+			// Nothing reads this insert's answer: in a transaction it goes
+			// out with COMMIT (or the next statement), in the same round
+			// trip.
+			return s.c.execLast(ctx, q,
+				`INSERT INTO event_queue (organization_id, type, occurred_at, actor_user_id, actor_api_key_id,
+				 request_id, subject_type, subject_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				e.OrgID, string(e.Type), e.OccurredAt, user, key, e.RequestID, e.Subject.Type, e.Subject.ID, data)
+		})
+		if s.c.violates(err, ViolationForeignKey, eventQueueOrgFKey, false) {
+			return domain.ErrOrgNotFound
+		}
+		return wrapInfra("event store: append", err)
+	}
 	err := s.c.scoped(ctx, e.OrgID, atomically, func(q sqlx.ExtContext) error {
 		var id int64
 		err := s.c.get(ctx, q, &id,
@@ -101,9 +133,6 @@ func (s *EventStore) Append(ctx context.Context, e *domain.Event) error {
 		if err != nil {
 			return err
 		}
-		// Nothing reads this insert's answer: in a transaction it goes
-		// out with COMMIT (or the next statement), in the same round
-		// trip, while the counter row stays locked for one less.
 		err = s.c.execLast(ctx, q,
 			`INSERT INTO events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.OrgID, id, string(e.Type), e.OccurredAt, user, key, e.RequestID, e.Subject.Type, e.Subject.ID, data)
@@ -113,6 +142,43 @@ func (s *EventStore) Append(ctx context.Context, e *domain.Event) error {
 		return err
 	})
 	return wrapInfra("event store: append", err)
+}
+
+// Number runs taskflow_number_events (migrations/postgres/00020) where
+// Append queues; elsewhere it reads the last id.
+func (s *EventStore) Number(ctx context.Context, org domain.OrgID) (int64, error) {
+	if !s.queues() {
+		last, err := s.Last(ctx, org)
+		if errors.Is(err, domain.ErrOrgNotFound) {
+			return 0, nil
+		}
+		return last, err
+	}
+	var last int64
+	err := s.c.scoped(ctx, org, writesOnce, func(q sqlx.ExtContext) error {
+		return s.c.get(ctx, q, &last, `SELECT taskflow_number_events(?)`, org)
+	})
+	if err != nil {
+		return 0, wrapInfra("event store: number", err)
+	}
+	return last, nil
+}
+
+// Queued is unscoped: under row-level security
+// taskflow_queued_organizations (migrations/postgres/00020) is its narrow
+// path, which shows organization ids and nothing else.
+func (s *EventStore) Queued(ctx context.Context, limit int) ([]domain.OrgID, error) {
+	if !s.queues() {
+		return nil, nil
+	}
+	var ids []domain.OrgID
+	err := s.c.unscoped(ctx, reads, func(q sqlx.ExtContext) error {
+		return s.c.sel(ctx, q, &ids, `SELECT taskflow_queued_organizations(?)`, limit)
+	})
+	if err != nil {
+		return nil, wrapInfra("event store: queued", err)
+	}
+	return ids, nil
 }
 
 // List reads one page in id order, through the primary key (or the

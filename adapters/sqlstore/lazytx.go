@@ -126,7 +126,8 @@ func (t *lazyTx) stmt(ctx context.Context, query string, args []any) (string, []
 		return strings.Join(p, "; ") + "; " + s, nil, nil
 	}
 	if _, err := t.conn.ExecContext(ctx, strings.Join(p, "; ")); err != nil {
-		t.failed = true
+		// BEGIN may have run before what failed: abort rolls back.
+		t.failed, t.begun = true, true
 		return "", nil, err
 	}
 	t.sent()
@@ -210,7 +211,10 @@ func (t *lazyTx) commit(ctx context.Context) error {
 	}
 	_, err := t.conn.ExecContext(ctx, strings.Join(append(p, "COMMIT"), "; "))
 	if err != nil {
-		t.failed = true
+		// A statement that failed in front of COMMIT left the transaction
+		// open (Postgres skips the rest of the string), BEGIN included if
+		// it went out here: abort rolls back.
+		t.failed, t.begun = true, true
 		return err
 	}
 	t.begun = false

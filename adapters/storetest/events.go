@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -21,12 +22,29 @@ func newEvent(org domain.OrgID, typ domain.EventType, subjectType string, subjec
 	}
 }
 
+// appendEvent appends e on its own and numbers it (where the store
+// queues it, Append leaves its id 0): e.ID is then its id.
 func (f *fixture) appendEvent(e *domain.Event) *domain.Event {
 	f.t.Helper()
 	if err := f.s.Events.Append(f.ctx, e); err != nil {
 		f.t.Fatalf("append %s: %v", e.Type, err)
 	}
+	last := f.number(e.OrgID)
+	if e.ID == 0 {
+		e.ID = last
+	}
+	wantEqual(f.t, "the appended event is the last", e.ID, last)
 	return e
+}
+
+// number numbers org's queued events and returns its last id.
+func (f *fixture) number(org domain.OrgID) int64 {
+	f.t.Helper()
+	last, err := f.s.Events.Number(f.ctx, org)
+	if err != nil {
+		f.t.Fatalf("number the events of %d: %v", org, err)
+	}
+	return last
 }
 
 func (f *fixture) listEvents(org domain.OrgID, flt ports.EventFilter) []domain.Event {
@@ -161,17 +179,10 @@ var eventTests = []test{
 			if err := s.Events.Append(f.ctx, e); err != nil {
 				return err
 			}
-			// The transaction sees its own event.
-			got, err := s.Events.List(f.ctx, o.ID, ports.EventFilter{After: first.ID, Limit: 10})
-			if err != nil {
-				return err
-			}
-			if len(got) != 1 || got[0].ID != first.ID+1 {
-				t.Errorf("inside the transaction: %v, want the event %d", eventIDs(got), first.ID+1)
-			}
 			return errStop
 		})
 		wantErr(t, "in tx", err, errStop)
+		wantEqual(t, "numbered after the rollback", f.number(o.ID), first.ID)
 		wantEqual(t, "events after the rollback", eventIDs(f.listEvents(o.ID, ports.EventFilter{})), []int64{first.ID})
 		last, err := f.s.Events.Last(f.ctx, o.ID)
 		wantNoErr(t, "last", err)
@@ -191,6 +202,7 @@ var eventTests = []test{
 		})
 		wantNoErr(t, "in tx", err)
 		f.getTask(o.ID, tk.ID)
+		f.number(o.ID)
 		id := int64(tk.ID)
 		got := f.listEvents(o.ID, ports.EventFilter{SubjectType: domain.SubjectTask, SubjectID: &id})
 		if len(got) != 1 || got[0].Type != domain.EventTaskCreated {
@@ -268,29 +280,27 @@ var eventTests = []test{
 	}},
 	{"ids_follow_commit_order_under_concurrent_writers", func(t *testing.T, f *fixture) {
 		// Writers append in transactions that do more work after the
-		// append, and some roll back; a reader pages with after all the
-		// while. Were ids handed out in the order asked rather than
-		// committed, the reader would move past an id that commits later
-		// and never see it.
+		// append, and some roll back; two numberers (two replicas') number
+		// the queue, and a reader pages with after, all the while. Were ids
+		// handed out in the order asked rather than committed, the reader
+		// would move past an id that commits later and never see it.
 		o, u := f.orgWithAdmin()
 		tk := f.task(o.ID, u.ID, nil)
 		const writers, each = 8, 12
 		errStop := errors.New("roll back")
 		var (
 			wg        sync.WaitGroup
-			committed sync.Map
+			committed sync.Map // request id -> true, or false for rolled back
 			done      = make(chan struct{})
 		)
 		for w := range writers {
 			wg.Go(func() {
 				for i := range each {
-					var id int64
+					e := newEvent(o.ID, domain.EventTaskUpdated, domain.SubjectTask, int64(tk.ID))
 					err := f.tx.InTx(f.ctx, func(s ports.Stores) error {
-						e := newEvent(o.ID, domain.EventTaskUpdated, domain.SubjectTask, int64(tk.ID))
 						if err := s.Events.Append(f.ctx, e); err != nil {
 							return err
 						}
-						id = e.ID
 						if _, err := s.Tasks.Get(f.ctx, o.ID, tk.ID); err != nil {
 							return err
 						}
@@ -301,19 +311,39 @@ var eventTests = []test{
 					})
 					switch {
 					case errors.Is(err, errStop):
+						committed.Store(e.RequestID, false)
 					case err != nil:
 						t.Errorf("writer %d: %v", w, err)
 						return
 					default:
-						committed.Store(id, true)
+						committed.Store(e.RequestID, true)
 					}
 				}
 			})
 		}
 		go func() { wg.Wait(); close(done) }()
+		var numberers sync.WaitGroup
+		for range 2 {
+			numberers.Go(func() {
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					if _, err := f.s.Events.Number(f.ctx, o.ID); err != nil {
+						t.Errorf("number: %v", err)
+						return
+					}
+				}
+			})
+		}
 
-		var seen []int64
-		after := int64(0)
+		var (
+			seen     []int64
+			seenReqs = map[string]int{}
+			after    = int64(0)
+		)
 		page := func() int {
 			got, err := f.s.Events.List(f.ctx, o.ID, ports.EventFilter{After: after, Limit: 7})
 			if err != nil {
@@ -324,6 +354,7 @@ var eventTests = []test{
 					t.Fatalf("reader met %d after %d", e.ID, after)
 				}
 				seen = append(seen, e.ID)
+				seenReqs[e.RequestID]++
 				after = e.ID
 			}
 			return len(got)
@@ -337,31 +368,68 @@ var eventTests = []test{
 				page()
 			}
 		}
+		numberers.Wait()
+		f.number(o.ID)
 		for page() > 0 {
 		}
-		seenSet := make(map[int64]bool, len(seen))
-		for _, id := range seen {
-			seenSet[id] = true
-		}
-		var missed []int64
+		var missed, ghosts []string
 		n := 0
-		committed.Range(func(id, _ any) bool {
-			n++
-			if !seenSet[id.(int64)] {
-				missed = append(missed, id.(int64))
+		committed.Range(func(req, ok any) bool {
+			switch {
+			case ok.(bool):
+				n++
+				if seenReqs[req.(string)] != 1 {
+					missed = append(missed, fmt.Sprintf("%s seen %d times", req, seenReqs[req.(string)]))
+				}
+			case seenReqs[req.(string)] != 0:
+				ghosts = append(ghosts, req.(string))
 			}
 			return true
 		})
 		if len(missed) > 0 {
-			t.Fatalf("the reader paged past %d committed events it never saw: %v", len(missed), missed)
+			t.Fatalf("committed events not seen exactly once (%d): %v", len(missed), missed)
+		}
+		if len(ghosts) > 0 {
+			t.Fatalf("rolled-back events were listed: %v", ghosts)
 		}
 		wantEqual(t, "events seen", len(seen), n)
-		// Numbered without a hole: the rolled-back ones gave their
-		// numbers back.
+		// Numbered without a hole: the rolled-back ones took no number.
 		for i, id := range seen {
 			if id != int64(i+1) {
 				t.Fatalf("reader saw %v: want 1..%d", seen, n)
 			}
+		}
+	}},
+	{"numbering_makes_a_committed_event_listed_and_the_sweep_finds_its_organization", func(t *testing.T, f *fixture) {
+		a, b := f.org(), f.org()
+		e := newEvent(a.ID, domain.EventTaskCreated, domain.SubjectTask, 1)
+		wantNoErr(t, "append", f.s.Events.Append(f.ctx, e))
+		if e.ID == 0 {
+			// Queued: not listed, and the sweep names a, not b.
+			wantEqual(t, "listed before numbering", len(f.listEvents(a.ID, ports.EventFilter{})), 0)
+			last, err := f.s.Events.Last(f.ctx, a.ID)
+			wantNoErr(t, "last", err)
+			wantEqual(t, "last before numbering", last, 0)
+			queued, err := f.s.Events.Queued(f.ctx, 1_000_000)
+			wantNoErr(t, "queued", err)
+			if !slices.Contains(queued, a.ID) || slices.Contains(queued, b.ID) {
+				t.Fatalf("queued organizations %v: want %d among them, not %d", queued, a.ID, b.ID)
+			}
+			// Numbering b numbers nothing of a's.
+			wantEqual(t, "numbering b", f.number(b.ID), 0)
+			wantEqual(t, "still queued", len(f.listEvents(a.ID, ports.EventFilter{})), 0)
+		}
+		wantEqual(t, "numbering a", f.number(a.ID), 1)
+		got := f.listEvents(a.ID, ports.EventFilter{})
+		if len(got) != 1 || got[0].ID != 1 || got[0].RequestID != e.RequestID {
+			t.Fatalf("a lists %+v, want its one event as 1", got)
+		}
+		wantEqual(t, "numbering again", f.number(a.ID), 1)
+		wantEqual(t, "an absent organization", f.number(absent), 0)
+		queued, err := f.s.Events.Queued(f.ctx, 1_000_000)
+		wantNoErr(t, "queued", err)
+		if slices.Contains(queued, a.ID) {
+			t.Fatalf("queued organizations %v still name %d", queued, a.ID)
 		}
 	}},
 }
