@@ -177,11 +177,12 @@ func (m *Memory) put(space ports.CacheSpace, o *memOrg, key string, value []byte
 			m.evictOne(space)
 		}
 		m.size[space]++
-		// The key may alias a buffer the caller reuses (Fiber's
-		// c.Query, for one); a map key must own its bytes.
-		key = strings.Clone(key)
 	}
-	o.entries[key] = memEntry{value: value, expires: expires}
+	// The key may alias a buffer the caller reuses (Fiber's c.Query, for
+	// one); a map key must own its bytes. Cloned for a replaced entry
+	// too: assigning to a key already in a map stores the new key's
+	// string in place of the old one.
+	o.entries[strings.Clone(key)] = memEntry{value: value, expires: expires}
 	// After the store, so that the org just written keeps its state.
 	if !now.Before(m.nextSweep) {
 		m.sweep(now)

@@ -120,6 +120,24 @@ func TestMemory_Set(t *testing.T) {
 		}
 	})
 
+	t.Run("owns_its_key_when_an_entry_is_replaced", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemory(time.Minute)
+		ctx := t.Context()
+		_ = m.Set(ctx, 1, tasks, 0, "status=CREATED", []byte("old"))
+		// Assigning to a key already in a Go map stores the new key's
+		// string: the map would keep the caller's buffer.
+		b := []byte("status=CREATED")
+		_ = m.Set(ctx, 1, tasks, 0, unsafe.String(&b[0], len(b)), []byte("new"))
+		copy(b, "XXXXXX")
+		if v, _, _ := lookup(ctx, m, 1, "status=CREATED"); string(v) != "new" {
+			t.Fatalf("Get = %q, want %q", v, "new")
+		}
+		if n := m.entries(); n != 1 {
+			t.Fatalf("%d entries, want 1", n)
+		}
+	})
+
 	t.Run("expired_entries_and_empty_orgs_are_swept", func(t *testing.T) {
 		t.Parallel()
 		const ttl = 50 * time.Millisecond
