@@ -131,9 +131,12 @@ func newListCache(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, install
 			Redis:   client,
 		}, nil
 	default:
-		log.Info("list cache: memory", "ttl", cfg.CacheTTL.String())
+		log.Info("list cache: memory", "ttl", cfg.CacheTTL.String(), "max_bytes", cfg.CacheMemoryMaxBytes)
+		// Bounded in bytes too: 10,000 organizations' pages under the
+		// entry bound alone took most of the server's memory (issue 14).
+		list := cache.NewMemoryWithLimits(cfg.CacheTTL, cache.DefaultMaxEntries, cfg.CacheMemoryMaxBytes)
 		return cacheOut{
-			Cache:   m.CountCache(cache.NewMemory(cfg.CacheTTL), "memory"),
+			Cache:   m.CountCache(list, "memory"),
 			Limiter: cache.NewMemoryLimiter(),
 			Check:   httpadapter.Check{Name: "cache", Ping: alwaysUp{}},
 		}, nil

@@ -111,6 +111,10 @@ type Config struct {
 	// StreamMaxPerOrg is STREAM_MAX_PER_ORG: an organization's open event
 	// streams, across the replicas that share Redis (per replica without).
 	StreamMaxPerOrg int
+	// CacheMemoryMaxBytes is CACHE_MEMORY_MAX_BYTES: what the in-process
+	// list cache of CACHE_BACKEND=memory may hold, its keys, values and
+	// maps' own cost counted.
+	CacheMemoryMaxBytes int
 }
 
 // defaults lists every key with its default, as text parsed like any
@@ -131,6 +135,7 @@ var defaults = map[string]string{
 	"REDIS_URL":                  "redis://localhost:6379/0",
 	"REDIS_CLUSTER":              "false",
 	"CACHE_TTL":                  "60s",
+	"CACHE_MEMORY_MAX_BYTES":     "8388608", // 8 MiB: a few thousand list pages
 	"JWT_TTL":                    "30m",
 	"BCRYPT_COST":                "12",
 	"LOG_LEVEL":                  "info",
@@ -299,6 +304,9 @@ func (p *parser) parse() *Config {
 		p.problem("WEBHOOK_ALLOW_PRIVATE=true lets webhooks reach loopback and private addresses and use http://; it is for development and tests only and is refused with APP_ENV=production")
 	}
 	c.StreamMaxPerOrg = p.integer("STREAM_MAX_PER_ORG", 1, 100_000)
+	// From 64 KiB, below which a few pages would fill it, to 1 GiB: a
+	// process that needs more should share Redis.
+	c.CacheMemoryMaxBytes = p.integer("CACHE_MEMORY_MAX_BYTES", 64<<10, 1<<30)
 	return c
 }
 
@@ -775,6 +783,7 @@ func (c *Config) Redacted() map[string]any {
 		"REDIS_URL":                  RedactURL(c.RedisURL),
 		"REDIS_CLUSTER":              c.RedisCluster,
 		"CACHE_TTL":                  c.CacheTTL.String(),
+		"CACHE_MEMORY_MAX_BYTES":     c.CacheMemoryMaxBytes,
 		"JWT_TTL":                    c.JWTTTL.String(),
 		"BCRYPT_COST":                c.BcryptCost,
 		"LOG_LEVEL":                  c.LogLevel,

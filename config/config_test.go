@@ -90,7 +90,7 @@ func TestLoad_defaults(t *testing.T) {
 		StartupTimeout: time.Minute, ShutdownDrain: 0, EventRetention: 720 * time.Hour,
 		WebhookTimeout: 10 * time.Second, WebhookDisableAfter: 20,
 		WebhookRetrySchedule: []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour},
-		StreamMaxPerOrg:      100,
+		StreamMaxPerOrg:      100, CacheMemoryMaxBytes: 8 << 20,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", *c, want)
@@ -222,7 +222,7 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 		"BODY_LIMIT": "2048", "REQUEST_TIMEOUT": "3s", "SHUTDOWN_TIMEOUT": "1m", "INVITE_TTL": "24h",
 		"DB_MAX_OPEN_CONNS": "5", "MIGRATE_ON_START": "false", "STARTUP_TIMEOUT": "2m", "SHUTDOWN_DRAIN": "12s",
 		"EVENT_RETENTION":    "48h",
-		"STREAM_MAX_PER_ORG": "7",
+		"STREAM_MAX_PER_ORG": "7", "CACHE_MEMORY_MAX_BYTES": "1048576",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -238,7 +238,7 @@ func TestLoad_environment_overrides_defaults(t *testing.T) {
 		StartupTimeout: 2 * time.Minute, ShutdownDrain: 12 * time.Second, EventRetention: 48 * time.Hour,
 		WebhookTimeout: 10 * time.Second, WebhookDisableAfter: 20,
 		WebhookRetrySchedule: []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour},
-		StreamMaxPerOrg:      7,
+		StreamMaxPerOrg:      7, CacheMemoryMaxBytes: 1 << 20,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", got, want)
@@ -414,6 +414,10 @@ func TestLoad_invalid_value(t *testing.T) {
 		{"SHUTDOWN_DRAIN", "-1s", `SHUTDOWN_DRAIN must be between 0s and 10m, got "-1s"`},
 		{"SHUTDOWN_DRAIN", "11m", `SHUTDOWN_DRAIN must be between 0s and 10m, got "11m"`},
 		{"STREAM_MAX_PER_ORG", "0", `STREAM_MAX_PER_ORG must be a whole number from 1 to 100000, got "0"`},
+		{"CACHE_MEMORY_MAX_BYTES", "0", `CACHE_MEMORY_MAX_BYTES must be a whole number from 65536 to 1073741824, got "0"`},
+		{"CACHE_MEMORY_MAX_BYTES", "-1", `CACHE_MEMORY_MAX_BYTES must be a whole number from 65536 to 1073741824, got "-1"`},
+		{"CACHE_MEMORY_MAX_BYTES", "8MiB", `CACHE_MEMORY_MAX_BYTES must be a whole number from 65536 to 1073741824, got "8MiB"`},
+		{"CACHE_MEMORY_MAX_BYTES", "2147483648", `CACHE_MEMORY_MAX_BYTES must be a whole number from 65536 to 1073741824, got "2147483648"`},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s=%s", tt.key, tt.value), func(t *testing.T) {
@@ -482,6 +486,9 @@ func TestLoad_invalid_value(t *testing.T) {
 				t.Errorf("the error shows a password: %v", err)
 			}
 		}
+		// A URL valid in both forms: the loop above left whichever one a
+		// map's order put last, and "n1:7000?..." made this a flake.
+		t.Setenv("REDIS_URL", "redis://n1:7000/0")
 		t.Setenv("REDIS_CLUSTER", "yes")
 		if ps := problems(t, func() error { _, err := config.Load(""); return err }()); len(ps) != 1 || !strings.Contains(ps[0], `REDIS_CLUSTER must be true or false, got "yes"`) {
 			t.Fatalf("problems = %q", ps)

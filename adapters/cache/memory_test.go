@@ -19,6 +19,15 @@ func TestMemory_ListCacheContract(t *testing.T) {
 	})
 }
 
+// The contract holds while the byte bound evicts: what is evicted is a
+// miss, never a stale hit.
+func TestMemory_ListCacheContract_under_a_small_byte_bound(t *testing.T) {
+	t.Parallel()
+	cachetest.Run(t, func(t *testing.T, ttl time.Duration) ports.ListCache {
+		return NewMemoryWithLimits(ttl, DefaultMaxEntries, 16<<10)
+	})
+}
+
 // One process's cache is what both "replicas" of the contract see.
 func TestMemory_RefusalsContract(t *testing.T) {
 	t.Parallel()
@@ -28,13 +37,29 @@ func TestMemory_RefusalsContract(t *testing.T) {
 	})
 }
 
-// entries counts what the maps hold, to check the size bookkeeping.
+// entries counts what the maps hold, to check the size bookkeeping, and
+// checks the byte bookkeeping and that no org keeps an empty map.
 func (m *Memory) entries() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	n := 0
-	for _, o := range m.orgs {
+	var bytes [ports.NumCacheSpaces]int
+	for sc, o := range m.orgs {
 		n += len(o.entries)
+		if o.entries != nil && len(o.entries) == 0 {
+			panic("an org keeps an empty map")
+		}
+		ob := 0
+		if o.entries != nil {
+			ob += memMapCost
+		}
+		for k, e := range o.entries {
+			ob += memCost(k, e.value)
+		}
+		if ob != o.bytes {
+			panic(fmt.Sprintf("org %v counts %d bytes, holds %d", sc, o.bytes, ob))
+		}
+		bytes[sc.space] += memOrgCost + ob
 	}
 	total := 0
 	for _, size := range m.size {
@@ -43,7 +68,17 @@ func (m *Memory) entries() int {
 	if n != total {
 		panic("size bookkeeping is off")
 	}
+	if bytes != m.bytes || m.held != m.bytes[0]+m.bytes[1] {
+		panic(fmt.Sprintf("byte bookkeeping is off: %v held %d, want %v", m.bytes, m.held, bytes))
+	}
 	return n
+}
+
+// heldBytes is what m counts against its byte bound.
+func (m *Memory) heldBytes() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.held
 }
 
 func TestMemory_Set(t *testing.T) {
@@ -51,7 +86,7 @@ func TestMemory_Set(t *testing.T) {
 
 	t.Run("beyond_max_entries_evicts", func(t *testing.T) {
 		t.Parallel()
-		m := NewMemoryWithLimit(time.Minute, 10)
+		m := NewMemoryWithLimits(time.Minute, 10, DefaultMaxBytes)
 		ctx := t.Context()
 		for i := range 100 {
 			org := domain.OrgID(i%3 + 1)
@@ -71,7 +106,7 @@ func TestMemory_Set(t *testing.T) {
 
 	t.Run("a_burst_of_lists_never_evicts_a_session_check", func(t *testing.T) {
 		t.Parallel()
-		m := NewMemoryWithLimit(time.Minute, 10)
+		m := NewMemoryWithLimits(time.Minute, 10, DefaultMaxBytes)
 		ctx := t.Context()
 		const sessions = ports.SpaceSessions
 		gens, _ := m.Generations(ctx, 1)
@@ -92,6 +127,146 @@ func TestMemory_Set(t *testing.T) {
 		}
 		if n := m.entries(); n != 15 {
 			t.Fatalf("%d entries, want 10 lists (the bound) and 5 session checks", n)
+		}
+	})
+
+	t.Run("beyond_max_bytes_evicts_and_keeps_the_newest", func(t *testing.T) {
+		t.Parallel()
+		// Room for about 30 pages of 1 KB, or fewer orgs' maps.
+		const bound = 32 << 10
+		m := NewMemoryWithLimits(time.Minute, DefaultMaxEntries, bound)
+		ctx := t.Context()
+		page := make([]byte, 1<<10)
+		for i := range 500 {
+			org := domain.OrgID(i%50 + 1)
+			_, gen, _ := lookup(ctx, m, org, "k")
+			key := fmt.Sprint("limit=10&cursor=", i)
+			if err := m.Set(ctx, org, tasks, gen, key, page); err != nil {
+				t.Fatal(err)
+			}
+			m.entries() // checks the bookkeeping
+			if held := m.heldBytes(); held > bound {
+				t.Fatalf("after %d sets: %d bytes held, want at most %d", i+1, held, bound)
+			}
+			if v, _, _ := lookup(ctx, m, org, key); len(v) != len(page) {
+				t.Fatalf("after %d sets: the newest entry is missing", i+1)
+			}
+		}
+		if n := m.entries(); n < 10 {
+			t.Fatalf("%d entries kept, want the bound about full", n)
+		}
+	})
+
+	t.Run("a_burst_of_lists_never_evicts_session_checks_within_their_share", func(t *testing.T) {
+		t.Parallel()
+		const bound = 64 << 10
+		m := NewMemoryWithLimits(time.Minute, DefaultMaxEntries, bound)
+		ctx := t.Context()
+		const sessions = ports.SpaceSessions
+		// Ten orgs' session checks: well under half the bound.
+		for org := range domain.OrgID(10) {
+			gens, _ := m.Generations(ctx, org+1)
+			if err := m.Set(ctx, org+1, sessions, gens[sessions], "p:1", []byte("ADMIN")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 1000 {
+			org := domain.OrgID(i%10 + 1)
+			_, gen, _ := lookup(ctx, m, org, "k")
+			if err := m.Set(ctx, org, tasks, gen, fmt.Sprint("l:", i), make([]byte, 2<<10)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if held := m.heldBytes(); held > bound {
+			t.Fatalf("%d bytes held, want at most %d", held, bound)
+		}
+		for org := range domain.OrgID(10) {
+			gens, _ := m.Generations(ctx, org+1)
+			if v, _ := m.Get(ctx, org+1, sessions, gens[sessions], "p:1"); string(v) != "ADMIN" {
+				t.Fatalf("org %d's session check after 1000 lists = %q, want it kept", org+1, v)
+			}
+		}
+	})
+
+	t.Run("session_checks_beyond_their_share_yield_to_lists", func(t *testing.T) {
+		t.Parallel()
+		const bound = 64 << 10
+		m := NewMemoryWithLimits(time.Minute, DefaultMaxEntries, bound)
+		ctx := t.Context()
+		const sessions = ports.SpaceSessions
+		for org := range domain.OrgID(500) { // far more than the bound holds
+			gens, _ := m.Generations(ctx, org+1)
+			_ = m.Set(ctx, org+1, sessions, gens[sessions], "p:1", []byte("ADMIN"))
+		}
+		for i := range 100 {
+			_, gen, _ := lookup(ctx, m, 1, "k")
+			_ = m.Set(ctx, 1, tasks, gen, fmt.Sprint("l:", i), make([]byte, 1<<10))
+		}
+		m.entries()
+		m.mu.RLock()
+		lists, checks := m.bytes[tasks], m.bytes[sessions]
+		m.mu.RUnlock()
+		if lists < bound/4 || checks < bound/4 || lists+checks > bound {
+			t.Fatalf("lists hold %d bytes, session checks %d; want each a fair part of %d", lists, checks, bound)
+		}
+	})
+
+	t.Run("a_value_larger_than_the_bound_is_not_stored_and_evicts_nothing", func(t *testing.T) {
+		t.Parallel()
+		const bound = 16 << 10
+		m := NewMemoryWithLimits(time.Minute, DefaultMaxEntries, bound)
+		ctx := t.Context()
+		_ = m.Set(ctx, 1, tasks, 0, "small", []byte("v"))
+		_ = m.Set(ctx, 1, tasks, 0, "huge", make([]byte, bound))
+		if v, _, _ := lookup(ctx, m, 1, "huge"); v != nil {
+			t.Fatal("a value larger than the bound was stored")
+		}
+		if v, _, _ := lookup(ctx, m, 1, "small"); string(v) != "v" {
+			t.Fatalf("small entry = %q after a huge Set, want it kept", v)
+		}
+	})
+
+	t.Run("an_org_whose_entries_are_all_evicted_keeps_its_generation_but_no_map", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemoryWithLimits(time.Minute, DefaultMaxEntries, 8<<10)
+		ctx := t.Context()
+		_, stale, _ := lookup(ctx, m, 1, "k")
+		_ = m.Invalidate(ctx, 1, tasks)
+		_, gen, _ := lookup(ctx, m, 1, "k")
+		_ = m.Set(ctx, 1, tasks, gen, "k", []byte("v"))
+		for i := range 100 { // other orgs' pages evict org 1's only entry
+			_ = m.Set(ctx, domain.OrgID(i+2), tasks, 0, "k", make([]byte, 1<<10))
+		}
+		m.entries()
+		m.mu.RLock()
+		o := m.orgs[memScope{1, tasks}]
+		m.mu.RUnlock()
+		if o == nil || o.gen != gen || o.entries != nil {
+			t.Fatalf("org 1's state = %+v, want generation %d and no map", o, gen)
+		}
+		_ = m.Set(ctx, 1, tasks, stale, "k", []byte("stale"))
+		if v, _, _ := lookup(ctx, m, 1, "k"); v != nil {
+			t.Fatalf("Set under a generation older than an Invalidate served after an eviction: %q", v)
+		}
+	})
+
+	t.Run("invalidate_and_drop_give_the_bytes_back", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemory(time.Minute)
+		ctx := t.Context()
+		for i := range 10 {
+			_ = m.Set(ctx, 1, tasks, 0, fmt.Sprint(i), make([]byte, 100))
+			m.setAt(2, tasks, 7, fmt.Sprint(i), make([]byte, 100), time.Now().Add(time.Minute))
+		}
+		_ = m.Invalidate(ctx, 1, tasks)
+		m.setAt(2, tasks, 8, "k", []byte("v"), time.Now().Add(time.Minute)) // a new generation
+		m.entries()
+		if held, want := m.heldBytes(), 2*memOrgCost+memMapCost+memCost("k", []byte("v")); held != want {
+			t.Fatalf("%d bytes held, want %d (two orgs' states and one entry)", held, want)
+		}
+		m.drop(2, tasks)
+		if held := m.heldBytes(); held != memOrgCost {
+			t.Fatalf("%d bytes held after drop, want %d (org 1's generation)", held, memOrgCost)
 		}
 	})
 
@@ -117,6 +292,24 @@ func TestMemory_Set(t *testing.T) {
 		copy(b, "XXXXXX")
 		if v, _, _ := lookup(t.Context(), m, 1, "status=CREATED"); string(v) != "v" {
 			t.Fatalf("Get = %q, want %q", v, "v")
+		}
+	})
+
+	t.Run("owns_its_key_when_an_entry_is_replaced", func(t *testing.T) {
+		t.Parallel()
+		m := NewMemory(time.Minute)
+		ctx := t.Context()
+		_ = m.Set(ctx, 1, tasks, 0, "status=CREATED", []byte("old"))
+		// Assigning to a key already in a Go map stores the new key's
+		// string: the map would keep the caller's buffer.
+		b := []byte("status=CREATED")
+		_ = m.Set(ctx, 1, tasks, 0, unsafe.String(&b[0], len(b)), []byte("new"))
+		copy(b, "XXXXXX")
+		if v, _, _ := lookup(ctx, m, 1, "status=CREATED"); string(v) != "new" {
+			t.Fatalf("Get = %q, want %q", v, "new")
+		}
+		if n := m.entries(); n != 1 {
+			t.Fatalf("%d entries, want 1", n)
 		}
 	})
 
@@ -215,6 +408,22 @@ func BenchmarkMemory_GetHit(b *testing.B) {
 		if v, _, _ := lookup(ctx, m, 1, "status=CREATED&limit=20"); v == nil {
 			b.Fatal("miss")
 		}
+	}
+}
+
+// BenchmarkMemory_SetEvicting is the scale scenario's steady state: pages
+// of 4 KB over 10,000 organizations, past the byte bound, so that nearly
+// every Set evicts.
+func BenchmarkMemory_SetEvicting(b *testing.B) {
+	m := NewMemory(time.Hour)
+	ctx := b.Context()
+	page := make([]byte, 4<<10)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		org := domain.OrgID(i%10_000 + 1)
+		_ = m.Set(ctx, org, tasks, 0, "status=CREATED&limit=20", page)
+		i++
 	}
 }
 

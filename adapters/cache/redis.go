@@ -205,7 +205,7 @@ func NewRedis(client redis.UniversalClient, prefix string, ttl time.Duration, br
 	keyTTL := max(MinKeyTTL, 100*ttl)
 	r := &Redis{
 		client: client, prefix: prefix, epochKey: prefix + ":epoch", ttl: ttl,
-		near: NewMemoryWithLimit(ttl, NearEntries),
+		near: NewMemoryWithLimits(ttl, NearEntries, DefaultMaxBytes),
 		// One pipeline in flight: the callers that arrive meanwhile make
 		// the next one bigger. Against two, the cached list's ratio to its
 		// ceiling read 0.54 and 0.55 against 0.47 and 0.47 (quick runs).
