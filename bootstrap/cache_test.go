@@ -15,13 +15,13 @@ import (
 )
 
 // CACHE_MEMORY_MAX_BYTES reaches the memory backend's cache: 100 pages of
-// 4 KiB all stay under the default 8 MiB, and no more than 16 fit in 64 KiB.
+// 4 KiB all stay under the default 16 MiB, and no more than 16 fit in 64 KiB.
 func TestNewListCache_memory_is_bounded_by_CACHE_MEMORY_MAX_BYTES(t *testing.T) {
 	for _, tt := range []struct {
 		maxBytes    int
 		least, most int
 	}{
-		{maxBytes: 8 << 20, least: 100, most: 100},
+		{maxBytes: 16 << 20, least: 100, most: 100},
 		{maxBytes: 64 << 10, least: 1, most: 16},
 	} {
 		t.Run(fmt.Sprint(tt.maxBytes), func(t *testing.T) {

@@ -135,7 +135,7 @@ var defaults = map[string]string{
 	"REDIS_URL":                  "redis://localhost:6379/0",
 	"REDIS_CLUSTER":              "false",
 	"CACHE_TTL":                  "60s",
-	"CACHE_MEMORY_MAX_BYTES":     "8388608", // 8 MiB: a few thousand list pages
+	"CACHE_MEMORY_MAX_BYTES":     "16777216", // 16 MiB: a few thousand list pages
 	"JWT_TTL":                    "30m",
 	"BCRYPT_COST":                "12",
 	"LOG_LEVEL":                  "info",

@@ -90,7 +90,7 @@ func TestLoad_defaults(t *testing.T) {
 		StartupTimeout: time.Minute, ShutdownDrain: 0, EventRetention: 720 * time.Hour,
 		WebhookTimeout: 10 * time.Second, WebhookDisableAfter: 20,
 		WebhookRetrySchedule: []time.Duration{30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour, 4 * time.Hour, 12 * time.Hour},
-		StreamMaxPerOrg:      100, CacheMemoryMaxBytes: 8 << 20,
+		StreamMaxPerOrg:      100, CacheMemoryMaxBytes: 16 << 20,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("Load =\n%#v\nwant\n%#v", *c, want)
