@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,14 +34,14 @@ type streamFan struct {
 	failed []string
 }
 
-// openStreamFan opens the streams and reads them in the background until
-// close.
-func openStreamFan(ctx context.Context, base, token string, n int) (*streamFan, error) {
+// openStreamFan opens n streams from the event after after and reads them
+// in the background until close.
+func openStreamFan(ctx context.Context, base, token string, after int64, n int) (*streamFan, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &streamFan{cancel: cancel, since: time.Now()}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}}
 	for i := range n {
-		req, err := http.NewRequestWithContext(ctx, "GET", base+"/events/stream", nil)
+		req, err := http.NewRequestWithContext(ctx, "GET", base+"/events/stream?after="+strconv.FormatInt(after, 10), nil)
 		if err != nil {
 			f.close()
 			return nil, err
