@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -188,6 +189,84 @@ func TestListSorts_CursorInATieGroupReadsOnePage(t *testing.T) {
 		}
 		if read := tasksRowsRead(plan); read > 2*(limit+1) {
 			t.Errorf("sort=%s: a scan of tasks returned %d rows, want at most %d; plan:\n%s", sort, read, 2*(limit+1), plan)
+		}
+	}
+}
+
+// TestListOffsetPage_FetchesOnlyThePagesTasks: page=N reads the ids it
+// skips from the sort's index and fetches the tasks, and runs the labels
+// subquery, for the page alone. Run as the service runs it (application
+// role, row-level security), on an analyzed organization of 5,000 tasks,
+// a page at offset 4,000 under every sort and with a filter: no scan of
+// task_labels runs more than a page's times, and no scan of tasks other
+// than the ids' returns more than a page. Fetched whole, each of the
+// 4,000 skipped tasks was read and its labels looked up, so that page
+// 50,001 of a 1,000,000-task organization took seconds.
+func TestListOffsetPage_FetchesOnlyThePagesTasks(t *testing.T) {
+	t.Parallel()
+	appURL, ownerURL := pgtest.NewAppDatabase(t)
+	owner := open(t, ownerURL)
+	migrate(t, owner.DB, "up")
+	app := open(t, appURL)
+	var org int64
+	if err := app.GetContext(t.Context(), &org, `SELECT taskflow_create_organization('pages', now())`); err != nil {
+		t.Fatal(err)
+	}
+	ownerTx(t, app, org, func(tx *sqlx.Tx) {
+		if _, err := tx.ExecContext(t.Context(), `
+			INSERT INTO tasks (organization_id, title, status, created_by, priority, due_at, created_at, updated_at)
+			SELECT $1, 'task ' || g, CASE WHEN g % 3 = 0 THEN 'COMPLETED' ELSE 'CREATED' END, 1, 1 + g % 4,
+			       CASE WHEN g % 5 = 0 THEN NULL ELSE timestamptz '2030-01-01 00:00:00+00' + g * interval '1 minute' END,
+			       timestamptz '2030-01-01 00:00:00+00', timestamptz '2030-01-01 00:00:00+00' + g * interval '1 second'
+			FROM generate_series(1, 5000) g`, org); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(t.Context(), `
+			INSERT INTO task_labels (organization_id, task_id, label)
+			SELECT organization_id, id, 'l' || (id % 7) FROM tasks WHERE organization_id = $1`, org); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := owner.ExecContext(t.Context(), `VACUUM ANALYZE tasks, task_labels`); err != nil {
+		t.Fatal(err)
+	}
+	const limit, offset = 10, 4000
+	created := domain.StatusCreated
+	for _, sort := range ports.TaskSorts {
+		for _, f := range []ports.TaskFilter{{}, {Status: &created}} {
+			f.Limit, f.Offset, f.Sort = limit, offset, sort
+			if f.Status != nil {
+				f.Offset = 3000 // of the 3,334 CREATED
+			}
+			query, args, err := sqlstore.ListQuery(postgres.Dialect{}, domain.OrgID(org), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			ownerTx(t, app, org, func(tx *sqlx.Tx) {
+				if err := tx.SelectContext(t.Context(), &lines, "EXPLAIN (ANALYZE) "+sqlx.Rebind(sqlx.DOLLAR, query), args...); err != nil {
+					t.Fatal(err)
+				}
+			})
+			plan := strings.Join(lines, "\n")
+			name := fmt.Sprintf("sort=%s status=%v", sort, f.Status != nil)
+			if testing.Verbose() {
+				t.Logf("%s:\n%s", name, plan)
+			}
+			for line := range strings.Lines(plan) {
+				m := actualRE.FindStringSubmatch(line)
+				if m == nil {
+					continue
+				}
+				rows, _ := strconv.Atoi(m[1])
+				loops, _ := strconv.Atoi(m[2])
+				switch {
+				case strings.Contains(line, " on task_labels") && loops > limit+1:
+					t.Errorf("%s: the labels subquery ran %d times, want at most %d; plan:\n%s", name, loops, limit+1, plan)
+				case strings.Contains(line, "Index Scan using tasks_pkey on tasks ") && rows*loops > limit+1:
+					t.Errorf("%s: %d tasks fetched by id, want at most %d; plan:\n%s", name, rows*loops, limit+1, plan)
+				}
+			}
 		}
 	}
 }

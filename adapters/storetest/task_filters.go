@@ -295,6 +295,16 @@ var taskSortTests = []test{
 					wantNoErr(t, v.name+" offset after a cursor", err)
 					wantEqual(t, fmt.Sprintf("%s sort=%s: offset after a cursor: ids", v.name, sort), ids(page.Tasks), want[5:7])
 				}
+				// Offset pages (page=N) follow the same order, to the last.
+				for offset := 1; offset < len(want); offset++ {
+					filter := v.filter
+					filter.Limit, filter.Offset, filter.Sort = 2, offset, sort
+					page, err := f.s.Tasks.List(f.ctx, o.ID, filter)
+					wantNoErr(t, v.name+" offset", err)
+					end := min(offset+2, len(want))
+					wantEqual(t, fmt.Sprintf("%s sort=%s offset %d: ids", v.name, sort, offset), ids(page.Tasks), want[offset:end])
+					wantEqual(t, fmt.Sprintf("%s sort=%s offset %d: has more", v.name, sort, offset), page.HasMore, offset+2 < len(want))
+				}
 			}
 		}
 	}},
