@@ -129,14 +129,7 @@ func TestDueSort_DeepCursorStartsTheIndexRange(t *testing.T) {
 // before the cursor.
 func TestListSorts_CursorInATieGroupReadsOnePage(t *testing.T) {
 	t.Parallel()
-	appURL, ownerURL := pgtest.NewAppDatabase(t)
-	owner := open(t, ownerURL)
-	migrate(t, owner.DB, "up")
-	app := open(t, appURL)
-	var org int64
-	if err := app.GetContext(t.Context(), &org, `SELECT taskflow_create_organization('ties', now())`); err != nil {
-		t.Fatal(err)
-	}
+	owner, app, org := appOrganization(t, "ties")
 	var first int64
 	ownerTx(t, app, org, func(tx *sqlx.Tx) {
 		// g % 10 = 0: a task of its own priority, due date (or none) and
@@ -170,17 +163,7 @@ func TestListSorts_CursorInATieGroupReadsOnePage(t *testing.T) {
 	const limit = 20
 	for _, sort := range ports.TaskSorts {
 		c := ports.CursorOf(sort, mid)
-		query, args, err := sqlstore.ListQuery(postgres.Dialect{}, domain.OrgID(org), ports.TaskFilter{Limit: limit, Sort: sort, After: &c})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lines []string
-		ownerTx(t, app, org, func(tx *sqlx.Tx) {
-			if err := tx.SelectContext(t.Context(), &lines, "EXPLAIN (ANALYZE, BUFFERS) "+sqlx.Rebind(sqlx.DOLLAR, query), args...); err != nil {
-				t.Fatal(err)
-			}
-		})
-		plan := strings.Join(lines, "\n")
+		plan := analyzeList(t, app, org, ports.TaskFilter{Limit: limit, Sort: sort, After: &c})
 		if testing.Verbose() {
 			t.Logf("sort=%s:\n%s", sort, plan)
 		}
@@ -204,14 +187,7 @@ func TestListSorts_CursorInATieGroupReadsOnePage(t *testing.T) {
 // 50,001 of a 1,000,000-task organization took seconds.
 func TestListOffsetPage_FetchesOnlyThePagesTasks(t *testing.T) {
 	t.Parallel()
-	appURL, ownerURL := pgtest.NewAppDatabase(t)
-	owner := open(t, ownerURL)
-	migrate(t, owner.DB, "up")
-	app := open(t, appURL)
-	var org int64
-	if err := app.GetContext(t.Context(), &org, `SELECT taskflow_create_organization('pages', now())`); err != nil {
-		t.Fatal(err)
-	}
+	owner, app, org := appOrganization(t, "pages")
 	ownerTx(t, app, org, func(tx *sqlx.Tx) {
 		if _, err := tx.ExecContext(t.Context(), `
 			INSERT INTO tasks (organization_id, title, status, created_by, priority, due_at, created_at, updated_at)
@@ -238,17 +214,7 @@ func TestListOffsetPage_FetchesOnlyThePagesTasks(t *testing.T) {
 			if f.Status != nil {
 				f.Offset = 3000 // of the 3,334 CREATED
 			}
-			query, args, err := sqlstore.ListQuery(postgres.Dialect{}, domain.OrgID(org), f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var lines []string
-			ownerTx(t, app, org, func(tx *sqlx.Tx) {
-				if err := tx.SelectContext(t.Context(), &lines, "EXPLAIN (ANALYZE) "+sqlx.Rebind(sqlx.DOLLAR, query), args...); err != nil {
-					t.Fatal(err)
-				}
-			})
-			plan := strings.Join(lines, "\n")
+			plan := analyzeList(t, app, org, f)
 			name := fmt.Sprintf("sort=%s status=%v", sort, f.Status != nil)
 			if testing.Verbose() {
 				t.Logf("%s:\n%s", name, plan)
@@ -269,6 +235,38 @@ func TestListOffsetPage_FetchesOnlyThePagesTasks(t *testing.T) {
 			}
 		}
 	}
+}
+
+// appOrganization migrates a database of the test's own and creates an
+// organization in it: the schema owner's pool, the application role's
+// (bound by row-level security, as the service is) and the organization.
+func appOrganization(t *testing.T, name string) (owner, app *sqlx.DB, org int64) {
+	t.Helper()
+	appURL, ownerURL := pgtest.NewAppDatabase(t)
+	owner = open(t, ownerURL)
+	migrate(t, owner.DB, "up")
+	app = open(t, appURL)
+	if err := app.GetContext(t.Context(), &org, `SELECT taskflow_create_organization($1, now())`, name); err != nil {
+		t.Fatal(err)
+	}
+	return owner, app, org
+}
+
+// analyzeList runs EXPLAIN (ANALYZE, BUFFERS) of the statement List runs
+// for f, as app confined to org, and returns the plan.
+func analyzeList(t *testing.T, app *sqlx.DB, org int64, f ports.TaskFilter) string {
+	t.Helper()
+	query, args, err := sqlstore.ListQuery(postgres.Dialect{}, domain.OrgID(org), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	ownerTx(t, app, org, func(tx *sqlx.Tx) {
+		if err := tx.SelectContext(t.Context(), &lines, "EXPLAIN (ANALYZE, BUFFERS) "+sqlx.Rebind(sqlx.DOLLAR, query), args...); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return strings.Join(lines, "\n")
 }
 
 var sortKey = map[ports.TaskSort]string{
