@@ -86,7 +86,9 @@ func TestFaults_KillDuringADelivery_AnotherReplicaDeliversIt(t *testing.T) {
 	org := int64(task["organization_id"].(float64))
 
 	// The write's event is committed with the write (the outbox): the one
-	// the receiver must get, whatever happens to A.
+	// the receiver must get, whatever happens to A. It is numbered a few
+	// milliseconds after the commit, by A (docs/EVENTS.md): listed once
+	// it is.
 	db, err := postgres.Open(t.Context(), appURL, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -94,8 +96,12 @@ func TestFaults_KillDuringADelivery_AnotherReplicaDeliversIt(t *testing.T) {
 	defer db.Close()
 	stores := sqlstore.New(db, db, postgres.Dialect{}).Stores()
 	taskID := int64(task["id"].(float64))
-	evs, err := stores.Events.List(t.Context(), domain.OrgID(org), ports.EventFilter{
-		Types: []string{"task.created"}, SubjectType: domain.SubjectTask, SubjectID: &taskID, Limit: 10})
+	var evs []domain.Event
+	faulttest.WaitFor(t, "the task's task.created event, numbered", 10*time.Second, func() bool {
+		evs, err = stores.Events.List(t.Context(), domain.OrgID(org), ports.EventFilter{
+			Types: []string{"task.created"}, SubjectType: domain.SubjectTask, SubjectID: &taskID, Limit: 10})
+		return err != nil || len(evs) > 0
+	})
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("the task's task.created event: %v (err %v)", evs, err)
 	}
