@@ -64,8 +64,8 @@ func newNotifier(lc fx.Lifecycle, cfg *config.Config, log *slog.Logger, rc redis
 	// NOTIFY goes through a small pool of its own, on DATABASE_URL (a
 	// pooler in transaction mode carries it); LISTEN holds one more
 	// connection (lib/pq's listener), on NOTIFY_DATABASE_URL when set: a
-	// pooler in transaction mode cannot carry LISTEN (the notifier says so
-	// in the log when it finds its probe unheard).
+	// pooler cannot carry LISTEN (the notifier finds a pooler out before it
+	// listens, and then does not, and says so in the log).
 	db, err := postgres.Open(context.Background(), st.URL, 2)
 	if err != nil {
 		return nil, fmt.Errorf("event notifications: connect to Postgres (DATABASE_URL): %w", err)

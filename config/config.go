@@ -55,8 +55,9 @@ type Config struct {
 	MigrationDatabaseURL string
 	// NotifyDatabaseURL is NOTIFY_DATABASE_URL: the Postgres URL the live
 	// feed's LISTEN connection uses when the replicas share no Redis;
-	// empty: the DATABASE_URL. Behind a pooler in transaction mode
-	// (PgBouncer), which cannot carry LISTEN, it names Postgres directly.
+	// empty: the DATABASE_URL. Behind a pooler (PgBouncer), which cannot
+	// carry LISTEN (the listener finds one out and does not listen), it
+	// names Postgres directly.
 	NotifyDatabaseURL string
 	DataDir           string // DATA_DIR: where the embedded SQLite store lives
 	SecretKey         string // SECRET_KEY: the JWT signing key, at least 32 bytes

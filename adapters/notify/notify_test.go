@@ -191,35 +191,108 @@ func listenLogging(t *testing.T, publishURL, listenURL string) *logBuffer {
 	return out
 }
 
-// Behind PgBouncer in transaction pooling LISTEN is accepted and hears
-// nothing; the listener finds out with its probe and says what to set.
-// Straight to Postgres, it hears the probe and says nothing.
-func TestPostgres_ListenerTellsAPoolerInTransactionModeByItsProbe(t *testing.T) {
-	t.Parallel()
-	url := pgtest.NewDatabase(t)
-	viaPooler := faulttest.StartPgBouncer(t, pgtest.ServerURL()).URL(url)
-
-	// Publishing goes through the pooler with one round trip per
-	// statement, as postgres.Open sets it up: lib/pq's two-step statements
-	// (binary_parameters off) may lose their unnamed statement between the
-	// steps when the pooler hands the server connection on.
+// pooledURLs returns a new database's direct URL, its URL through a
+// PgBouncer of the test's own in transaction pooling with one server
+// connection (so that a LISTEN sent through it lands where the test's
+// statements run), and that URL set up for publishing as postgres.Open
+// sets it up: lib/pq's two-step statements (binary_parameters off) may
+// lose their unnamed statement between the steps when the pooler hands
+// the server connection on.
+func pooledURLs(t *testing.T) (direct, pooled, publish string) {
+	t.Helper()
+	direct = pgtest.NewDatabase(t)
+	pooled = faulttest.StartPgBouncerPool(t, pgtest.ServerURL(), 1).URL(direct)
 	sep := "?"
-	if strings.Contains(viaPooler, "?") {
+	if strings.Contains(pooled, "?") {
 		sep = "&"
 	}
-	publish := viaPooler + sep + "binary_parameters=yes"
+	return direct, pooled, pooled + sep + "binary_parameters=yes"
+}
+
+// Through a pooler the listener sends no LISTEN, and says what to set:
+// the server connection it would land on serves every other client.
+// Straight to Postgres it listens, hears its probe and says nothing.
+func TestPostgres_ListenerSendsNoLISTENThroughAPooler(t *testing.T) {
+	t.Parallel()
+	url, viaPooler, publish := pooledURLs(t)
 	direct := listenLogging(t, publish, url)
 	pooled := listenLogging(t, publish, viaPooler)
 	faulttest.WaitFor(t, "the direct listener to hear its probe", 15*time.Second, func() bool {
 		return direct.contains("heard its probe")
 	})
 	faulttest.WaitFor(t, "the pooled listener to warn", 15*time.Second, func() bool {
-		return pooled.contains("does not hear NOTIFY") && pooled.contains("NOTIFY_DATABASE_URL")
+		return pooled.contains("connection pooler") && pooled.contains("NOTIFY_DATABASE_URL")
 	})
-	if direct.contains("does not hear NOTIFY") {
+	if direct.contains("connection pooler") || direct.contains("does not hear NOTIFY") {
 		t.Fatalf("the direct listener warns: %s", direct.buf.String())
 	}
 	if pooled.contains("heard its probe") {
-		t.Fatalf("the pooled listener heard its probe through PgBouncer")
+		t.Fatalf("the pooled listener listens: %s", pooled.buf.String())
 	}
+	// The pooler's one server connection runs every statement sent
+	// through it: had the listener sent LISTEN, it would be listening.
+	db, err := sqlx.Open("postgres", publish)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	var channels []string
+	if err := db.Select(&channels, `SELECT pg_listening_channels()`); err != nil {
+		t.Fatal(err)
+	}
+	if len(channels) != 0 {
+		t.Fatalf("the pooler's server connection listens on %v", channels)
+	}
+}
+
+// What a LISTEN through PgBouncer breaks: a notification that reaches a
+// listening server connection while PgBouncer checks it (with
+// server_check_query, here before every loan) ends the check early, and
+// the next client reads the check's "SELECT 1" as its answer. With the
+// listener started through the pooler and notifications sent straight to
+// Postgres, every answer a client of the pooler gets must be its own.
+// (Before the listener refused poolers, this failed within a second.)
+func TestPostgres_AListenerStartedThroughPgBouncerLeavesItsOtherClientsAnswersAlone(t *testing.T) {
+	t.Parallel()
+	url, viaPooler, publish := pooledURLs(t)
+	pooled := listenLogging(t, publish, viaPooler)
+	faulttest.WaitFor(t, "the pooled listener to start", 15*time.Second, func() bool {
+		return pooled.contains("connection pooler") || pooled.contains("probe")
+	})
+	directDB, err := sqlx.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = directDB.Close() }()
+	pub := notify.NewPostgres(directDB.DB, url, quiet)
+	db, err := sqlx.Open("postgres", publish)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	published := make(chan int)
+	go func() {
+		n := 0
+		for ; ctx.Err() == nil; n++ {
+			_ = pub.Publish(ctx, 1, int64(n))
+		}
+		published <- n
+	}()
+	queries := 0
+	for ; ctx.Err() == nil; queries++ {
+		var answer []int
+		if err := db.SelectContext(ctx, &answer, `SELECT 42 AS answer`); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			t.Fatalf("query %d: %v", queries, err)
+		}
+		if len(answer) != 1 || answer[0] != 42 {
+			t.Fatalf("query %d got %v, not its own answer", queries, answer)
+		}
+	}
+	t.Logf("%d queries through the pooler, %d notifications sent", queries, <-published)
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -35,10 +38,9 @@ type Postgres struct {
 }
 
 // NewPostgres publishes through db and listens on a connection of its own
-// to dsn. db may go through a pooler in transaction mode (PgBouncer): a
-// NOTIFY is one statement. dsn may not: such a pooler accepts LISTEN, then
-// hands the server connection to its next client, and the notifications
-// go nowhere. Listen finds that out with a probe and says so.
+// to dsn. db may go through a pooler (PgBouncer): a NOTIFY is one
+// statement. dsn may not, and Listen checks it does not before it sends
+// LISTEN (see ownBackend).
 func NewPostgres(db *sql.DB, dsn string, log *slog.Logger) *Postgres {
 	return &Postgres{db: db, dsn: dsn, log: log, probeWait: 5 * time.Second}
 }
@@ -56,8 +58,28 @@ func (p *Postgres) Publish(ctx context.Context, org domain.OrgID, last int64) er
 }
 
 // Listen listens until ctx ends. A reconnection is reported as fn(0, 0):
-// what was sent while the connection was down is lost.
+// what was sent while the connection was down is lost. When dsn goes
+// through a pooler, it sends no LISTEN, says so, and waits for ctx: the
+// live streams rely on their polling.
 func (p *Postgres) Listen(ctx context.Context, fn func(domain.OrgID, int64)) error {
+	own, err := p.waitOwnBackend(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case errors.Is(err, errNoStartupPID):
+		p.log.Error("event notifications: not listening: cannot tell a pooler from Postgres; live streams rely on polling",
+			"err", err.Error())
+		<-ctx.Done()
+		return nil
+	case err != nil:
+		return err
+	case !own:
+		p.log.Warn("event notifications: not listening: the listener's URL (NOTIFY_DATABASE_URL, else DATABASE_URL) " +
+			"reaches Postgres through a connection pooler, such as PgBouncer, which would hand the LISTEN's server " +
+			"connection to other clients; point NOTIFY_DATABASE_URL at Postgres directly. Until then live streams rely on polling")
+		<-ctx.Done()
+		return nil
+	}
 	l := pq.NewListener(p.dsn, 100*time.Millisecond, 2*time.Second, func(ev pq.ListenerEventType, err error) {
 		switch ev {
 		case pq.ListenerEventConnectionAttemptFailed, pq.ListenerEventDisconnected:
@@ -105,8 +127,8 @@ func (p *Postgres) Listen(ctx context.Context, fn func(domain.OrgID, int64)) err
 		case <-probeTimeout:
 			probe, probeTimeout = "", nil
 			p.log.Warn("event notifications: the postgres listener does not hear NOTIFY (a probe sent through DATABASE_URL "+
-				"did not arrive); a pooler in transaction mode, such as PgBouncer, cannot carry LISTEN: point NOTIFY_DATABASE_URL "+
-				"at Postgres directly. Until then live streams rely on polling", "waited", p.probeWait.String())
+				"did not arrive): NOTIFY_DATABASE_URL must reach the database DATABASE_URL reaches. Until then live streams "+
+				"rely on polling", "waited", p.probeWait.String())
 		case <-ping.C:
 			go func() { _ = l.Ping() }()
 		}
@@ -126,6 +148,103 @@ func (p *Postgres) sendProbe(ctx context.Context) (string, <-chan time.Time) {
 		return "", nil
 	}
 	return probe, time.After(p.probeWait)
+}
+
+// errNoStartupPID: this build of lib/pq keeps the start-up process id
+// elsewhere (startupPID).
+var errNoStartupPID = errors.New("lib/pq keeps no start-up process id where this build looks for it")
+
+// waitOwnBackend is ownBackend, retried while the server cannot be
+// reached (at start-up the database may come up after the service).
+// The first failure is logged; an error is returned only for a dsn lib/pq
+// cannot parse, and errNoStartupPID.
+func (p *Postgres) waitOwnBackend(ctx context.Context) (bool, error) {
+	if _, err := pq.NewConnector(p.dsn); err != nil {
+		return false, fmt.Errorf("listener URL: %w", err)
+	}
+	for wait, logged := 100*time.Millisecond, false; ; wait = min(2*wait, 2*time.Second) {
+		own, err := p.ownBackend(ctx)
+		if err == nil || errors.Is(err, errNoStartupPID) || ctx.Err() != nil {
+			return own, err
+		}
+		if !logged {
+			p.log.Warn("event notifications: cannot reach Postgres to start listening; retrying", "err", err.Error())
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// ownBackend tells whether a session opened with dsn is a Postgres
+// backend of its own, which LISTEN needs, rather than a pooler's client
+// connection. A pooler in transaction mode accepts LISTEN on whichever
+// server connection it lends, then lends that connection to other
+// clients while notifications keep arriving on it; PgBouncer then takes
+// a notification that comes in while it checks the connection
+// (server_check_query) for the end of the check, and hands the
+// connection on before the check's answer, which the next client reads
+// as the answer to its own statement, and the rest of the stream shifts.
+// NOTIFY reaches the listener, and nothing else, only where each session
+// is a backend.
+//
+// The test: a backend announces its process id at start-up
+// (BackendKeyData) and pg_backend_pid() returns the same; a pooler
+// announces a key of its own (PgBouncer, in any pool mode, and so do
+// other poolers), which the server it lends never has. A plain TCP proxy
+// passes the backend's own key on, and LISTEN through it works.
+func (p *Postgres) ownBackend(ctx context.Context) (bool, error) {
+	connector, err := pq.NewConnector(p.dsn)
+	if err != nil {
+		return false, err
+	}
+	c, err := connector.Connect(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = c.Close() }()
+	announced, ok := startupPID(c)
+	if !ok {
+		return false, fmt.Errorf("%w (%T)", errNoStartupPID, c)
+	}
+	q, ok := c.(driver.QueryerContext)
+	if !ok {
+		return false, fmt.Errorf("lib/pq connection %T cannot query", c)
+	}
+	rows, err := q.QueryContext(ctx, "SELECT pg_backend_pid()", nil)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = rows.Close() }()
+	v := make([]driver.Value, 1)
+	if err := rows.Next(v); err != nil {
+		return false, err
+	}
+	pid, ok := v[0].(int64)
+	if !ok {
+		return false, fmt.Errorf("pg_backend_pid() returned %T", v[0])
+	}
+	return pid == announced, nil
+}
+
+// startupPID returns the process id of the BackendKeyData message the
+// lib/pq connection c received at start-up. lib/pq keeps it for cancel
+// requests and does not export it, so it is read by reflection; the
+// notifier's tests (direct: the same id, through PgBouncer: another) fail
+// if an upgrade of lib/pq moves it.
+func startupPID(c driver.Conn) (int64, bool) {
+	v := reflect.ValueOf(c)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return 0, false
+	}
+	f := v.Elem().FieldByName("pid")
+	if !f.IsValid() || !f.CanInt() {
+		return 0, false
+	}
+	return f.Int(), true
 }
 
 func payload(org domain.OrgID, last int64) string {
