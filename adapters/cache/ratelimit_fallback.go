@@ -29,9 +29,13 @@ const (
 // application) tries the shared limiter in the background and switches
 // back once it answers. Each switch logs one line.
 //
-// Counts do not move between the two: after a switch, each starts from
-// what it held, so a client may get up to one more limit's worth of
-// requests around an outage (and after Redis restarts empty). Any error
+// The local limiter counts every request this replica allows or refuses,
+// also while the shared one answers, so that a switch does not hand a
+// client a fresh limit: after a Redis timeout (an outage, or a slow
+// moment under load), a client that used up its limit on this replica
+// stays refused. Counts do not move back: after Redis returns, it counts
+// from what it held (empty after a restart), so a client may get up to
+// one more limit's worth of requests there. Any error
 // from the shared limiter switches, not only network ones: a Redis that
 // answers with errors (out of memory, loading its data) counts nothing
 // either, and the probe, which counts as Allow does, tells when it does
@@ -64,17 +68,21 @@ func NewFallbackLimiter(shared, local ports.RateLimiter, log *slog.Logger) *Fall
 // one while the shared one is away. It returns an error only for a window
 // that is not positive, as every RateLimiter does.
 func (l *FallbackLimiter) Allow(ctx context.Context, key string, limit int, window time.Duration) (ports.RateDecision, error) {
-	return l.do(ctx, key, limit, window, ports.RateLimiter.Allow)
+	return l.do(ctx, key, limit, window, ports.RateLimiter.Allow, true)
 }
 
 // Peek reports whether one more request for key would be allowed, from
 // the shared limiter or, while it is away, the local one.
 func (l *FallbackLimiter) Peek(ctx context.Context, key string, limit int, window time.Duration) (ports.RateDecision, error) {
-	return l.do(ctx, key, limit, window, ports.RateLimiter.Peek)
+	return l.do(ctx, key, limit, window, ports.RateLimiter.Peek, false)
 }
 
+// do runs op on the shared limiter, or on the local one while the shared
+// one is away; shadow: an op that counts, which the local limiter counts
+// too when the shared one answers.
 func (l *FallbackLimiter) do(ctx context.Context, key string, limit int, window time.Duration,
-	op func(ports.RateLimiter, context.Context, string, int, time.Duration) (ports.RateDecision, error)) (ports.RateDecision, error) {
+	op func(ports.RateLimiter, context.Context, string, int, time.Duration) (ports.RateDecision, error),
+	shadow bool) (ports.RateDecision, error) {
 	if limit <= 0 {
 		return unlimited, nil
 	}
@@ -90,6 +98,11 @@ func (l *FallbackLimiter) do(ctx context.Context, key string, limit int, window 
 		d, err := op(l.shared, sctx, key, limit, window)
 		cancel()
 		if err == nil {
+			if shadow {
+				// Its answer is the shared one's; the window is
+				// valid, so the memory limiter returns no error.
+				_, _ = op(l.local, ctx, key, limit, window)
+			}
 			return d, nil
 		}
 		if l.away.CompareAndSwap(false, true) {

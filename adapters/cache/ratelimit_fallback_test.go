@@ -113,8 +113,9 @@ func TestFallbackLimiter_RedisAway(t *testing.T) {
 			t.Fatal("away while Redis answers")
 		}
 		r.Kill()
-		// The local count starts empty: limit more, then refused.
-		for i := range limit {
+		// The local count holds the request counted in Redis: limit-1
+		// more, then refused.
+		for i := range limit - 1 {
 			if d := mustAllow(t, l, "login:ip:10.0.0.1", limit); !d.Allowed {
 				t.Fatalf("request %d with Redis dead refused", i+1)
 			}
@@ -129,6 +130,34 @@ func TestFallbackLimiter_RedisAway(t *testing.T) {
 		}
 		if n := logs.count(fallingBack); n != 1 {
 			t.Fatalf("%d lines say the limiter fell back, want 1:\n%s", n, logs.buf.String())
+		}
+	})
+
+	// A Redis that stops answering (an outage, or a timeout under load)
+	// hands nobody a fresh limit: a client refused in Redis is refused
+	// by the local count too.
+	t.Run("a_client_at_its_limit_stays_refused_after_the_switch", func(t *testing.T) {
+		t.Parallel()
+		r, client := faultRedis(t)
+		l, _ := newFallback(NewRedisLimiter(client, "p"))
+		const limit = 3
+		for i := range limit {
+			if d := mustAllow(t, l, "login:ip:10.0.0.2", limit); !d.Allowed {
+				t.Fatalf("request %d refused with Redis up", i+1)
+			}
+		}
+		if d := mustAllow(t, l, "login:ip:10.0.0.2", limit); d.Allowed {
+			t.Fatalf("request past the limit allowed with Redis up: %+v", d)
+		}
+		r.Freeze()
+		defer r.Thaw()
+		for i := range limit + 1 {
+			if d := mustAllow(t, l, "login:ip:10.0.0.2", limit); d.Allowed {
+				t.Fatalf("request %d after Redis froze allowed: %+v; the switch reset the count", i+1, d)
+			}
+		}
+		if !l.Away() {
+			t.Fatal("not away after a request timed out on a frozen Redis")
 		}
 	})
 
@@ -233,5 +262,20 @@ func TestFallbackLimiter_SkipWhileTheBreakerIsOpen(t *testing.T) {
 	mustAllow(t, l, "k", 2)
 	if n := shared.calls.Load(); n != 1 {
 		t.Fatalf("%d calls reached the shared limiter once the breaker closed; want 1", n)
+	}
+}
+
+// BenchmarkFallbackLimiter_Allow is BenchmarkRedisLimiter_Allow through
+// the fallback, which also counts each request locally: the local count's
+// cost is the difference, and BenchmarkMemoryLimiter_Allow alone.
+func BenchmarkFallbackLimiter_Allow(b *testing.B) {
+	c := testRedisClient(b)
+	l := NewFallbackLimiter(newTestRedisLimiter(b, c), NewMemoryLimiter(), slog.New(slog.DiscardHandler))
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Allow(ctx, "login:ip:127.0.0.1", 1<<30, time.Hour); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
