@@ -273,7 +273,7 @@ func TestPostgres_AListenerStartedThroughPgBouncerLeavesItsOtherClientsAnswersAl
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	published := make(chan int)
+	published := make(chan int, 1)
 	go func() {
 		n := 0
 		for ; ctx.Err() == nil; n++ {

@@ -159,11 +159,12 @@ var errNoStartupPID = errors.New("lib/pq keeps no start-up process id where this
 // The first failure is logged; an error is returned only for a dsn lib/pq
 // cannot parse, and errNoStartupPID.
 func (p *Postgres) waitOwnBackend(ctx context.Context) (bool, error) {
-	if _, err := pq.NewConnector(p.dsn); err != nil {
+	connector, err := pq.NewConnector(p.dsn)
+	if err != nil {
 		return false, fmt.Errorf("listener URL: %w", err)
 	}
 	for wait, logged := 100*time.Millisecond, false; ; wait = min(2*wait, 2*time.Second) {
-		own, err := p.ownBackend(ctx)
+		own, err := ownBackend(ctx, connector)
 		if err == nil || errors.Is(err, errNoStartupPID) || ctx.Err() != nil {
 			return own, err
 		}
@@ -179,7 +180,7 @@ func (p *Postgres) waitOwnBackend(ctx context.Context) (bool, error) {
 	}
 }
 
-// ownBackend tells whether a session opened with dsn is a Postgres
+// ownBackend tells whether a session connector opens is a Postgres
 // backend of its own, which LISTEN needs, rather than a pooler's client
 // connection. A pooler in transaction mode accepts LISTEN on whichever
 // server connection it lends, then lends that connection to other
@@ -196,11 +197,7 @@ func (p *Postgres) waitOwnBackend(ctx context.Context) (bool, error) {
 // announces a key of its own (PgBouncer, in any pool mode, and so do
 // other poolers), which the server it lends never has. A plain TCP proxy
 // passes the backend's own key on, and LISTEN through it works.
-func (p *Postgres) ownBackend(ctx context.Context) (bool, error) {
-	connector, err := pq.NewConnector(p.dsn)
-	if err != nil {
-		return false, err
-	}
+func ownBackend(ctx context.Context, connector driver.Connector) (bool, error) {
 	c, err := connector.Connect(ctx)
 	if err != nil {
 		return false, err
